@@ -1,0 +1,83 @@
+"""The in-memory shape of a task: what every model and the evaluator receive.
+
+``X`` is ``[n_genes, 100 bins, 5 marks]`` of non-negative integer read counts in the archive's
+column order (``chrombench.MARKS``); ``y`` is 0/1 per gene; ``gene_ids`` are strings and keep
+their leading zeros. Arrays may be read-only memory maps from the cache: copy before mutating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import N_BINS, N_MARKS
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    gene_ids: np.ndarray  # [n] str
+    X: np.ndarray  # [n, 100, 5] int32 counts
+    y: np.ndarray  # [n] int8 labels (1 = expressed above the cell type's median)
+
+    def __post_init__(self):
+        n = len(self.gene_ids)
+        if self.X.shape != (n, N_BINS, N_MARKS):
+            raise ValueError(f"X has shape {self.X.shape}, expected ({n}, {N_BINS}, {N_MARKS})")
+        if self.y.shape != (n,):
+            raise ValueError(f"y has shape {self.y.shape}, expected ({n},)")
+
+    def __len__(self) -> int:
+        return len(self.gene_ids)
+
+    def subset(self, idx: np.ndarray) -> "Split":
+        return Split(self.gene_ids[idx], self.X[idx], self.y[idx])
+
+    def digest(self) -> str:
+        """sha256 over ids, counts and labels: the identity of this split's content."""
+        h = hashlib.sha256()
+        h.update("\n".join(map(str, self.gene_ids)).encode())
+        h.update(np.ascontiguousarray(self.X, dtype="<i4").tobytes())
+        h.update(np.ascontiguousarray(self.y, dtype="i1").tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """Which data a result was measured on. Every result record carries one."""
+
+    name: str  # "simremc", "remc" or an imported dataset's name
+    version: str
+    content_hash: str  # sha256 over the task's splits (see TaskData.content_hash)
+    simulated: bool = False
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "content_hash": self.content_hash,
+                "simulated": self.simulated}
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """What only a simulator knows: the ceiling AUROC and where the signal was planted."""
+
+    oracle_auroc: float  # AUROC of the simulator's latent signal on the test split
+    importance: np.ndarray  # [n_test, 5 marks, 100 bins] float, each gene's map sums to 1
+    latent: np.ndarray  # [n_test] the latent activity score behind the test labels
+
+
+@dataclass(frozen=True)
+class TaskData:
+    task: str  # e.g. "E003"
+    dataset: DatasetRef
+    train: Split
+    valid: Split
+    test: Split
+    truth: GroundTruth | None = field(default=None, compare=False)
+
+    def split(self, name: str) -> Split:
+        if name not in SPLITS:
+            raise KeyError(name)
+        return getattr(self, name)

@@ -1,0 +1,127 @@
+"""The estimator contract every model in the zoo (and every submitted model) follows.
+
+It is scikit-learn's, adapted to chromatin tasks:
+
+- hyperparameters are ``__init__`` keyword arguments stored verbatim as attributes, so
+  ``get_params()`` / ``set_params()`` / ``sklearn.base.clone`` work (inherited from BaseEstimator);
+- ``fit(train, valid=None, on_epoch=None)`` takes ``chrombench.data.Split`` objects (``X`` is
+  ``[n, 100 bins, 5 marks]`` raw integer counts, ``y`` 0/1). ``valid`` is for early stopping and
+  pruning only. ``on_epoch(epoch, metrics)`` is called by iterative models after each epoch with
+  at least ``{"valid_auroc": ...}``; it may raise (e.g. ``optuna.TrialPruned``) to stop training;
+- ``predict_proba(X)`` takes raw counts ``[n, 100, 5]`` and returns ``[n, 2]`` (P(off), P(on));
+- ``search_space(trial)`` (classmethod) declares the Optuna search space next to the model;
+- ``save(dir)`` / ``chrombench.models.io.load_model(dir)`` round-trip without unpickling code:
+  a JSON config plus tensors/arrays.
+
+Class attributes ``name``, ``family`` and ``description`` feed ``chrombench models list``.
+Models never see the test split: the engine hands them train and valid only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from .. import MARKS, N_BINS, N_MARKS, __version__
+from ..errors import DataFormatError
+
+EpochCallback = Callable[[int, dict], None]
+
+MODEL_FORMAT = 1  # bump when the on-disk layout of saved models changes
+
+
+def check_counts(X: Any, where: str = "X") -> np.ndarray:
+    """Validate a raw-count input for predict_proba; returns it as an ndarray."""
+    X = np.asarray(X)
+    if X.ndim != 3 or X.shape[1:] != (N_BINS, N_MARKS):
+        raise DataFormatError(
+            f"{where} has shape {X.shape}; models take raw counts of shape [n_genes, {N_BINS} bins, "
+            f"{N_MARKS} marks] in the order {', '.join(MARKS)}")
+    return X
+
+
+class ChromModel(BaseEstimator):
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    # -- the contract -------------------------------------------------------------------------
+    def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def predict_proba(self, X) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    @classmethod
+    def search_space(cls, trial) -> dict[str, Any]:
+        """Suggest hyperparameters on an Optuna trial; returns kwargs for ``__init__``."""
+        return {}
+
+    def n_parameters(self) -> int:
+        """Number of learned parameters (after fit for data-dependent models)."""
+        return 0
+
+    # -- conveniences -------------------------------------------------------------------------
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)
+
+    # -- persistence --------------------------------------------------------------------------
+    def _save_state(self, directory: Path) -> dict:
+        """Write learned state into ``directory``; return extra JSON-able config entries."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _load_state(self, directory: Path, config: dict) -> None:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save atomically into directory ``path`` (config.json + state files)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        extra = self._save_state(tmp)
+        config = {
+            "chrombench_model_format": MODEL_FORMAT,
+            "chrombench_version": __version__,
+            "model": self.registry_name(),
+            "params": _jsonable(self.get_params(deep=False)),
+            "input": {"bins": N_BINS, "marks": list(MARKS), "counts": "raw"},
+            **extra,
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        if path.exists():
+            import shutil
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+        return path
+
+    def registry_name(self) -> str:
+        """The name ``load_model`` resolves: the zoo name or a ``module:Class`` target."""
+        from .registry import MODELS
+
+        if self.name and self.name in MODELS:
+            return self.name
+        return f"{type(self).__module__}:{type(self).__qualname__}"
+
+
+def _jsonable(params: dict) -> dict:
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, (np.integer,)):
+            v = int(v)
+        elif isinstance(v, (np.floating,)):
+            v = float(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[k] = v
+    return out
