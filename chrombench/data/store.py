@@ -1,0 +1,386 @@
+"""The dataset cache and the registry of datasets, all under ``CHROMBENCH_HOME``.
+
+Layout::
+
+    $CHROMBENCH_HOME/registry.json                         imported and fetched datasets
+    $CHROMBENCH_HOME/datasets/<name>/<version>/<task>/     one folder per task:
+        task.json                                          sizes, label balance, hashes
+        {train,valid,test}_{ids,X,y}.npy                   compact arrays, memory-mapped on load
+        truth_{importance,latent}.npy                      simulated tasks only
+
+Every write goes to a temporary folder first and is renamed into place, so an interrupted or
+failed import leaves the cache and the registry exactly as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from ..errors import ChrombenchError, DataFormatError, UnknownNameError
+from ..registry import suggest
+from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
+
+SIMREMC, REMC = "simremc", "remc"
+BUILTIN_DATASETS = (SIMREMC, REMC)
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def home() -> Path:
+    """``$CHROMBENCH_HOME`` or the platform's user cache folder."""
+    env = os.environ.get("CHROMBENCH_HOME")
+    path = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("chrombench"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    return home() / "datasets"
+
+
+# -- atomic file helpers --------------------------------------------------------------------------
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh temporary folder beside ``final`` (same file system, so rename is atomic)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.staging.", dir=final.parent))
+
+
+def commit_dir(tmp: Path, final: Path, replace: bool = False) -> None:
+    """Rename ``tmp`` to ``final``. If another process won the race, keep theirs."""
+    if final.exists():
+        if not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        old = final.with_name(f".{final.name}.old.{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not final.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- task folders -------------------------------------------------------------------------------
+
+def task_hash(split_digests: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{s}:{split_digests[s]};" for s in SPLITS).encode()).hexdigest()
+
+
+def write_task_dir(directory: Path, splits: dict[str, Split], truth: GroundTruth | None = None,
+                   extra: dict | None = None) -> dict:
+    """Write one task's arrays and ``task.json`` into ``directory`` (which must be a staging dir)."""
+    meta = {"splits": {}, **(extra or {})}
+    digests = {}
+    for name in SPLITS:
+        sp = splits[name]
+        np.save(directory / f"{name}_ids.npy", np.asarray(sp.gene_ids).astype(str))
+        np.save(directory / f"{name}_X.npy", np.ascontiguousarray(sp.X, dtype=np.int32))
+        np.save(directory / f"{name}_y.npy", np.asarray(sp.y, dtype=np.int8))
+        digests[name] = sp.digest()
+        meta["splits"][name] = {"genes": len(sp), "positives": int(np.sum(sp.y)), "digest": digests[name]}
+    meta["content_hash"] = task_hash(digests)
+    if truth is not None:
+        np.save(directory / "truth_importance.npy", truth.importance.astype(np.float16))
+        np.save(directory / "truth_latent.npy", truth.latent.astype(np.float32))
+        meta["oracle_auroc"] = truth.oracle_auroc
+    (directory / "task.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return meta
+
+
+def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth | None]:
+    meta = json.loads((directory / "task.json").read_text())
+    splits = {}
+    for name in SPLITS:
+        splits[name] = Split(
+            gene_ids=np.load(directory / f"{name}_ids.npy"),
+            X=np.load(directory / f"{name}_X.npy", mmap_mode="r"),
+            y=np.load(directory / f"{name}_y.npy"))
+    truth = None
+    if (directory / "truth_importance.npy").exists():
+        truth = GroundTruth(oracle_auroc=meta["oracle_auroc"],
+                            importance=np.load(directory / "truth_importance.npy", mmap_mode="r"),
+                            latent=np.load(directory / "truth_latent.npy"))
+    return meta, splits, truth
+
+
+# -- the registry of imported/fetched datasets ------------------------------------------------------
+
+def registry_path() -> Path:
+    return home() / "registry.json"
+
+
+def read_registry() -> dict:
+    path = registry_path()
+    if not path.exists():
+        return {"datasets": {}}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ChrombenchError(f"{path} is corrupt ({exc}); move it away to start a fresh registry") from exc
+
+
+def write_registry(reg: dict) -> None:
+    atomic_write_text(registry_path(), json.dumps(reg, indent=2, sort_keys=True))
+
+
+def register_dataset(entry: dict) -> None:
+    reg = read_registry()
+    reg["datasets"][entry["name"]] = entry
+    write_registry(reg)
+
+
+def dataset_hash(task_hashes: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{t}:{h};" for t, h in sorted(task_hashes.items())).encode()).hexdigest()
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def validate_name(name: str) -> None:
+    from ..tasks import all_specs
+
+    if not NAME_RE.match(name):
+        raise ChrombenchError(f"dataset name {name!r} must start with a letter and use only letters, digits, '_', '.', '-'")
+    if name in BUILTIN_DATASETS or name.upper() in all_specs():
+        raise ChrombenchError(f"dataset name {name!r} is reserved; choose another --name")
+
+
+# -- importing a dataset in the archive layout ----------------------------------------------------
+
+def find_task_folders(path: Path) -> dict[str, Path]:
+    """``PATH/{train,valid,test}.csv`` (one task) or ``PATH/<task>/classification/*.csv`` (many)."""
+    if all((path / f"{s}.csv").is_file() for s in SPLITS):
+        return {"": path}
+    found = {}
+    for sub in sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []:
+        cls = sub / "classification"
+        if cls.is_dir():
+            found[sub.name] = cls
+    if not found:
+        raise DataFormatError(
+            f"{path}: no dataset found; expected either {path}/{{train,valid,test}}.csv (one task) or "
+            f"{path}/<EID>/classification/{{train,valid,test}}.csv (many tasks)")
+    return found
+
+
+def parse_task_folder(folder: Path) -> dict[str, Split]:
+    from .csvformat import read_split
+
+    splits = {}
+    for s in SPLITS:
+        f = folder / f"{s}.csv"
+        if not f.is_file():
+            raise DataFormatError(f"{f}: missing split file")
+        splits[s] = read_split(f)
+    return splits
+
+
+def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", overwrite: bool = False,
+                   source: str | None = None, progress=None) -> dict:
+    """Validate every split of every task, then register the dataset atomically.
+
+    Nothing is written to the registry or the cache unless every file parses.
+    """
+    path = Path(path)
+    validate_name(name)
+    reg = read_registry()
+    if name in reg["datasets"] and not overwrite:
+        raise ChrombenchError(f"dataset {name!r} is already registered; pass --overwrite to replace it")
+    folders = find_task_folders(path)
+    final = datasets_dir() / name / version
+    stage = staging_dir(final)
+    try:
+        tasks = {}
+        items = list(folders.items())
+        for task, folder in (progress(items) if progress else items):
+            task_name = task or name
+            splits = parse_task_folder(folder)
+            tdir = stage / task_name
+            tdir.mkdir()
+            tasks[task_name] = write_task_dir(tdir, splits, extra={"origin": str(folder.resolve())})
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    commit_dir(stage, final, replace=True)
+    entry = {
+        "name": name, "version": version, "source": source or f"import:{path.resolve()}",
+        "created": now(), "path": str(final), "single_task": list(folders) == [""],
+        "tasks": {t: {"content_hash": m["content_hash"], "splits": m["splits"]} for t, m in tasks.items()},
+        "unavailable": {},
+        "content_hash": dataset_hash({t: m["content_hash"] for t, m in tasks.items()}),
+    }
+    register_dataset(entry)
+    return entry
+
+
+# -- simulated tasks --------------------------------------------------------------------------------
+
+def simremc_version(seed: int = 0) -> str:
+    from .simulate import SIM_VERSION
+
+    return f"{SIM_VERSION}+seed{seed}"
+
+
+def ensure_simulated(eid: str, seed: int = 0) -> Path:
+    """Generate (once) and cache the simulated task ``eid``; returns its folder."""
+    from ..tasks import get_spec
+    from .simulate import simulate_task
+
+    spec = get_spec(eid)
+    final = datasets_dir() / SIMREMC / simremc_version(seed) / eid
+    if (final / "task.json").exists():
+        return final
+    splits, truth = simulate_task(eid, spec.group, spec.esc_like, spec.reported_deepchrome_auroc, seed=seed)
+    stage = staging_dir(final)
+    try:
+        write_task_dir(stage, splits, truth, extra={"simulated": True, "seed": seed})
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    commit_dir(stage, final)
+    return final
+
+
+# -- resolving names and loading tasks ----------------------------------------------------------------
+
+def normalise_eid(name: str) -> str | None:
+    from ..tasks import all_specs
+
+    m = re.fullmatch(r"[eE]0*(\d{1,3})", name)
+    if m:
+        eid = f"E{int(m.group(1)):03d}"
+        if eid in all_specs():
+            return eid
+    return None
+
+
+def resolve_task(ref: str, dataset: str | None = None) -> tuple[str, str]:
+    """``E003`` | ``NAME`` (an imported one-task dataset) | ``NAME/TASK`` -> (dataset, task)."""
+    reg = read_registry()["datasets"]
+    if "/" in ref:
+        ds, task = ref.split("/", 1)
+        return ds, task
+    if ref in reg and dataset in (None, ref):
+        tasks = list(reg[ref]["tasks"])
+        if len(tasks) == 1:
+            return ref, tasks[0]
+        raise UnknownNameError(f"dataset {ref!r} has {len(tasks)} tasks; name one as {ref}/<task> "
+                               f"(e.g. {ref}/{tasks[0]}) or pass --data {ref} -t <task>")
+    eid = normalise_eid(ref)
+    ds = dataset or SIMREMC
+    if eid and (ds in BUILTIN_DATASETS or eid in reg.get(ds, {}).get("tasks", {})):
+        return ds, eid
+    if ds in reg and ref in reg[ds]["tasks"]:
+        return ds, ref
+    from ..tasks import all_specs
+
+    choices = list(all_specs()) + [n for n in reg if len(reg[n]["tasks"]) == 1]
+    if ds in reg:
+        choices += list(reg[ds]["tasks"])
+    raise UnknownNameError(suggest(ref, choices, "task"))
+
+
+def subsample(data: TaskData, genes: dict, seed: int = 0) -> TaskData:
+    """A label-stratified, deterministic subsample of each split (the quick suite's genes)."""
+    picked = {}
+    for name in SPLITS:
+        sp = data.split(name)
+        n = min(int(genes[name]), len(sp))
+        rng = np.random.default_rng([seed, int(hashlib.sha1(f"{data.task}/{name}".encode()).hexdigest()[:8], 16)])
+        pos, neg = np.flatnonzero(sp.y == 1), np.flatnonzero(sp.y == 0)
+        n_pos = int(round(n * len(pos) / len(sp)))
+        idx = np.sort(np.r_[rng.choice(pos, n_pos, replace=False), rng.choice(neg, n - n_pos, replace=False)])
+        picked[name] = idx
+    splits = {s: data.split(s).subset(picked[s]) for s in SPLITS}
+    truth = None
+    if data.truth is not None:
+        from ..evaluate import auroc
+
+        t = picked["test"]
+        truth = GroundTruth(oracle_auroc=auroc(splits["test"].y, data.truth.latent[t]),
+                            importance=np.asarray(data.truth.importance[t]), latent=data.truth.latent[t])
+    h = task_hash({s: splits[s].digest() for s in SPLITS})
+    ref = DatasetRef(name=data.dataset.name, version=data.dataset.version, content_hash=h,
+                     simulated=data.dataset.simulated)
+    return TaskData(task=data.task, dataset=ref, truth=truth, **splits)
+
+
+def load_task(task: str, dataset: str | None = None, *, quick: bool = False, genes: dict | None = None,
+              seed: int = 0) -> TaskData:
+    """Load one task as arrays. ``quick`` subsamples genes as the quick suite does."""
+    ds, name = resolve_task(task, dataset)
+    if ds == SIMREMC:
+        directory = ensure_simulated(name, seed)
+        version, simulated = simremc_version(seed), True
+    else:
+        reg = read_registry()["datasets"]
+        if ds not in reg:
+            if ds == REMC:
+                raise ChrombenchError(
+                    f"the real REMC archive has not been fetched yet; run `chrombench data fetch --tasks {name}` "
+                    f"(needs network) or import a copy with `chrombench data import PATH --name NAME`")
+            raise UnknownNameError(suggest(ds, list(BUILTIN_DATASETS) + list(reg), "dataset"))
+        entry = reg[ds]
+        if name in entry.get("unavailable", {}):
+            raise ChrombenchError(f"task {name} of dataset {ds!r} is unavailable: {entry['unavailable'][name]}")
+        if name not in entry["tasks"]:
+            raise UnknownNameError(suggest(name, list(entry["tasks"]), f"task of dataset {ds!r}"))
+        directory = Path(entry["path"]) / name
+        version, simulated = entry["version"], False
+    meta, splits, truth = read_task_dir(directory)
+    data = TaskData(task=name, dataset=DatasetRef(ds, version, meta["content_hash"], simulated),
+                    truth=truth, **splits)
+    if quick or genes:
+        if genes is None:
+            from ..tasks import get_suite
+
+            genes = get_suite("quick").genes
+        data = subsample(data, genes)
+    return data
+
+
+def dataset_info(name: str) -> dict:
+    """What ``chrombench data info`` shows: genes per split, balance, source, version, hash, path."""
+    reg = read_registry()["datasets"]
+    if name == SIMREMC:
+        from ..tasks import all_specs
+
+        root = datasets_dir() / SIMREMC / simremc_version()
+        cached = sorted(p.name for p in root.iterdir()) if root.exists() else []
+        tasks = {}
+        for t in cached:
+            meta = json.loads((root / t / "task.json").read_text())
+            tasks[t] = {"content_hash": meta["content_hash"], "splits": meta["splits"],
+                        "oracle_auroc": meta.get("oracle_auroc")}
+        return {"name": SIMREMC, "version": simremc_version(), "source": "simulated (chrombench.data.simulate)",
+                "path": str(root), "simulated": True, "n_tasks": len(all_specs()), "tasks": tasks,
+                "note": f"{len(cached)} of {len(all_specs())} tasks generated and cached so far; the rest are "
+                        "generated on first use"}
+    if name not in reg:
+        raise UnknownNameError(suggest(name, list(BUILTIN_DATASETS) + list(reg), "dataset"))
+    return dict(reg[name])
