@@ -1,0 +1,181 @@
+"""Result records: schema, digests, atomic writes, and the seed -> summary reduction.
+
+A record is a plain JSON document (schema: ``chrombench/schemas/result.schema.json``):
+one per (model, task, seed) with ``kind: "seed"`` and one per (model, task) with
+``kind: "summary"``. Each carries the dataset's name, version and content hash, so simulated
+and real results can never be confused, and a ``digest`` over its own canonical JSON, so a
+record edited by hand after the run is detected.
+
+Layout under an output directory::
+
+    results/<dataset>/<model>/<task>/seed-<k>.json
+    results/<dataset>/<model>/<task>/summary.json
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+SCHEMA_VERSION = 1
+PROTOCOL_VERSION = "chrombench-protocol-1.0"
+
+
+@functools.lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(resources.files("chrombench").joinpath("schemas/result.schema.json").read_text())
+
+
+def canonical(record: dict) -> bytes:
+    body = {k: v for k, v in record.items() if k != "digest"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def compute_digest(record: dict) -> str:
+    return "sha256:" + hashlib.sha256(canonical(record)).hexdigest()
+
+
+def seal(record: dict) -> dict:
+    """Fill in the header fields and the digest."""
+    record = {"schema_version": SCHEMA_VERSION, "protocol_version": PROTOCOL_VERSION,
+              "code_version": code_version(), "hardware": hardware(), "created": _now(), **record}
+    record = _plain(record)
+    record["digest"] = compute_digest(record)
+    return record
+
+
+def problems(record: dict) -> list[str]:
+    """Schema violations and digest mismatch, as readable strings (empty = valid)."""
+    import jsonschema
+
+    errs = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in jsonschema.Draft202012Validator(schema()).iter_errors(record)]
+    if not errs and record.get("digest") != compute_digest(record):
+        errs.append("digest does not match the contents: the record was modified after it was written")
+    return errs
+
+
+def atomic_write_json(path: Path, obj: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_dir(root: Path, dataset: str, model: str, task: str) -> Path:
+    safe = model.replace("/", "_").replace(":", "_")
+    return Path(root) / "results" / dataset / safe / task
+
+
+def seed_path(root: Path, dataset: str, model: str, task: str, seed: int) -> Path:
+    return record_dir(root, dataset, model, task) / f"seed-{seed}.json"
+
+
+def summary_path(root: Path, dataset: str, model: str, task: str) -> Path:
+    return record_dir(root, dataset, model, task) / "summary.json"
+
+
+def read_records(*roots: Path, kind: str | None = None) -> list[dict]:
+    """All records under ``roots`` (recursively), each with ``_path`` set to its file."""
+    out = []
+    for root in roots:
+        for p in sorted(Path(root).rglob("*.json")):
+            try:
+                rec = json.loads(p.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(rec, dict) and rec.get("kind") in ("seed", "summary") and "protocol_version" in rec:
+                if kind is None or rec["kind"] == kind:
+                    rec["_path"] = str(p)
+                    out.append(rec)
+    return out
+
+
+def summarize(seed_records: list[dict], tuning: dict | None = None) -> dict:
+    """Reduce the seed records of one (model, task) into a summary record (unsealed)."""
+    if not seed_records:
+        raise ValueError("no seed records to summarize")
+    first = seed_records[0]
+    recs = sorted(seed_records, key=lambda r: r["seed"])
+    metrics = {}
+    for split in recs[0]["metrics"]:
+        for metric in recs[0]["metrics"][split]:
+            vals = [float(r["metrics"][split][metric]) for r in recs]
+            metrics[f"{split}_{metric}"] = {"mean": float(np.mean(vals)),
+                                            "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                                            "values": vals}
+    return {
+        "kind": "summary", "model": first["model"], "task": first["task"], "dataset": first["dataset"],
+        "seeds": [r["seed"] for r in recs], "metrics": metrics,
+        "oracle_auroc": first.get("oracle_auroc"),
+        "fit_time_s": float(np.mean([r.get("fit_time_s", 0.0) for r in recs])),
+        "tuning": tuning if tuning is not None else first.get("tuning", {}),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit when running from a checkout."""
+    try:
+        here = Path(__file__).resolve().parent
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        if sha:
+            return f"{__version__}+g{sha}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return __version__
+
+
+@functools.lru_cache(maxsize=1)
+def hardware() -> dict:
+    info = {"platform": platform.platform(), "machine": platform.machine(), "python": platform.python_version(),
+            "cpus": os.cpu_count()}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _plain(obj):
+    """numpy scalars/arrays and tuples -> JSON types, so digests are stable."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
