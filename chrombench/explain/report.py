@@ -1,0 +1,101 @@
+"""Explain a model on a set of genes: tidy tables, plots and (when truth is known) scores."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import MARKS, N_BINS
+from ..data.arrays import Split
+from . import plots
+from .methods import available_methods, explain
+from .scoring import activity_correlation, random_baseline, score_interpretation
+
+K4ME3 = MARKS.index("H3K4me3")
+
+
+def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks: np.ndarray, probs: np.ndarray) -> dict:
+    """Tidy per-(gene, mark, bin) and per-(gene, mark) tables; parquet when pyarrow is there."""
+    n = len(split)
+    genes = np.asarray(split.gene_ids).astype(str)
+    cell_df = pd.DataFrame({
+        "gene_id": np.repeat(genes, len(MARKS) * N_BINS),
+        "mark": np.tile(np.repeat(np.array(MARKS), N_BINS), n),
+        "bin": np.tile(np.arange(1, N_BINS + 1), n * len(MARKS)),
+        "score": cells.reshape(-1).astype(np.float32),
+    })
+    mark_df = pd.DataFrame({"gene_id": np.repeat(genes, len(MARKS)), "mark": np.tile(np.array(MARKS), n),
+                            "score": marks.reshape(-1).astype(np.float32),
+                            "probability": np.repeat(probs, len(MARKS))})
+    files = {}
+    try:
+        cell_path = out / f"{method}_cells.parquet"
+        cell_df.to_parquet(cell_path, index=False)
+    except ImportError:  # pragma: no cover - pyarrow ships with mlflow, but stay usable without it
+        cell_path = out / f"{method}_cells.csv.gz"
+        cell_df.to_csv(cell_path, index=False)
+    files["cells"] = cell_path.name
+    mark_df.to_csv(out / f"{method}_marks.csv", index=False)
+    files["marks"] = f"{method}_marks.csv"
+    return files
+
+
+def explain_split(model, split: Split, out: str | Path, methods: list[str] | None = None, truth=None,
+                  hactive: np.ndarray | None = None, heatmaps: int = 6) -> dict:
+    """Run each method on ``split``; write tables and plots into ``out``; return a summary dict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = methods or available_methods(model)
+    probs = model.predict_proba(split.X)[:, 1]
+    on = probs >= 0.5
+    summary = {"n_genes": len(split), "methods": {}, "files": []}
+    for method in methods:
+        t0 = time.perf_counter()
+        cells, marks = explain(model, split.X, method)
+        elapsed = time.perf_counter() - t0
+        info = {"seconds": elapsed, "files": write_tables(out, method, split, cells, marks, probs)}
+        name = method.replace("-", "_")
+        ylabel = "alpha x beta" if method == "attention" else "score"
+        files = [plots.profiles_by_class(cells, on, out / f"{name}_profiles.png",
+                                         f"{method}: mean per-bin score, genes predicted ON vs OFF", ylabel),
+                 plots.mark_scores_by_class(marks, on, out / f"{name}_marks.png", f"{method}: per-mark score"),
+                 plots.gene_heatmaps(cells, split.gene_ids, probs, out / f"{name}_genes.png", f"{method}: per-gene maps",
+                                     n=heatmaps)]
+        if method == "attention":
+            alpha, beta = model.attention(split.X)
+            files.append(plots.profiles_by_class(np.asarray(alpha), on, out / "alpha_profiles.png",
+                                                 "alpha: bin attention per mark, ON vs OFF", "mean alpha"))
+            files.append(plots.mark_scores_by_class(np.asarray(beta), on, out / "beta_marks.png", "beta: mark attention"))
+        info["plots"] = [p.name for p in files]
+        if truth is not None:
+            info["scores"] = score_interpretation(cells, np.asarray(truth.importance))
+        if hactive is not None:
+            info["hactive"] = activity_correlation(cells[:, K4ME3], hactive, on)
+        summary["methods"][method] = info
+    if truth is not None:
+        summary["random_baseline"] = random_baseline(np.asarray(truth.importance))
+        table = {m: v["scores"] for m, v in summary["methods"].items()}
+        table["random"] = summary["random_baseline"]
+        plots.method_comparison(table, out / "scores.png", "interpretation vs planted truth")
+        pd.DataFrame(table).T.to_csv(out / "scores.csv", index_label="method")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def read_hactive(path: str | Path, gene_ids) -> np.ndarray:
+    """An activity track: one row per gene, ``gene_id`` then 100 bin values (CSV, no header)."""
+    from ..errors import DataFormatError
+
+    path = Path(path)
+    df = pd.read_csv(path, header=None, dtype={0: str})
+    if df.shape[1] != N_BINS + 1:
+        raise DataFormatError(f"{path}: expected {N_BINS + 1} columns (gene_id then {N_BINS} bins), found {df.shape[1]}")
+    table = dict(zip(df[0], df.iloc[:, 1:].to_numpy(float)))
+    missing = [g for g in gene_ids if g not in table]
+    if missing:
+        raise DataFormatError(f"{path}: no activity row for {len(missing)} genes, e.g. {missing[0]!r}")
+    return np.stack([table[g] for g in gene_ids])
