@@ -236,8 +236,12 @@ class SVMModel(_ClassicalModel):
         return total / len(S)
 
     def n_parameters(self) -> int:
-        """Support vectors x features (the stored vectors) + dual coefficients + intercept + 2 Platt."""
-        check_is_fitted(self, "pipeline_")
+        """Support vectors x features (the stored vectors) + dual coefficients + intercept + 2 Platt.
+
+        Data-dependent: 0 before fit (``chrombench models list`` asks unfitted models).
+        """
+        if not hasattr(self, "pipeline_"):
+            return 0
         n_sv = int(self.pipeline_.named_steps["svm"].support_vectors_.shape[0])
         return n_sv * self.n_features_ + n_sv + 1 + 2
 
@@ -302,8 +306,9 @@ class RandomForestModel(_ClassicalModel):
         return self.forest_.feature_importances_
 
     def n_parameters(self) -> int:
-        """Total number of tree nodes (each holds a split or a leaf value)."""
-        check_is_fitted(self, "forest_")
+        """Total number of tree nodes (each holds a split or a leaf value); 0 before fit."""
+        if not hasattr(self, "forest_"):
+            return 0
         return int(sum(tree.tree_.node_count for tree in self.forest_.estimators_))
 
     def _save_state(self, directory: Path) -> dict:
@@ -383,8 +388,9 @@ class XGBoostModel(_ClassicalModel):
         return importance
 
     def n_parameters(self) -> int:
-        """Total number of tree nodes in the kept rounds (each holds a split or a leaf value)."""
-        check_is_fitted(self, "booster_")
+        """Total number of tree nodes in the kept rounds (each holds a split or a leaf value); 0 before fit."""
+        if not hasattr(self, "booster_"):
+            return 0
         return sum(len(tree.strip().splitlines()) for tree in self.booster_.get_dump())
 
     def _save_state(self, directory: Path) -> dict:
@@ -452,7 +458,9 @@ class LogisticRegressionModel(_ClassicalModel):
         return np.abs(self.pipeline_.named_steps["logreg"].coef_.ravel())
 
     def n_parameters(self) -> int:
-        check_is_fitted(self, "pipeline_")
+        """One coefficient per feature plus the intercept; known before fit."""
+        if not hasattr(self, "pipeline_"):
+            return n_features(self.features) + 1
         logreg = self.pipeline_.named_steps["logreg"]
         return int(logreg.coef_.size + logreg.intercept_.size)
 

@@ -258,6 +258,13 @@ def test_svm_probabilities_do_not_depend_on_the_validation_split(planted):
 
 def test_logistic_regression_counts_one_coefficient_per_feature_plus_intercept(fitted):
     assert fitted(classical.LogisticRegressionModel).n_parameters() == n_features("windows") + 1
+    assert classical.LogisticRegressionModel(features="flat").n_parameters() == n_features("flat") + 1
+
+
+@pytest.mark.parametrize("cls", MODEL_CLASSES, ids=IDS)
+def test_parameter_count_is_available_before_fit_for_the_model_listing(cls, fitted):
+    assert cls().n_parameters() >= 0  # `chrombench models list` asks unfitted models
+    assert fitted(cls).n_parameters() > 0
 
 
 def test_svm_gamma_is_scale_or_a_number():
