@@ -1,0 +1,413 @@
+"""Fetch the real DeepChrome/AttentiveChrome archive (Zenodo record 2652278) into the cache.
+
+Steps, each safe to interrupt:
+
+1. ask Zenodo's REST API for the record's file list (name, size, md5, download link);
+2. download the archive(s) to ``$CHROMBENCH_HOME/downloads/zenodo-<record>/``, resuming a
+   ``.part`` file with an HTTP Range request, and keep a file only once its size and md5 match;
+3. stream the archive and copy out only ``<EID>/classification/{train,valid,test}.csv`` of the
+   tasks asked for (whatever top folder they sit under), validate them with ``read_split``,
+   write each task into a staging folder and rename it into the cache;
+4. register (or extend) the dataset ``remc`` in ``registry.json``.
+
+A task whose split files are empty, missing or invalid is recorded as unavailable with the
+reason instead of failing the whole fetch: the public archive is known to have empty files for
+some cell types. Only urllib is used, so fetching needs no extra dependency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import ChecksumError, ChrombenchError, DataFormatError
+from . import store
+from .arrays import SPLITS, Split
+
+DEFAULT_BASE_URL = "https://zenodo.org"
+BASE_URL_ENV = "CHROMBENCH_ZENODO_URL"
+RECORD = 2652278
+TIMEOUT_S = 60
+CHUNK = 1 << 20
+ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
+# <anything>/E003/classification/train.csv, or E003/classification/train.csv at the top
+MEMBER_RE = re.compile(r"(?:^|/)(E\d{3})/classification/(train|valid|test)\.csv$")
+# a per-task archive such as E003.zip or E003_classification.tar.gz
+PER_TASK_KEY_RE = re.compile(r"^(E\d{3})(?![0-9])")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    key: str
+    size: int
+    md5: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Record:
+    record: int
+    version: str | None  # the record's own "version" metadata, when it has one
+    files: tuple[RemoteFile, ...]
+
+
+@dataclass
+class FetchResult:
+    entry: dict  # the registry entry of ``remc`` after the fetch
+    fetched: dict[str, dict] = field(default_factory=dict)  # task -> task.json metadata
+    already: list[str] = field(default_factory=list)  # asked for but already in the cache
+    unavailable: dict[str, str] = field(default_factory=dict)  # task -> reason
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # task -> warnings (still usable)
+
+    @property
+    def available(self) -> list[str]:
+        return sorted([*self.fetched, *self.already])
+
+
+# -- talking to Zenodo ---------------------------------------------------------------------------
+
+def base_url(explicit: str | None = None) -> str:
+    """``--base-url``, else ``$CHROMBENCH_ZENODO_URL``, else https://zenodo.org (no trailing slash)."""
+    return (explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+
+
+def _open(url: str, headers: dict | None = None):
+    req = urllib.request.Request(url, headers={"User-Agent": f"chrombench/{__version__}", **(headers or {})})
+    try:
+        return urllib.request.urlopen(req, timeout=TIMEOUT_S)
+    except urllib.error.HTTPError:
+        raise
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ChrombenchError(f"cannot reach {url}: {reason}. Check the network, or point --base-url / "
+                              f"${BASE_URL_ENV} at a Zenodo mirror") from exc
+
+
+def _remote_file(f: dict, base: str, record: int) -> RemoteFile:
+    # Current records API: key/size/checksum "md5:<hex>"/links.self; the files endpoint uses
+    # links.content; the legacy deposit API used filename/filesize/bare-hex checksum/links.download.
+    key = f.get("key") or f.get("filename")
+    size = f.get("size", f.get("filesize"))
+    algo, _, digest = str(f.get("checksum", "")).rpartition(":")
+    if key is None or size is None or (algo or "md5") != "md5" or not re.fullmatch(r"[0-9a-fA-F]{32}", digest):
+        raise ChrombenchError(f"Zenodo record {record}: file entry without name, size or md5 checksum: {f}")
+    links = f.get("links") or {}
+    url = (links.get("content") or links.get("download") or links.get("self")
+           or f"{base}/api/records/{record}/files/{urllib.parse.quote(key)}/content")
+    return RemoteFile(key=key, size=int(size), md5=digest.lower(), url=url)
+
+
+def get_record(base: str, record: int = RECORD) -> Record:
+    """The record's file list from ``GET {base}/api/records/{record}``."""
+    url = f"{base}/api/records/{record}"
+    try:
+        with _open(url, {"Accept": "application/json"}) as resp:
+            doc = json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        what = "not found" if exc.code == 404 else f"HTTP {exc.code} {exc.reason}"
+        raise ChrombenchError(f"Zenodo record {record} at {url}: {what}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ChrombenchError(f"{url} did not answer with the JSON of a Zenodo record ({exc})") from exc
+    except (http.client.HTTPException, OSError) as exc:  # cut off while reading the answer
+        raise ChrombenchError(f"reading {url} failed: {exc}") from exc
+    files = doc.get("files", [])
+    if isinstance(files, dict):  # {"entries": [...]} or {"entries": {key: {...}}}
+        files = files.get("entries", [])
+    if isinstance(files, dict):
+        files = list(files.values())
+    if not files:
+        raise ChrombenchError(f"Zenodo record {record} at {url} lists no files (restricted or withdrawn?)")
+    version = (doc.get("metadata") or {}).get("version")
+    return Record(record, str(version) if version else None, tuple(_remote_file(f, base, record) for f in files))
+
+
+def select_archives(rec: Record, tasks: list[str]) -> tuple[list[RemoteFile], list[str]]:
+    """The archives to download for ``tasks``, and the tasks no archive of the record can hold."""
+    archives = [f for f in rec.files if f.key.lower().endswith(ARCHIVE_SUFFIXES)]
+    if not archives:
+        raise DataFormatError(f"Zenodo record {rec.record} has no zip or tar archive; its files: "
+                              + ", ".join(f.key for f in rec.files))
+    per_task = {m.group(1): f for f in archives if (m := PER_TASK_KEY_RE.match(f.key))}
+    shared = [f for f in archives if f not in per_task.values()]
+    wanted = shared + [per_task[t] for t in tasks if t in per_task]
+    missing = [] if shared else [t for t in tasks if t not in per_task]
+    return wanted, missing
+
+
+# -- downloading with resume and verification -----------------------------------------------------
+
+def md5_of(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _transfer(remote: RemoteFile, part: Path, progress: bool) -> None:
+    """Append to ``part`` what the server sends from its current size on; stop quietly if the
+    connection drops (what arrived is a prefix the next attempt resumes from)."""
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        resp = _open(remote.url, {"Range": f"bytes={offset}-"} if offset else None)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416:  # nothing left to send from that offset; the size check decides
+            return
+        raise ChrombenchError(f"downloading {remote.key} from {remote.url}: HTTP {exc.code} {exc.reason}") from exc
+    with resp:
+        content_range = resp.headers.get("Content-Range", "")
+        if offset and not (resp.status == 206 and content_range.startswith(f"bytes {offset}-")):
+            offset = 0  # the server ignored the Range header and sends the whole file: start over
+        with open(part, "ab" if offset else "wb") as fh, \
+                tqdm(total=remote.size, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
+                     desc=f"download {remote.key}", disable=None if progress else True, leave=False) as bar:
+            try:
+                while chunk := resp.read(CHUNK):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+            except (http.client.HTTPException, OSError):
+                pass  # connection cut: keep the prefix
+
+
+def download(remote: RemoteFile, folder: Path, *, retries: int = 2, progress: bool = True) -> Path:
+    """Download ``remote`` into ``folder`` (resuming a ``.part``) and return the verified file.
+
+    Raises ChecksumError, naming the file and both md5s, if the download stays short after
+    ``retries`` resumptions (the ``.part`` is kept for the next run) or is complete but wrong
+    (the ``.part`` is deleted, since resuming from it could never succeed).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / remote.key.replace("/", "__")
+    if final.exists():
+        if final.stat().st_size == remote.size and md5_of(final) == remote.md5:
+            return final
+        final.unlink()  # stale (the record changed) or damaged on disk: fetch it again
+    part = final.with_name(final.name + ".part")
+    for _ in range(retries + 1):
+        if part.exists() and part.stat().st_size > remote.size:
+            part.unlink()  # longer than the file can be: not a prefix of it
+        if not part.exists() or part.stat().st_size < remote.size:
+            _transfer(remote, part, progress)
+        if part.exists() and part.stat().st_size == remote.size:
+            break
+    have = part.stat().st_size if part.exists() else 0
+    if have != remote.size:
+        got = md5_of(part) if part.exists() else hashlib.md5().hexdigest()
+        if have > remote.size:
+            part.unlink()
+        raise ChecksumError(
+            f"download of {remote.key} is incomplete: received {have} of {remote.size} bytes after "
+            f"{retries + 1} attempts (the connection was closed early); expected md5 {remote.md5}, md5 of "
+            f"the partial file {got}. Run the command again to resume from byte {min(have, remote.size)}.")
+    got = md5_of(part)
+    if got != remote.md5:
+        part.unlink()
+        raise ChecksumError(f"checksum mismatch for {remote.key} ({remote.url}): expected md5 {remote.md5}, "
+                            f"got md5 {got}. The corrupt download was deleted; run the command again.")
+    os.replace(part, final)
+    return final
+
+
+# -- reading the archive ------------------------------------------------------------------------
+
+def _members(path: Path):
+    """``(name, size, open)`` for each regular file of a zip or tar archive, in archive order.
+
+    Tar archives are read as a stream, so a compressed one is decompressed once, front to back.
+    """
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    yield info.filename, info.file_size, (lambda info=info: zf.open(info))
+    elif tarfile.is_tarfile(path):
+        with tarfile.open(path, "r:*") as tf:
+            for m in tf:
+                if m.isfile():
+                    yield m.name, m.size, (lambda m=m: tf.extractfile(m))
+    else:
+        raise DataFormatError(f"{path}: neither a zip nor a tar archive")
+
+
+def extract_tasks(archives: list[Path], tasks: list[str], workdir: Path, on_task, progress: bool = True) -> None:
+    """Copy each needed split out of ``archives`` into ``workdir/<task>/`` and call
+    ``on_task(task, {split: (path, md5, "archive:member")})`` as soon as a task is complete (and,
+    at the end, for tasks with splits missing).
+
+    Only files we name ourselves are written, never the archive's paths, so a hostile archive
+    cannot write outside ``workdir``.
+    """
+    wanted = set(tasks)
+    found: dict[str, dict] = {t: {} for t in tasks}
+    done, layout_seen, first_names = set(), False, []
+    with tqdm(total=len(tasks) * len(SPLITS), unit="file", desc="extract", disable=None if progress else True,
+              leave=False) as bar:
+        for archive in archives:
+            for name, _size, open_member in _members(archive):
+                if len(first_names) < 5:
+                    first_names.append(name)
+                m = MEMBER_RE.search(name)
+                if not m or any(p.startswith(("__MACOSX", ".")) for p in name.split("/")):
+                    continue
+                layout_seen = True
+                task, split = m.groups()
+                if task not in wanted or task in done or split in found[task]:
+                    continue  # not asked for, or a second copy of a split: the first one wins
+                dest = workdir / task / f"{split}.csv"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                h = hashlib.md5()
+                with open_member() as src, open(dest, "wb") as out:
+                    while block := src.read(CHUNK):
+                        h.update(block)
+                        out.write(block)
+                found[task][split] = (dest, h.hexdigest(), f"{archive.name}:{name}")
+                bar.update()
+                if len(found[task]) == len(SPLITS):
+                    done.add(task)
+                    on_task(task, found[task])
+                    shutil.rmtree(workdir / task, ignore_errors=True)  # bound the disk space used
+                    if done == wanted:
+                        break  # no need to decompress the rest of a large tar
+            if done == wanted:
+                break
+    if not layout_seen and wanted:
+        raise DataFormatError(
+            f"{', '.join(a.name for a in archives)}: no <EID>/classification/{{train,valid,test}}.csv inside; "
+            f"the archive starts with: {', '.join(first_names) or '(nothing)'}")
+    for task in tasks:
+        if task not in done:
+            on_task(task, found[task])
+
+
+def check_task(task: str, files: dict) -> tuple[dict[str, Split] | None, str | None, list[str]]:
+    """Validate one task's extracted splits: ``(splits, None, warnings)`` or ``(None, reason, [])``."""
+    from ..tasks import get_spec
+    from .csvformat import read_split
+
+    spec = get_spec(task)
+    missing = [f"{s}.csv" for s in SPLITS if s not in files]
+    if len(missing) == len(SPLITS):
+        return None, f"not in the archive (no {spec.source_path}/*.csv)", []
+    if missing:
+        return None, f"{', '.join(missing)} missing from the archive", []
+    empty = [f"{s}.csv" for s in SPLITS if files[s][0].stat().st_size == 0]
+    if empty:
+        return None, f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty in the archive", []
+    for s in SPLITS:
+        known = spec.checksums.get(f"{s}.csv")
+        if known and known.lower() != files[s][1]:
+            return None, f"{s}.csv: md5 {files[s][1]} differs from the task spec's {known}", []
+    splits = {}
+    for s in SPLITS:
+        path, _md5, where = files[s]
+        try:
+            splits[s] = read_split(path)
+        except DataFormatError as exc:
+            return None, str(exc).replace(str(path), where), []
+    sizes = {s: len(splits[s]) for s in SPLITS}
+    if sizes != spec.split_sizes:  # usable, but not the published task: say so, don't refuse
+        got = ", ".join(f"{s} {n}" for s, n in sizes.items())
+        doc = "/".join(str(spec.split_sizes[s]) for s in SPLITS)
+        return splits, None, [f"genes per split ({got}) differ from the documented {doc}"]
+    return splits, None, []
+
+
+# -- the whole fetch ------------------------------------------------------------------------------
+
+def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECORD, force: bool = False,
+               retries: int = 2, progress: bool = True) -> FetchResult:
+    """Fetch ``tasks`` (EIDs) of the real archive into the cache and register them as ``remc``.
+
+    Tasks already in the cache from the same record are skipped unless ``force``. Nothing is
+    registered, and no task folder is written, if a download fails.
+    """
+    version = str(record)
+    reg = store.read_registry()["datasets"]
+    old = reg.get(store.REMC) if reg.get(store.REMC, {}).get("version") == version else None
+    already = [t for t in tasks if not force and old and t in old["tasks"]]
+    todo = [t for t in tasks if t not in already]
+    result = FetchResult(entry=old or {}, already=already)
+    if not todo:
+        return result
+
+    base = base_url(base)
+    rec = get_record(base, record)
+    wanted, not_in_record = select_archives(rec, todo)
+    folder = store.home() / "downloads" / f"zenodo-{record}"
+    paths = [download(f, folder, retries=retries, progress=progress) for f in wanted]
+
+    root = store.datasets_dir() / store.REMC / version
+    created = [d for d in (store.datasets_dir(), root.parent, root) if not d.exists()]
+    staged: dict[str, Path] = {}
+
+    def on_task(task, files):
+        splits, reason, warnings = check_task(task, files)
+        if splits is None:
+            result.unavailable[task] = reason
+            return
+        stage = store.staging_dir(root / task)
+        staged[task] = stage
+        result.fetched[task] = store.write_task_dir(
+            stage, splits, extra={"origin": f"zenodo:{record}", "files": {s: files[s][2] for s in SPLITS}})
+        if warnings:
+            result.warnings[task] = warnings
+
+    workdir = Path(tempfile.mkdtemp(prefix=".extract.", dir=folder))
+    try:
+        extract_tasks(paths, [t for t in todo if t not in not_in_record], workdir, on_task, progress)
+        for task in not_in_record:
+            result.unavailable[task] = f"no archive for it in Zenodo record {record}"
+        for task, stage in staged.items():
+            store.commit_dir(stage, root / task, replace=True)
+    except BaseException:
+        for stage in staged.values():
+            shutil.rmtree(stage, ignore_errors=True)
+        for d in reversed(created):  # leave the cache as it was: drop the folders we made, if empty
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    result.entry = _register(old, rec, base, root, wanted, result)
+    return result
+
+
+def _register(old: dict | None, rec: Record, base: str, root: Path, files: list[RemoteFile],
+              result: FetchResult) -> dict:
+    """Merge this fetch into the ``remc`` registry entry (fetching more tasks adds to it)."""
+    entry = dict(old) if old else {
+        "name": store.REMC, "version": str(rec.record), "source": f"zenodo:{rec.record}", "created": store.now(),
+        "path": str(root), "single_task": False, "tasks": {}, "unavailable": {}, "warnings": {}, "files": {}}
+    entry = {**entry, "tasks": dict(entry["tasks"]), "unavailable": dict(entry.get("unavailable", {})),
+             "warnings": dict(entry.get("warnings", {})), "files": dict(entry.get("files", {}))}
+    for task, meta in result.fetched.items():
+        entry["tasks"][task] = {"content_hash": meta["content_hash"], "splits": meta["splits"]}
+        entry["unavailable"].pop(task, None)
+        entry["warnings"].pop(task, None)
+    entry["warnings"].update(result.warnings)
+    for task, reason in result.unavailable.items():
+        if task not in entry["tasks"]:
+            entry["unavailable"][task] = reason
+    entry["files"].update({f.key: {"size": f.size, "md5": f.md5} for f in files})
+    entry.update(record=rec.record, record_version=rec.version, base_url=base, updated=store.now(),
+                 content_hash=store.dataset_hash({t: m["content_hash"] for t, m in entry["tasks"].items()}))
+    store.register_dataset(entry)
+    return entry
