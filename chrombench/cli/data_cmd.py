@@ -1,0 +1,229 @@
+"""``chrombench data``: fetch the real archive, import your own data, inspect and export datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import ChrombenchError
+
+
+@click.group()
+def data():
+    """Fetch the real REMC archive, import your own data, inspect and export datasets.
+
+    \b
+    Examples:
+      chrombench data list
+      chrombench data fetch --tasks E003,E116          # the real archive (needs network)
+      chrombench data import my_cells/ --name mine     # your data in the archive layout
+      chrombench data info remc
+      chrombench data export simremc --tasks E003 -o sim/
+    """
+
+
+def _parse_tasks(tasks: str | None, all_tasks: bool) -> list[str]:
+    from ..data.store import normalise_eid
+    from ..errors import UnknownNameError
+    from ..registry import suggest
+    from ..tasks import all_specs
+
+    if all_tasks == bool(tasks):
+        raise click.UsageError("name the tasks with --tasks E003,E116 or take all 56 with --all (not both)")
+    if all_tasks:
+        return list(all_specs())
+    eids = []
+    for raw in (t.strip() for t in tasks.split(",")):
+        if raw:
+            eid = normalise_eid(raw)
+            if eid is None:
+                raise UnknownNameError(suggest(raw, list(all_specs()), "task"))
+            if eid not in eids:
+                eids.append(eid)
+    return eids
+
+
+def _balance(split: dict) -> str:
+    return f"{split['positives'] / split['genes']:.0%}" if split["genes"] else "-"
+
+
+def _task_rows(tasks: dict, oracle: bool = False) -> list[str]:
+    """One line per task: genes and % ON per split, short content hash (and the simulator's oracle AUROC)."""
+    lines = [f"{'task':<12} {'train':>6} {'valid':>6} {'test':>6}  {'% ON train/valid/test':<22} {'content hash':<12}"
+             + ("  oracle AUROC" if oracle else "")]
+    for task, meta in sorted(tasks.items()):
+        s = meta["splits"]
+        balance = "/".join(_balance(s[k]) for k in ("train", "valid", "test"))
+        line = (f"{task:<12} {s['train']['genes']:>6} {s['valid']['genes']:>6} {s['test']['genes']:>6}  "
+                f"{balance:<22} {meta['content_hash'][:12]:<12}")
+        if oracle and meta.get("oracle_auroc") is not None:
+            line += f"  {meta['oracle_auroc']:.3f}"
+        lines.append(line)
+    return lines
+
+
+@data.command("fetch")
+@click.option("--tasks", default=None, help="Comma-separated EIDs, e.g. E003,E116.")
+@click.option("--all", "all_tasks", is_flag=True, help="All 56 tasks.")
+@click.option("--base-url", default=None, help="Zenodo (or a mirror) [env CHROMBENCH_ZENODO_URL; default https://zenodo.org].")
+@click.option("--record", default=2652278, show_default=True, type=int, help="Zenodo record of the archive.")
+@click.option("--force", is_flag=True, help="Extract again tasks that are already in the cache.")
+@click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 20),
+              help="Times to resume an interrupted download before giving up.")
+def fetch(tasks, all_tasks, base_url, record, force, retries):
+    """Download the real DeepChrome/AttentiveChrome archive and cache the tasks asked for.
+
+    Downloads resume where they stopped (run the command again) and are verified against the
+    record's md5. Tasks whose files are empty or invalid in the archive are reported and marked
+    unavailable; the others are registered as dataset `remc` (use them with `--data remc`).
+    """
+    from ..data.fetch import fetch_remc
+
+    eids = _parse_tasks(tasks, all_tasks)
+    res = fetch_remc(eids, base=base_url, record=record, force=force, retries=retries)
+    entry = res.entry
+    for task, warnings in sorted(res.warnings.items()):
+        for w in warnings:
+            click.secho(f"Warning: {task}: {w}", fg="yellow", err=True)
+    click.echo(f"{'task':<6} {'status':<12} {'train':>6} {'valid':>6} {'test':>6}  note")
+    for task in eids:
+        if task in res.unavailable:
+            click.echo(f"{task:<6} {'unavailable':<12} {'-':>6} {'-':>6} {'-':>6}  {res.unavailable[task]}")
+            continue
+        meta = entry["tasks"][task]
+        n = [meta["splits"][s]["genes"] for s in ("train", "valid", "test")]
+        status = "cached" if task in res.already else "fetched"
+        note = "; ".join(entry.get("warnings", {}).get(task, []))
+        click.echo(f"{task:<6} {status:<12} {n[0]:>6} {n[1]:>6} {n[2]:>6}  {note}")
+    ok = res.available
+    click.echo(f"\n{len(ok)} of {len(eids)} tasks available in dataset 'remc' (Zenodo record {record}). "
+               f"Use them with `--data remc -t {ok[0] if ok else 'E003'}`.")
+    if res.unavailable:
+        click.echo(f"Unavailable (recorded in the registry): {', '.join(sorted(res.unavailable))}.")
+    if not ok:
+        raise ChrombenchError("none of the requested tasks is available in the archive")
+
+
+@data.command("import")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Dataset name to register, e.g. mycells.")
+@click.option("--version", "version", default="1", show_default=True, help="Version label stored with the dataset.")
+@click.option("--overwrite", is_flag=True, help="Replace a dataset already registered under NAME.")
+def import_cmd(path, name, version, overwrite):
+    """Validate and import PATH in the archive layout as dataset NAME.
+
+    PATH holds either {train,valid,test}.csv (one task, used as `-t NAME`) or
+    <task>/classification/{train,valid,test}.csv (many tasks, used as `-t NAME/<task>`).
+    Nothing is registered unless every file is valid.
+    """
+    from tqdm.auto import tqdm
+
+    from ..data.store import import_dataset
+
+    entry = import_dataset(path, name, version=version, overwrite=overwrite,
+                           progress=lambda items: tqdm(items, desc="import", unit="task", disable=None))
+    click.echo(f"Imported {len(entry['tasks'])} task(s) as dataset {name!r} version {entry['version']}")
+    click.echo("\n".join(_task_rows(entry["tasks"])))
+    click.echo(f"\ncontent hash {entry['content_hash']}")
+    first = next(iter(entry["tasks"]))
+    use = f"-t {name}" if entry["single_task"] else f"-t {name}/{first} (or --data {name} -t {first})"
+    click.echo(f"Use it with {use}.")
+
+
+@data.command("info")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def info(name, fmt):
+    """Genes per split, label balance, source, version, content hash and cache path of dataset NAME."""
+    from ..data.store import dataset_info
+
+    d = dataset_info(name)
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2, sort_keys=True))
+        return
+    click.echo(f"{d['name']}  version {d['version']}{'  (simulated)' if d.get('simulated') else ''}")
+    click.echo(f"  source:       {d['source']}")
+    click.echo(f"  path:         {d['path']}")
+    if d.get("content_hash"):
+        click.echo(f"  content hash: {d['content_hash']}")
+    if d.get("note"):
+        click.echo(f"  note:         {d['note']}")
+    if d["tasks"]:
+        click.echo("")
+        click.echo("\n".join(_task_rows(d["tasks"], oracle=bool(d.get("simulated")))))
+    for task, warnings in sorted(d.get("warnings", {}).items()):
+        click.echo(f"  warning {task}: {'; '.join(warnings)}")
+    for task, reason in sorted(d.get("unavailable", {}).items()):
+        click.echo(f"  unavailable {task}: {reason}")
+
+
+@data.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def list_datasets(fmt):
+    """All datasets: the simulator, the real archive if fetched, and imported ones."""
+    from ..data.store import REMC, SIMREMC, dataset_info, read_registry
+
+    sim = dataset_info(SIMREMC)
+    reg = read_registry()["datasets"]
+    rows = [{"name": SIMREMC, "version": sim["version"], "tasks": sim["n_tasks"], "source": sim["source"],
+             "content_hash": None, "note": f"{len(sim['tasks'])} cached, the rest generated on first use"}]
+    if REMC not in reg:
+        rows.append({"name": REMC, "version": None, "tasks": 0, "source": "zenodo:2652278", "content_hash": None,
+                     "note": "not fetched: chrombench data fetch --tasks E003"})
+    for name, e in sorted(reg.items()):
+        unavailable = len(e.get("unavailable", {}))
+        rows.append({"name": name, "version": e["version"], "tasks": len(e["tasks"]), "source": e["source"],
+                     "content_hash": e.get("content_hash"),
+                     "note": f"{unavailable} unavailable" if unavailable else ""})
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':<16} {'version':<14} {'tasks':>5}  {'content hash':<12}  source")
+    for r in rows:
+        h = (r["content_hash"] or "-")[:12]
+        click.echo(f"{r['name']:<16} {r['version'] or '-':<14} {r['tasks']:>5}  {h:<12}  {r['source']}"
+                   + (f"  ({r['note']})" if r["note"] else ""))
+
+
+@data.command("export")
+@click.argument("dataset")
+@click.option("--tasks", default=None, help="Comma-separated tasks (default: all tasks of an imported or fetched "
+              "dataset; required for simremc).")
+@click.option("--quick", is_flag=True, help="Export the quick suite's gene subsample instead of the full splits.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace task folders that already exist in the output.")
+def export(dataset, tasks, quick, out_dir, overwrite):
+    """Write tasks of DATASET in the archive layout: OUT/<task>/classification/{train,valid,test}.csv.
+
+    Shows that the simulator speaks the real format; `data import OUT` gives back the same
+    content hash.
+    """
+    from ..data.arrays import SPLITS
+    from ..data.csvformat import write_split
+    from ..data.store import SIMREMC, dataset_info, load_task, normalise_eid
+
+    if tasks:
+        names = [t.strip() for t in tasks.split(",") if t.strip()]
+    elif dataset == SIMREMC:
+        raise click.UsageError("name the simulated tasks to export, e.g. --tasks E003,E116")
+    else:
+        names = list(dataset_info(dataset)["tasks"])
+    loaded = []
+    for t in names:
+        if dataset == SIMREMC:
+            t = normalise_eid(t) or t  # accept e3 or e003 as the other commands do
+        d = load_task(t, dataset, quick=quick)
+        folder = out_dir / d.task / "classification"
+        if folder.exists() and not overwrite:
+            raise ChrombenchError(f"{folder} already exists; pass --overwrite to replace it")
+        loaded.append((d, folder))
+    for d, folder in loaded:
+        folder.mkdir(parents=True, exist_ok=True)
+        for s in SPLITS:
+            write_split(folder / f"{s}.csv", d.split(s))
+        click.echo(f"{d.task}: {folder}  ({', '.join(f'{s} {len(d.split(s))}' for s in SPLITS)} genes, "
+                   f"content hash {d.dataset.content_hash[:12]})")
+    click.echo(f"Wrote {len(loaded)} task(s) to {out_dir}; import them with "
+               f"`chrombench data import {out_dir} --name NAME`.")
