@@ -213,6 +213,7 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
         raise ChrombenchError(f"dataset {name!r} is already registered; pass --overwrite to replace it")
     folders = find_task_folders(path)
     final = datasets_dir() / name / version
+    new_dirs = [d for d in (datasets_dir(), final.parent) if not d.exists()]  # staging_dir creates them
     stage = staging_dir(final)
     try:
         tasks = {}
@@ -225,6 +226,11 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
             tasks[task_name] = write_task_dir(tdir, splits, extra={"origin": str(folder.resolve())})
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        for d in reversed(new_dirs):  # no empty datasets/<name>/ left behind: the cache is as it was
+            try:
+                d.rmdir()
+            except OSError:
+                pass
         raise
     commit_dir(stage, final, replace=True)
     entry = {
