@@ -30,3 +30,7 @@ class ModelFormatError(ChrombenchError, ValueError):
     """A saved model or weights file that chrombench cannot load safely."""
 
     exit_code = 2
+
+
+class ProtocolViolation(ChrombenchError):
+    """Code on the tuning path reached for test data (the engine seals the test split while tuning)."""

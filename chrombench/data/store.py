@@ -14,6 +14,7 @@ failed import leaves the cache and the registry exactly as they were.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
 import hashlib
 import json
@@ -26,12 +27,17 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from ..errors import ChrombenchError, DataFormatError, UnknownNameError
+from ..errors import ChrombenchError, DataFormatError, ProtocolViolation, UnknownNameError
 from ..registry import suggest
 from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
 
 SIMREMC, REMC = "simremc", "remc"
 BUILTIN_DATASETS = (SIMREMC, REMC)
+
+# (dataset, task) whose test labels are sealed: set by the engine while it tunes or fits on that task,
+# so a model that reads the task back from the store during fit fails instead of peeking at test labels.
+TEST_SEAL: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("chrombench_test_seal",
+                                                                                     default=None)
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -340,6 +346,9 @@ def load_task(task: str, dataset: str | None = None, *, quick: bool = False, gen
               seed: int = 0) -> TaskData:
     """Load one task as arrays. ``quick`` subsamples genes as the quick suite does."""
     ds, name = resolve_task(task, dataset)
+    if TEST_SEAL.get() == (ds, name):
+        raise ProtocolViolation(f"load_task({task!r}) while a model is tuned or fitted on it: the test split of "
+                                f"{ds}/{name} is sealed; models see only the train and valid splits they are given")
     if ds == SIMREMC:
         directory = ensure_simulated(name, seed)
         version, simulated = simremc_version(seed), True
