@@ -1,0 +1,253 @@
+"""From result records to leaderboard sections: grouping, statistics and confidence intervals.
+
+Only result records (JSON) are read; nothing here imports the engine or the models. Records that
+fail ``results.problems`` (schema violation, digest mismatch) are left out and listed, never shown.
+Results are grouped into one ``Section`` per (dataset name, version): simulated and real numbers,
+or two versions of a dataset, are never ranked together.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import results
+from . import stats
+
+REFERENCE_MODEL = "deepchrome"  # "wins" are counted against it, as in the AttentiveChrome paper
+# Where a per-gene predictions CSV (gene_id, probability, label) may sit beside seed-<k>.json.
+PREDICTION_NAMES = ("seed-{k}.predictions.csv", "seed-{k}-predictions.csv", "predictions-seed-{k}.csv")
+CI_BOOTSTRAP = "bootstrap over test genes"
+CI_SEEDS = "t-interval over seeds"
+
+
+@dataclass
+class Cell:
+    """One (model, task): test AUROC over seeds and where it came from."""
+
+    model: str
+    task: str
+    values: list[float]
+    seeds: list[int]
+    ci: tuple[float, float] = (math.nan, math.nan)
+    ci_method: str | None = None
+    oracle: float | None = None
+    record: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def mean(self) -> float:
+        return stats.mean_std(self.values)[0]
+
+    @property
+    def std(self) -> float:
+        return stats.mean_std(self.values)[1]
+
+    def metric_mean(self, key: str) -> float:
+        m = self.record.get("metrics", {}).get(key)
+        return float(m["mean"]) if isinstance(m, dict) and "mean" in m else math.nan
+
+
+@dataclass
+class Section:
+    dataset: str
+    version: str
+    simulated: bool
+    models: list[str]  # best first
+    tasks: list[str]
+    cells: dict[tuple[str, str], Cell]
+    matrix: np.ndarray  # models x tasks mean test AUROC, NaN where missing
+    oracle: dict[str, float | None]
+    complete_tasks: list[str]  # tasks every model has: the blocks of the rank tests
+    per_model: dict[str, dict]  # describe() over each model's own tasks
+    avg_ranks: dict[str, float]
+    friedman: stats.Friedman | None
+    cd: float
+    wilcoxon: dict[str, tuple[float, float]]  # model -> (raw p, Holm p) vs the top model
+    wins: dict[str, tuple[int, int]]  # model -> (wins, tasks) vs REFERENCE_MODEL
+    suites: list[str]
+    seeds: list[int]
+    families: dict[str, str]
+    targets: dict[str, str]  # model name -> what `chrombench run -m` takes (zoo name or file:Class)
+    n_parameters: dict[str, int]
+    ci_methods: list[str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset} {self.version}"
+
+    @property
+    def top(self) -> str | None:
+        return self.models[0] if self.models else None
+
+    def reproduce(self) -> str:
+        """The `chrombench run` command that produces this section's results (inferred)."""
+        from ..models.registry import MODELS
+
+        parts = ["chrombench run"]
+        if len(self.suites) == 1:
+            parts.append(f"--suite {self.suites[0]}")
+        else:
+            parts += [f"-t {t}" for t in self.tasks]
+        if self.dataset != "simremc":
+            parts.append(f"--data {self.dataset}")
+        if sorted(self.models) != sorted(MODELS.names()) or len(self.suites) != 1:
+            parts += [f"-m {m if m in MODELS else self.targets.get(m, m)}" for m in self.models]
+        if self.seeds:
+            s = self.seeds
+            contiguous = s == list(range(s[0], s[-1] + 1))
+            parts.append(f"--seeds {s[0]}-{s[-1]}" if contiguous and len(s) > 1 else f"--seeds {','.join(map(str, s))}")
+        return " ".join(parts)
+
+
+@dataclass
+class Board:
+    sections: list[Section]
+    skipped: list[tuple[str, str]]  # (file, reason) of records left out
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+def collect(records: list[dict], n_boot: int = 1000) -> Board:
+    """Group records into sections and compute every statistic the renderers show."""
+    skipped: list[tuple[str, str]] = []
+    seeds: dict[tuple, list[dict]] = defaultdict(list)
+    summaries: dict[tuple, dict] = {}
+    for rec in records:
+        path = rec.get("_path", "<record>")
+        body = {k: v for k, v in rec.items() if k != "_path"}
+        errs = results.problems(body)
+        if errs:
+            skipped.append((path, "; ".join(errs)))
+            continue
+        key = (rec["dataset"]["name"], rec["dataset"]["version"], rec["model"]["name"], rec["task"]["name"])
+        if rec["kind"] == "seed":
+            seeds[key].append(rec)
+        elif key in summaries:
+            old, new = sorted([summaries[key], rec], key=lambda r: r.get("created", ""))
+            skipped.append((old.get("_path", "<record>"),
+                            f"superseded by a newer summary of the same model and task ({new.get('_path', '?')})"))
+            summaries[key] = new
+        else:
+            summaries[key] = rec
+    for key, recs in seeds.items():
+        if key not in summaries:  # a run still in progress or interrupted: reduce what is there
+            summaries[key] = {**results.summarize(_dedupe_seeds(recs)), "_path": recs[0].get("_path")}
+    by_dataset: dict[tuple, dict] = defaultdict(dict)
+    for key, summary in summaries.items():
+        by_dataset[key[:2]][key[2:]] = (summary, _dedupe_seeds(seeds.get(key, [])))
+    sections = [_section(ds, ver, groups, n_boot) for (ds, ver), groups in sorted(by_dataset.items())]
+    return Board(sections=sections, skipped=skipped)
+
+
+def collect_dirs(*roots: Path, n_boot: int = 1000) -> Board:
+    existing = [Path(r) for r in roots if Path(r).exists()]
+    return collect(results.read_records(*existing), n_boot=n_boot)
+
+
+def _dedupe_seeds(recs: list[dict]) -> list[dict]:
+    by_seed = {}
+    for r in sorted(recs, key=lambda r: r.get("created", "")):
+        by_seed[r["seed"]] = r
+    return [by_seed[s] for s in sorted(by_seed)]
+
+
+# -- one section ------------------------------------------------------------------------------------------
+
+def _section(dataset: str, version: str, groups: dict, n_boot: int) -> Section:
+    cells: dict[tuple[str, str], Cell] = {}
+    simulated = False
+    suites, seed_set, families, targets, n_params = set(), set(), {}, {}, {}
+    for (model, task), (summary, seed_recs) in groups.items():
+        auroc = summary["metrics"].get("test_auroc", {})
+        values = [float(v) for v in auroc.get("values", [auroc.get("mean", math.nan)])]
+        cell = Cell(model=model, task=task, values=values, seeds=list(summary.get("seeds", [])),
+                    oracle=summary.get("oracle_auroc"), record=summary)
+        cell.ci, cell.ci_method = _confidence_interval(values, seed_recs, n_boot)
+        cells[(model, task)] = cell
+        simulated = simulated or bool(summary["dataset"].get("simulated"))
+        if summary["task"].get("suite"):
+            suites.add(summary["task"]["suite"])
+        seed_set.update(cell.seeds)
+        families[model] = summary["model"].get("family", "")
+        targets[model] = summary["model"].get("target") or model
+        n_params[model] = max(n_params.get(model, 0), int(summary["model"].get("n_parameters", 0)))
+    tasks = sorted({t for _, t in cells})
+    models = sorted({m for m, _ in cells})
+    matrix = np.array([[cells[(m, t)].mean if (m, t) in cells else math.nan for t in tasks] for m in models])
+    matrix = matrix.reshape(len(models), len(tasks))
+    complete = [j for j in range(len(tasks)) if np.all(np.isfinite(matrix[:, j]))]
+    # best first: mean over the tasks everyone has, then over each model's own tasks
+    common_mean = np.nanmean(matrix[:, complete], axis=1) if complete else np.full(len(models), math.nan)
+    own_mean = np.array([stats.describe(row)["mean"] for row in matrix])
+    order = sorted(range(len(models)), key=lambda i: (-_or_inf(common_mean[i]), -_or_inf(own_mean[i]), models[i]))
+    models = [models[i] for i in order]
+    matrix = matrix[order]
+    sub = matrix[:, complete]
+    fried = stats.friedman(sub) if len(models) >= 2 and len(complete) >= 2 else None
+    avg = stats.average_ranks(sub) if complete else np.full(len(models), math.nan)
+    cd = stats.nemenyi_cd(len(models), len(complete)) if fried else math.nan
+    wil = {}
+    if len(models) >= 2 and len(complete) >= 2:
+        raw, adj = stats.wilcoxon_vs_top(sub, 0)
+        wil = {m: (float(raw[i]), float(adj[i])) for i, m in enumerate(models) if i != 0}
+    wins = {}
+    if REFERENCE_MODEL in models:
+        w = stats.wins_against(matrix, models.index(REFERENCE_MODEL))
+        wins = {m: w[i] for i, m in enumerate(models) if m != REFERENCE_MODEL}
+    oracle = {t: next((cells[(m, t)].oracle for m in models if (m, t) in cells
+                       and cells[(m, t)].oracle is not None), None) for t in tasks}
+    return Section(
+        dataset=dataset, version=version, simulated=simulated, models=models, tasks=tasks, cells=cells,
+        matrix=matrix, oracle=oracle, complete_tasks=[tasks[j] for j in complete],
+        per_model={m: stats.describe(matrix[i]) for i, m in enumerate(models)},
+        avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
+        wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
+        n_parameters=n_params,
+        ci_methods=sorted({c.ci_method for c in cells.values() if c.ci_method}))
+
+
+def _or_inf(x: float) -> float:
+    return x if np.isfinite(x) else -math.inf
+
+
+# -- confidence intervals ---------------------------------------------------------------------------------
+
+def _confidence_interval(values: list[float], seed_recs: list[dict], n_boot: int):
+    """Bootstrap over genes when every seed left a predictions CSV, else a t-interval over seeds."""
+    preds = [find_predictions(r) for r in seed_recs] if n_boot > 0 else []
+    if preds and all(p is not None for p in preds):
+        loaded = [read_predictions(p) for p in preds]
+        ids0, y0 = loaded[0][0], loaded[0][2]
+        if all(np.array_equal(ids, ids0) and np.array_equal(y, y0) for ids, _, y in loaded):
+            lo, hi = stats.bootstrap_auroc_ci(y0, np.stack([p for _, p, _ in loaded]), n_boot=n_boot)
+            if np.isfinite(lo):
+                return (lo, hi), CI_BOOTSTRAP
+    lo, hi = stats.seed_ci(values)
+    return ((lo, hi), CI_SEEDS) if np.isfinite(lo) else ((math.nan, math.nan), None)
+
+
+def find_predictions(seed_record: dict) -> Path | None:
+    path = seed_record.get("_path")
+    if not path:
+        return None
+    for pattern in PREDICTION_NAMES:
+        candidate = Path(path).with_name(pattern.format(k=seed_record["seed"]))
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gene_ids, probability, label) sorted by gene id, so seeds line up gene by gene."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ids = np.array([r["gene_id"] for r in rows], dtype=str)
+    prob = np.array([float(r["probability"]) for r in rows])
+    label = np.array([int(float(r["label"])) for r in rows])
+    order = np.argsort(ids, kind="stable")
+    return ids[order], prob[order], label[order]

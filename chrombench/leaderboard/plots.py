@@ -1,0 +1,144 @@
+"""The leaderboard's figures as inline SVG strings (matplotlib, Agg): the page needs no network.
+
+Text stays text (``svg.fonttype = none``) so the figures are small and searchable, and the hash
+salt is fixed so re-rendering the same results gives byte-identical pages.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import numpy as np
+
+from .collect import Section
+
+ORACLE_LABEL = "oracle (ceiling)"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _svg(fig) -> str:
+    plt = _plt()
+    buf = io.StringIO()
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "chrombench"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: it is inlined in HTML
+    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)  # RDF boilerplate, no content
+
+
+def _horizontal() -> dict:
+    """matplotlib >= 3.10 spells horizontal boxes ``orientation=``; ``vert=`` is deprecated there."""
+    import matplotlib
+
+    major, minor = (int(x) for x in matplotlib.__version__.split(".")[:2])
+    return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+
+
+def heatmap(section: Section) -> str:
+    """Models x tasks test AUROC; for simulated data the oracle ceiling is the bottom row."""
+    plt = _plt()
+    rows, labels = list(section.matrix), list(section.models)
+    if section.simulated and any(v is not None for v in section.oracle.values()):
+        rows.append([section.oracle[t] if section.oracle[t] is not None else math.nan for t in section.tasks])
+        labels.append(ORACLE_LABEL)
+    data = np.array(rows, dtype=float).reshape(len(labels), len(section.tasks))
+    n_models, n_tasks = data.shape
+    has_oracle = labels[-1] == ORACLE_LABEL
+    colours = data.copy()
+    if has_oracle:  # the ceiling is a reference, not a model: keep it off the colour scale
+        colours[-1] = math.nan
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 0.42 * n_tasks), max(1.8, 0.9 + 0.36 * n_models)))
+    finite = colours[np.isfinite(colours)]
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.5, 1.0)
+    if vmax - vmin < 0.02:
+        vmin, vmax = vmin - 0.01, vmax + 0.01
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(colours), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(n_tasks), section.tasks, rotation=90 if n_tasks > 8 else 0, fontsize=8)
+    ax.set_yticks(range(n_models), labels, fontsize=9)
+    if n_tasks * n_models <= 240:  # values readable in the cells
+        for i in range(n_models):
+            for j in range(n_tasks):
+                if np.isfinite(data[i, j]):
+                    dark = np.isfinite(colours[i, j]) and (colours[i, j] - vmin) / (vmax - vmin) < 0.6
+                    ax.text(j, i, f"{data[i, j]:.3f}", ha="center", va="center", fontsize=7,
+                            color="white" if dark else "black", style="normal" if np.isfinite(colours[i, j]) else "italic")
+    if has_oracle:
+        ax.axhline(n_models - 1.5, color="white", lw=3)
+    fig.colorbar(im, ax=ax, label="test AUROC", fraction=0.04, pad=0.02)
+    ax.set_title(f"Test AUROC per task ({section.key})", fontsize=10)
+    return _svg(fig)
+
+
+def distributions(section: Section) -> str:
+    """Per model: box plot of per-task test AUROC with every task as a dot (best model on top)."""
+    plt = _plt()
+    series = [(m, row[np.isfinite(row)]) for m, row in zip(section.models, section.matrix)]
+    oracle = np.array([v for v in section.oracle.values() if v is not None], dtype=float)
+    if section.simulated and oracle.size:
+        series.append((ORACLE_LABEL, oracle))
+    series = series[::-1]  # matplotlib draws the first box at the bottom
+    fig, ax = plt.subplots(figsize=(7.0, max(1.8, 0.8 + 0.42 * len(series))))
+    ax.boxplot([v for _, v in series], **_horizontal(), widths=0.55, showfliers=False,
+               medianprops={"color": "#c0392b"}, boxprops={"color": "#34495e"})
+    rng = np.random.default_rng(0)  # fixed jitter: identical pages for identical results
+    for pos, (name, v) in enumerate(series, start=1):
+        colour = "#7f8c8d" if name == ORACLE_LABEL else "#2c7fb8"
+        ax.scatter(v, pos + rng.uniform(-0.15, 0.15, v.size), s=12, alpha=0.75, color=colour, zorder=3)
+    ax.set_yticks(range(1, len(series) + 1), [n for n, _ in series], fontsize=9)
+    ax.set_xlabel("test AUROC per task (mean over seeds)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"Distribution over tasks ({section.key})", fontsize=10)
+    return _svg(fig)
+
+
+def cd_diagram(section: Section) -> str | None:
+    """Critical-difference diagram (Demsar 2006): average ranks on an axis, with thick bars joining
+    models whose ranks differ by less than the Nemenyi CD. None when it cannot be drawn."""
+    from .stats import cd_cliques
+
+    if section.friedman is None or not np.isfinite(section.cd):
+        return None
+    plt = _plt()
+    names = sorted(section.avg_ranks, key=section.avg_ranks.get)
+    ranks = np.array([section.avg_ranks[n] for n in names])
+    k = len(names)
+    half = (k + 1) // 2
+    cliques = cd_cliques(ranks, section.cd)
+    # layout in data units, top to bottom: CD bar, rank axis, clique bars, then one label row per model
+    bar_y = [-0.3 - 0.22 * i for i in range(len(cliques))]
+    first_label = (bar_y[-1] if bar_y else 0.0) - 0.45
+    n_levels = max(half, k - half)
+    bottom = first_label - 0.45 * (n_levels - 1) - 0.3
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.42 * (1.4 - bottom)))
+    ax.set_xlim(0.3, k + 0.7)
+    ax.set_ylim(bottom, 1.4)
+    ax.hlines(0, 1, k, color="black", lw=1)
+    for r in range(1, k + 1):
+        ax.vlines(r, 0, 0.12, color="black", lw=1)
+        ax.text(r, 0.18, str(r), ha="center", va="bottom", fontsize=8)
+    for i, (name, r) in enumerate(zip(names, ranks)):
+        left = i < half  # the better half labelled on the left, the rest on the right
+        level = first_label - 0.45 * (i if left else k - 1 - i)
+        x_text = 0.35 if left else k + 0.65
+        ax.plot([r, r, x_text], [0, level, level], color="#34495e", lw=0.9)
+        ax.text(x_text, level + 0.05, f"{name} ({r:.2f})", ha="left" if left else "right", va="bottom", fontsize=8)
+    for y, (a, b) in zip(bar_y, cliques):
+        ax.hlines(y, ranks[a] - 0.05, ranks[b] + 0.05, color="#c0392b", lw=3.5, zorder=3)
+    ax.hlines(0.8, 1, 1 + section.cd, color="black", lw=1.5)
+    ax.text(1 + section.cd / 2, 0.86, f"CD = {section.cd:.2f}", ha="center", va="bottom", fontsize=8)
+    ax.axis("off")
+    fr = section.friedman
+    ax.set_title(f"Average rank over {fr.n} tasks (1 = best); Friedman p = {fr.pvalue:.3g}", fontsize=9)
+    return _svg(fig)

@@ -1,0 +1,394 @@
+"""Render the leaderboard: leaderboard.md, leaderboard.csv and a self-contained index.html.
+
+One section per (dataset name, version); published figures on the real data go in their own
+"Reported on the real REMC data" section and are never ranked with measured numbers. The page
+works offline: CSS and JS are inline, figures are inline SVG.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from . import plots, reported
+from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs
+
+DEFAULT_RESULTS = (Path("chrombench-out/results"), Path("leaderboards/submissions"))
+DEFAULT_OUT = Path("leaderboard")
+HOW_TO_PRODUCE = ("chrombench run                               # quick suite, simulated data, every zoo model\n"
+                  "chrombench submit path/to/model.py:MyModel --name NAME   # or your own model\n"
+                  "chrombench leaderboard render")
+SIMULATED_NOTE = ("Simulated data (simremc): these numbers measure models on a simulator of the 56 tasks, "
+                  "not on the real REMC data. The oracle row is the simulator's ceiling: the AUROC of the "
+                  "latent signal behind the labels.")
+CSV_FIELDS = ("dataset", "version", "simulated", "model", "family", "task", "suite", "test_auroc_mean",
+              "test_auroc_std", "n_seeds", "seeds", "ci_low", "ci_high", "ci_method", "oracle_auroc",
+              "test_auprc_mean", "test_accuracy_mean", "valid_auroc_mean", "n_parameters", "fit_time_s",
+              "code_version")
+
+
+def fmt(x, digits: int = 3) -> str:
+    return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def fmt_p(p) -> str:
+    if p is None or not np.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _p_relation(p) -> str:
+    text = fmt_p(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
+
+
+def _title(section: Section) -> str:
+    kind = "simulated" if section.simulated else "real"
+    return f"{section.dataset} {section.version} ({kind} data)"
+
+
+def reproduce_commands(board: Board, render_command: str | None = None) -> list[str]:
+    cmds = [s.reproduce() for s in board.sections]
+    return cmds + [render_command] if render_command and cmds else cmds
+
+
+def _model_rows(section: Section) -> list[dict]:
+    """The summary table: one row per model, best first."""
+    rows = []
+    for rank, m in enumerate(section.models, start=1):
+        d = section.per_model[m]
+        p_raw, p_holm = section.wilcoxon.get(m, (math.nan, math.nan))
+        wins = section.wins.get(m)
+        rows.append({"rank": rank, "model": m, "family": section.families.get(m, ""), "mean": d["mean"],
+                     "median": d["median"], "min": d["min"], "max": d["max"], "tasks": d["n"],
+                     "avg_rank": section.avg_ranks.get(m, math.nan), "p_holm": p_holm, "p_raw": p_raw,
+                     "wins": wins, "n_parameters": section.n_parameters.get(m, 0)})
+    return rows
+
+
+def _stats_lines(section: Section) -> list[str]:
+    lines = []
+    n_common = len(section.complete_tasks)
+    if len(section.models) >= 2 and n_common < len(section.tasks):
+        lines.append(f"Ranks and tests use the {n_common} of {len(section.tasks)} tasks that every model has.")
+    if section.friedman is not None:
+        fr = section.friedman
+        lines.append(f"Friedman test over {fr.n} tasks, {fr.k} models: chi² = {fr.statistic:.2f}, "
+                     f"p {_p_relation(fr.pvalue)}. Nemenyi critical difference (α = 0.05): CD = {section.cd:.2f} "
+                     "average ranks.")
+        lines.append(f"p (Holm): paired Wilcoxon signed-rank test over tasks against the top model "
+                     f"({section.top}), Holm-corrected for {fr.k - 1} comparisons.")
+    elif len(section.models) >= 2:
+        lines.append("Rank tests need at least two tasks that every model has.")
+    if section.wins:
+        lines.append(f"Wins vs {REFERENCE_MODEL}: tasks where the model's test AUROC is higher than "
+                     f"{REFERENCE_MODEL}'s (as counted in the AttentiveChrome paper).")
+    if section.ci_methods:
+        lines.append("Confidence intervals (95%): " + "; ".join(section.ci_methods) + ".")
+    return lines
+
+
+# -- Markdown -------------------------------------------------------------------------------------------
+
+def _md_table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> list[str]:
+    align = align or ["---:"] * len(header)
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+def markdown(board: Board, reproduce: list[str], title: str = "chrombench leaderboard") -> str:
+    out = [f"# {title}", ""]
+    if reproduce:
+        out += ["Reproduce with: `" + " && ".join(reproduce) + "`", ""]
+    if not board.sections:
+        out += ["**No results yet.** Produce them with:", "", "```bash", HOW_TO_PRODUCE, "```", ""]
+    for s in board.sections:
+        out += [f"## {_title(s)}", ""]
+        if s.simulated:
+            out += [f"> {SIMULATED_NOTE}", ""]
+        out += [f"Reproduce with: `{s.reproduce()}`", ""]
+        has_wins = bool(s.wins)
+        header = ["#", "model", "mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm)"]
+        header += [f"wins vs {REFERENCE_MODEL}"] if has_wins else []
+        header += ["parameters"]
+        rows = []
+        for r in _model_rows(s):
+            row = [str(r["rank"]), r["model"], fmt(r["mean"]), fmt(r["median"]), fmt(r["min"]), fmt(r["max"]),
+                   str(r["tasks"]), fmt(r["avg_rank"], 2), fmt_p(r["p_holm"])]
+            if has_wins:
+                row.append(f"{r['wins'][0]}/{r['wins'][1]}" if r["wins"] else "—")
+            rows.append(row + [f"{r['n_parameters']:,}"])
+        out += _md_table(header, rows, ["---:", ":---"] + ["---:"] * (len(header) - 2)) + [""]
+        out += [f"- {line}" for line in _stats_lines(s)] + [""]
+        out += ["### Test AUROC per task (mean ± std over seeds)", ""]
+        show_oracle = s.simulated and any(v is not None for v in s.oracle.values())
+        header = ["task"] + (["oracle (ceiling)"] if show_oracle else []) + s.models
+        rows = []
+        for t in s.tasks:
+            row = [t] + ([fmt(s.oracle[t])] if show_oracle else [])
+            for m in s.models:
+                c = s.cells.get((m, t))
+                row.append(f"{c.mean:.3f} ± {c.std:.3f}" if c else "—")
+            rows.append(row)
+        out += _md_table(header, rows, [":---"] + ["---:"] * (len(header) - 1)) + [""]
+    out += _md_reported()
+    if board.skipped:
+        out += ["## Records left out", ""] + [f"- `{p}`: {why}" for p, why in board.skipped] + [""]
+    return "\n".join(out)
+
+
+def _md_reported() -> list[str]:
+    out = [f"## {reported.SECTION_TITLE}", "",
+           "> Published figures, not measured by chrombench; shown for reference and never ranked with the "
+           "results above.", "", "### Summary over the 56 cell types", ""]
+    rows = [[r.model, fmt(r.mean, 4), fmt(r.median, 4), fmt(r.max, 4), fmt(r.min, 4),
+             "—" if r.better_than_deepchrome is None else f"{r.better_than_deepchrome}/56", r.source]
+            for r in reported.summary_rows()]
+    out += _md_table(["model", "mean", "median", "max", "min", "cells better than DeepChrome", "source"], rows,
+                     [":---"] + ["---:"] * 5 + [":---"]) + [""]
+    out += ["### DeepChrome test AUROC per cell type", ""]
+    rows = [[r.task, r.cell_type, fmt(r.test_auroc, 2)] for r in reported.per_task_rows()]
+    out += _md_table(["task", "cell type", "AUROC"], rows, [":---", ":---", "---:"]) + [""]
+    out += ["Sources:", ""] + [f"- {c}" for c in reported.citations()] + [""]
+    return out
+
+
+# -- CSV ----------------------------------------------------------------------------------------------------
+
+def csv_text(board: Board) -> str:
+    """One row per (dataset, model, task) measured by chrombench. Reported figures are not in it."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for s in board.sections:
+        for m in s.models:
+            for t in s.tasks:
+                c = s.cells.get((m, t))
+                if c is None:
+                    continue
+                rec = c.record
+                w.writerow({
+                    "dataset": s.dataset, "version": s.version, "simulated": str(s.simulated).lower(), "model": m,
+                    "family": s.families.get(m, ""), "task": t, "suite": rec.get("task", {}).get("suite") or "",
+                    "test_auroc_mean": _num(c.mean), "test_auroc_std": _num(c.std), "n_seeds": len(c.values),
+                    "seeds": " ".join(map(str, c.seeds)), "ci_low": _num(c.ci[0]), "ci_high": _num(c.ci[1]),
+                    "ci_method": c.ci_method or "", "oracle_auroc": _num(c.oracle),
+                    "test_auprc_mean": _num(c.metric_mean("test_auprc")),
+                    "test_accuracy_mean": _num(c.metric_mean("test_accuracy")),
+                    "valid_auroc_mean": _num(c.metric_mean("valid_auroc")),
+                    "n_parameters": rec.get("model", {}).get("n_parameters", ""),
+                    "fit_time_s": _num(rec.get("fit_time_s")), "code_version": rec.get("code_version", "")})
+    return buf.getvalue()
+
+
+def _num(x) -> str:
+    return "" if x is None or not np.isfinite(x) else f"{x:.6g}"
+
+
+# -- HTML ----------------------------------------------------------------------------------------------------
+
+def _td(text: str, value=None, cls: str = "") -> str:
+    attrs = f' class="{cls}"' if cls else ""
+    if value is not None:
+        attrs += f' data-value="{"" if not np.isfinite(value) else f"{value:.6g}"}"'
+    return f"<td{attrs}>{html.escape(text)}</td>"
+
+
+def _table(header: list[str], rows: list[str], cls: str = "sortable", text_cols: tuple[int, ...] = (1,)) -> str:
+    ths = "".join(f'<th class="text">{html.escape(h)}</th>' if i in text_cols else f"<th>{html.escape(h)}</th>"
+                  for i, h in enumerate(header))
+    return (f'<div class="table-wrap"><table class="{cls}"><thead><tr>{ths}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _html_section(s: Section, index: int) -> str:
+    badge = '<span class="badge sim">simulated</span>' if s.simulated else '<span class="badge real">real data</span>'
+    parts = [f'<section class="results" id="section-{index}" data-dataset="{html.escape(s.key)}">',
+             f"<h2>{html.escape(s.dataset)} {html.escape(s.version)} {badge}</h2>"]
+    if s.simulated:
+        parts.append(f'<p class="note">{html.escape(SIMULATED_NOTE)}</p>')
+    parts.append(f'<p>Reproduce with:</p><code class="cmd">{html.escape(s.reproduce())}</code>')
+    header = ["#", "model", "family", "mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm) vs top"]
+    header += [f"wins vs {REFERENCE_MODEL}"] if s.wins else []
+    header += ["parameters"]
+    rows = []
+    for r in _model_rows(s):
+        cells = [_td(str(r["rank"]), r["rank"]), _td(r["model"], cls="text model"), _td(r["family"], cls="text"),
+                 _td(fmt(r["mean"]), r["mean"], "best" if r["rank"] == 1 else ""), _td(fmt(r["median"]), r["median"]),
+                 _td(fmt(r["min"]), r["min"]), _td(fmt(r["max"]), r["max"]), _td(str(r["tasks"]), r["tasks"]),
+                 _td(fmt(r["avg_rank"], 2), r["avg_rank"]), _td(fmt_p(r["p_holm"]), r["p_holm"])]
+        if s.wins:
+            w = r["wins"]
+            cells.append(_td(f"{w[0]}/{w[1]}", w[0]) if w else _td("—", math.nan))
+        cells.append(_td(f"{r['n_parameters']:,}", r["n_parameters"]))
+        rows.append(f'<tr data-model="{html.escape(r["model"])}">{"".join(cells)}</tr>')
+    parts.append(_table(header, rows, text_cols=(1, 2)))
+    parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _stats_lines(s)) + "</ul>")
+    parts.append(_figure(plots.heatmap(s), "Test AUROC per model and task (mean over seeds)."
+                         + (" Bottom row: the simulator's oracle AUROC, the ceiling." if s.simulated else "")))
+    parts.append(_figure(plots.distributions(s), "Per-model distribution of per-task test AUROC: box = quartiles, "
+                                                 "dots = tasks."))
+    cd = plots.cd_diagram(s)
+    if cd:
+        parts.append(_figure(cd, "Critical-difference diagram: models joined by a red bar are not significantly "
+                                 "different (Nemenyi, α = 0.05)."))
+    parts.append(_per_task_table(s))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _per_task_table(s: Section) -> str:
+    show_oracle = s.simulated and any(v is not None for v in s.oracle.values())
+    header = ["model", "task", "mean AUROC", "std", "seeds", "CI low", "CI high", "CI method"]
+    header += ["oracle", "gap to oracle"] if show_oracle else []
+    rows = []
+    for m in s.models:
+        for t in s.tasks:
+            c = s.cells.get((m, t))
+            if c is None:
+                continue
+            cells = [_td(m, cls="text"), _td(t, cls="text"), _td(fmt(c.mean), c.mean), _td(fmt(c.std), c.std),
+                     _td(str(len(c.values)), len(c.values)), _td(fmt(c.ci[0]), c.ci[0]), _td(fmt(c.ci[1]), c.ci[1]),
+                     _td(c.ci_method or "—", cls="text")]
+            if show_oracle:
+                o = c.oracle if c.oracle is not None else math.nan
+                cells += [_td(fmt(o), o), _td(fmt(o - c.mean), o - c.mean)]
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+    return ("<details><summary>Every model and task: mean and std over seeds, 95% confidence intervals"
+            f"</summary>{_table(header, rows, text_cols=(0, 1, 7))}</details>")
+
+
+def _figure(svg: str, caption: str) -> str:
+    return f'<figure class="plot">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def _html_reported() -> str:
+    rows = []
+    for r in reported.summary_rows():
+        better = "—" if r.better_than_deepchrome is None else f"{r.better_than_deepchrome}/56"
+        rows.append("<tr>" + "".join([_td(r.model, cls="text"), _td(fmt(r.mean, 4), r.mean),
+                                      _td(fmt(r.median, 4), r.median), _td(fmt(r.max, 4), r.max),
+                                      _td(fmt(r.min, 4), r.min), _td(better), _td(r.source, cls="text")]) + "</tr>")
+    summary = _table(["model", "mean", "median", "max", "min", "cells better than DeepChrome", "source"], rows,
+                     cls="reported", text_cols=(0, 6))
+    rows = [f"<tr>{_td(r.task, cls='text')}{_td(r.cell_type, cls='text')}{_td(fmt(r.test_auroc, 2), r.test_auroc)}</tr>"
+            for r in reported.per_task_rows()]
+    per_task = _table(["task", "cell type", "DeepChrome AUROC"], rows, cls="reported sortable", text_cols=(0, 1))
+    cites = "".join(f"<li>{html.escape(c)}</li>" for c in reported.citations())
+    return (f'<section class="reported-section" id="reported"><h2>{html.escape(reported.SECTION_TITLE)} '
+            '<span class="badge reported">published</span></h2>'
+            '<p class="note">Published figures on the real REMC data, not measured by chrombench: shown for '
+            "reference and never ranked with the results above.</p>"
+            f"<h3>Summary over the 56 cell types</h3>{summary}"
+            f"<details><summary>DeepChrome test AUROC per cell type (56 tasks)</summary>{per_task}</details>"
+            f"<h3>Sources</h3><ul>{cites}</ul></section>")
+
+
+def html_page(board: Board, reproduce: list[str], title: str = "chrombench leaderboard") -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if reproduce:
+        body.append(f'<p id="reproduce">Reproduce with:</p><code class="cmd">{html.escape(" && ".join(reproduce))}</code>')
+    if not board.sections:
+        body.append('<section id="no-results"><h2>No results yet</h2><p>There are no result records to show. '
+                    f'Produce them with:</p><code class="cmd">{html.escape(HOW_TO_PRODUCE)}</code></section>')
+    else:
+        names = ", ".join(f'<a href="#section-{i}">{html.escape(_title(s))}</a>' for i, s in enumerate(board.sections))
+        body.append(f'<p class="meta">Sections (never ranked together): {names}; '
+                    f'<a href="#reported">{html.escape(reported.SECTION_TITLE)}</a>.</p>')
+    body += [_html_section(s, i) for i, s in enumerate(board.sections)]
+    body.append(_html_reported())
+    if board.skipped:
+        items = "".join(f"<li><code>{html.escape(p)}</code>: {html.escape(w)}</li>" for p, w in board.skipped)
+        body.append(f'<section id="skipped"><h2>Records left out</h2><ul class="skipped">{items}</ul></section>')
+    template = Template(resources.files("chrombench.leaderboard").joinpath("template.html").read_text())
+    return template.substitute(title=html.escape(title), body="\n".join(body))
+
+
+# -- console ----------------------------------------------------------------------------------------------------
+
+def console_table(records: list[dict]) -> str:
+    """A plain-text table per dataset: model x task test AUROC mean±std and the mean over tasks."""
+    board = collect(records, n_boot=0)
+    if not board.sections:
+        return "No results to show."
+    blocks = []
+    for s in board.sections:
+        width = max([len("oracle (ceiling)")] + [len(m) for m in s.models]) + 2
+        lines = [_title(s) + (" — simulated, not real results" if s.simulated else "")]
+        head = f"{'model':<{width}}" + "".join(f"{t:>15}" for t in s.tasks) + f"{'mean':>9}"
+        if s.wins:
+            head += f"{'wins vs ' + REFERENCE_MODEL:>20}"
+        lines += [head, "-" * len(head)]
+        for i, m in enumerate(s.models):
+            row = f"{m:<{width}}"
+            for t in s.tasks:
+                c = s.cells.get((m, t))
+                row += f"{(f'{c.mean:.3f}±{c.std:.3f}' if c else '—'):>15}"
+            row += f"{fmt(s.per_model[m]['mean']):>9}"
+            if s.wins:
+                w = s.wins.get(m)
+                row += f"{(f'{w[0]}/{w[1]}' if w else '—'):>20}"
+            lines.append(row)
+        if s.simulated and any(v is not None for v in s.oracle.values()):
+            vals = [s.oracle[t] for t in s.tasks]
+            lines.append(f"{'oracle (ceiling)':<{width}}" + "".join(f"{fmt(v):>15}" for v in vals)
+                         + f"{fmt(np.mean([v for v in vals if v is not None])):>9}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+# -- files -------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rendered:
+    markdown: Path
+    csv: Path
+    html: Path
+    board: Board
+
+
+def render_board(board: Board, out_dir: Path, reproduce: list[str] | None = None,
+                 title: str = "chrombench leaderboard") -> Rendered:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reproduce = reproduce if reproduce is not None else reproduce_commands(board)
+    files = {"leaderboard.md": markdown(board, reproduce, title), "leaderboard.csv": csv_text(board),
+             "index.html": html_page(board, reproduce, title)}
+    for name, text in files.items():
+        _atomic_write(out_dir / name, text)
+    return Rendered(out_dir / "leaderboard.md", out_dir / "leaderboard.csv", out_dir / "index.html", board)
+
+
+def render(result_dirs=DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT, reproduce: str | None = None,
+           render_command: str | None = None, n_boot: int = 1000, title: str = "chrombench leaderboard") -> Rendered:
+    """Read every record under ``result_dirs`` and write the three files into ``out_dir``.
+
+    ``reproduce`` is the command printed at the top; by default it is inferred from the records
+    (one `chrombench run` per section) followed by ``render_command``.
+    """
+    board = collect_dirs(*result_dirs, n_boot=n_boot)
+    cmds = [reproduce] if reproduce else reproduce_commands(board, render_command)
+    return render_board(board, out_dir, cmds, title)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a published page is meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
