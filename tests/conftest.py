@@ -85,3 +85,62 @@ def snapshot_home(home):
         return out
 
     return snap
+
+
+def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str = "1.0+seed0",
+                      simulated: bool = True, suite: str | None = "quick", oracle: dict | None = None,
+                      content_hashes: dict | None = None) -> list[dict]:
+    """Sealed seed and summary records from ``{model: {task: [test AUROC per seed]}}``.
+
+    Seeds are numbered 0..n-1; other metrics are derived from the AUROC so they vary too. The
+    content hash of a task is a fixed function of (dataset, task) unless given.
+    """
+    import hashlib
+
+    from chrombench import results
+
+    out = []
+    for model, per_task in aurocs.items():
+        for task, values in per_task.items():
+            h = (content_hashes or {}).get(task) or hashlib.sha256(f"{dataset}/{task}".encode()).hexdigest()
+            common = {
+                "model": {"name": model, "target": model, "family": "test", "params": {"width": 3},
+                          "n_parameters": 1000 + len(model)},
+                "task": {"name": task, "suite": suite, "genes": None},
+                "dataset": {"name": dataset, "version": version, "content_hash": h, "simulated": simulated},
+                "oracle_auroc": (oracle or {}).get(task),
+                "tuning": {"n_trials": 4, "n_pruned": 1, "budget_trials": 4, "budget_timeout_s": None,
+                           "elapsed_s": 2.5, "best_valid_auroc": 0.7, "best_params": {"width": 3}},
+            }
+            seeds = [results.seal({**common, "kind": "seed", "seed": k, "fit_time_s": 1.0 + k,
+                                   "metrics": {"test": {"auroc": v, "auprc": v - 0.05, "accuracy": v - 0.1},
+                                               "valid": {"auroc": v - 0.01}}})
+                     for k, v in enumerate(values)]
+            out += seeds + [results.seal(results.summarize(seeds))]
+    return out
+
+
+def write_records(root: Path, records: list[dict]) -> list[Path]:
+    """Write records in the engine's layout (results/<dataset>/<model>/<task>/seed-k.json, summary.json)."""
+    from chrombench import results
+
+    paths = []
+    for rec in records:
+        ds, model, task = rec["dataset"]["name"], rec["model"]["name"], rec["task"]["name"]
+        path = (results.seed_path(root, ds, model, task, rec["seed"]) if rec["kind"] == "seed"
+                else results.summary_path(root, ds, model, task))
+        results.atomic_write_json(path, rec)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def records_factory():
+    """``records_factory({model: {task: [auroc per seed]}}, dataset=..., oracle=...) -> [sealed records]``."""
+    return synthetic_records
+
+
+@pytest.fixture
+def records_writer():
+    """``records_writer(root, records) -> [paths]``: the engine's on-disk layout under ``root``."""
+    return write_records
