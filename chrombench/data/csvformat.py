@@ -68,7 +68,10 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     if path.stat().st_size == 0:
         _fail(path, None, "the file is empty (no genes)")
     try:
-        df = pd.read_csv(path, header=None, dtype={0: str}, engine="c", skip_blank_lines=False,
+        # GeneIDs as plain Python strings (object): a pandas "str" column would first build them
+        # and then copy all 660k into an Arrow array, a fifth of the whole parse, only for us to
+        # convert them back to compare neighbours. Leading zeros are kept either way.
+        df = pd.read_csv(path, header=None, dtype={0: object}, engine="c", skip_blank_lines=False,
                          keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as exc:
         # pandas says e.g. "Expected 8 fields in line 7, saw 9"
@@ -81,11 +84,13 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     n_rows = len(df)
 
     ids = df[0].to_numpy(dtype=object)
-    missing_id = pd.isna(df[0]).to_numpy()
+    # read_csv gives an empty GeneID as NaN, the only value unequal to itself; pd.isna over 660k
+    # objects costs several times more than this comparison
+    missing_id = ids != ids
     if missing_id.any():
         _fail(path, _first(missing_id) + 1, "missing GeneID")
     cols = [_integer_column(path, df[c], c) for c in range(1, N_COLUMNS)]
-    bins, counts, labels = cols[0], np.stack(cols[1:-1], axis=1), cols[-1]
+    bins, counts, labels = cols[0], cols[1:-1], cols[-1]  # counts: one int64 column per mark
 
     # Gene structure: runs of identical GeneIDs, each exactly bins 1..100 in order.
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
@@ -125,10 +130,14 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     if not allow_single_class and (y.min() == y.max()):
         _fail(path, None, f"all {n_genes} genes have label {y[0]}: a split needs both classes")
 
-    if counts.max(initial=0) > np.iinfo(np.int32).max:
-        i = _first((counts > np.iinfo(np.int32).max).any(axis=1))
+    int32_max = np.iinfo(np.int32).max
+    if max(c.max(initial=0) for c in counts) > int32_max:
+        i = _first(np.any([c > int32_max for c in counts], axis=0))
         _fail(path, i + 1, "count does not fit in 32 bits")
-    X = np.ascontiguousarray(counts.reshape(n_genes, N_BINS, N_MARKS), dtype=np.int32)
+    X = np.empty((n_rows, N_MARKS), dtype=np.int32)  # filled column by column: no int64 stack to copy
+    for j, c in enumerate(counts):
+        X[:, j] = c
+    X = X.reshape(n_genes, N_BINS, N_MARKS)
     return Split(gene_ids=gene_ids.astype(str), X=X, y=y)
 
 
