@@ -1,0 +1,242 @@
+"""Check leaderboard bundles before they are accepted: every rejection names a file and a reason.
+
+A bundle is a folder with a manifest ``bundle.json`` and result records under ``records/<task>/``
+(written by ``chrombench submit``). It is rejected when
+
+- a record violates the schema, or its digest does not match its contents (edited by hand);
+- a record or the manifest was made under another protocol version;
+- the records on disk differ from the manifest's list (a record added, removed or replaced);
+- a task of the suite is missing, or the seeds are too few (under 3, or under the manifest's
+  declared ``n_seeds``) or differ between tasks;
+- a record's dataset content hash differs from the hash the dataset registry computes for that
+  task (the results were measured on other data).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import results
+from ..errors import ChrombenchError
+
+MANIFEST = "bundle.json"
+RECORDS_DIR = "records"
+BUNDLE_FORMAT = 1
+MIN_SEEDS = 3
+MANIFEST_FIELDS = ("bundle_format", "name", "suite", "dataset", "protocol_version", "seeds", "records",
+                   "records_digest")
+
+HashLookup = Callable[[str, str, "dict | None"], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+@dataclass
+class BundleReport:
+    path: Path
+    name: str | None = None
+    n_records: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejections
+
+
+def records_digest(digests) -> str:
+    """The manifest's digest over the *set* of record digests (order does not matter)."""
+    return "sha256:" + hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _registry_hash(task: str, dataset: str, genes_key: tuple | None) -> tuple[str, str]:
+    from ..data.store import load_task
+
+    data = load_task(task, dataset, genes=dict(genes_key) if genes_key else None)
+    return data.dataset.version, data.dataset.content_hash
+
+
+def registry_hash(task: str, dataset: str, genes: dict | None) -> tuple[str, str]:
+    """(version, content hash) of a task as the dataset registry has it now, ``genes`` subsampled.
+
+    For simremc this regenerates the task deterministically (cached on disk by the store and in
+    memory here), so the check costs a few seconds once per task.
+    """
+    return _registry_hash(task, dataset, tuple(sorted(genes.items())) if genes else None)
+
+
+def find_bundles(path: Path) -> list[Path]:
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        return [path]
+    return sorted(p.parent for p in path.rglob(MANIFEST)) if path.is_dir() else []
+
+
+def validate_paths(paths, lookup: HashLookup = registry_hash) -> list[BundleReport]:
+    reports = []
+    for p in paths:
+        bundles = find_bundles(Path(p))
+        if not bundles:
+            raise ChrombenchError(f"{p}: no bundle found (a folder with {MANIFEST}, written by `chrombench submit`)")
+        reports += [validate_bundle(b, lookup) for b in bundles]
+    return reports
+
+
+def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleReport:
+    path = Path(path)
+    report = BundleReport(path=path)
+    reject = lambda file, reason: report.rejections.append(Rejection(str(file), reason))  # noqa: E731
+    manifest_file = path / MANIFEST
+    try:
+        manifest = json.loads(manifest_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        reject(manifest_file, f"cannot read the manifest: {exc}")
+        return report
+    missing = [f for f in MANIFEST_FIELDS if f not in manifest]
+    if missing:
+        reject(manifest_file, f"manifest lacks {', '.join(missing)}")
+        return report
+    report.name = manifest["name"]
+    if manifest["protocol_version"] != results.PROTOCOL_VERSION:
+        reject(manifest_file, f"protocol version {manifest['protocol_version']!r}; this chrombench accepts "
+                              f"{results.PROTOCOL_VERSION!r}")
+
+    records = _check_records(path, manifest, reject)
+    report.n_records = len(records)
+    _check_manifest(path, manifest, records, reject)
+    _check_coverage(path, manifest, records, reject)
+    _check_dataset_hashes(path, manifest, records, lookup, reject)
+    return report
+
+
+# -- the checks ---------------------------------------------------------------------------------------------
+
+def _check_records(path: Path, manifest: dict, reject) -> dict[str, dict]:
+    """Parse every record file; schema, digest, protocol and identity checks. rel path -> record."""
+    records = {}
+    for f in sorted((path / RECORDS_DIR).rglob("*.json")):
+        rel = f.relative_to(path).as_posix()
+        try:
+            rec = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reject(f, f"not valid JSON: {exc}")
+            continue
+        if not isinstance(rec, dict):
+            reject(f, "not a result record (a JSON object is expected)")
+            continue
+        records[rel] = rec
+        errs = results.problems(rec)
+        for e in errs:
+            reject(f, e if e.startswith("digest") else f"schema violation: {e}")
+        if errs:
+            continue
+        if rec["protocol_version"] != results.PROTOCOL_VERSION:
+            reject(f, f"protocol version {rec['protocol_version']!r}; expected {results.PROTOCOL_VERSION!r}")
+        if rec["model"]["name"] != manifest["name"]:
+            reject(f, f"model {rec['model']['name']!r}, but the bundle is {manifest['name']!r}")
+        ds = manifest["dataset"]
+        if (rec["dataset"]["name"], rec["dataset"]["version"]) != (ds.get("name"), ds.get("version")):
+            reject(f, f"dataset {rec['dataset']['name']} {rec['dataset']['version']}, but the bundle declares "
+                      f"{ds.get('name')} {ds.get('version')}")
+    return records
+
+
+def _check_manifest(path: Path, manifest: dict, records: dict[str, dict], reject) -> None:
+    """The files on disk must be exactly the manifest's list, with the same digests."""
+    listed: dict = manifest["records"] if isinstance(manifest["records"], dict) else {}
+    for rel in sorted(set(records) - set(listed)):
+        reject(path / rel, "not listed in bundle.json: a record was added after the bundle was made")
+    for rel in sorted(set(listed) - set(records)):
+        reject(path / rel, "listed in bundle.json but missing: a record was removed after the bundle was made")
+    for rel in sorted(set(listed) & set(records)):
+        if records[rel].get("digest") != listed[rel]:
+            reject(path / rel, "digest differs from the one in bundle.json: the record was replaced")
+    if records_digest(listed.values()) != manifest["records_digest"]:
+        reject(path / MANIFEST, "records_digest does not match the manifest's list of records: records were "
+                                "added to or removed from bundle.json by hand")
+
+
+def _check_coverage(path: Path, manifest: dict, records: dict[str, dict], reject) -> None:
+    """Every task of the suite, each with the same seeds, at least MIN_SEEDS or the declared count."""
+    from ..tasks import get_suite
+
+    try:
+        suite = get_suite(manifest["suite"])
+    except ChrombenchError as exc:
+        reject(path / MANIFEST, str(exc))
+        return
+    seeds_by_task: dict[str, list[int]] = {}
+    summaries: dict[str, tuple[str, dict]] = {}
+    for rel, rec in records.items():
+        task = rec.get("task", {}).get("name") if isinstance(rec.get("task"), dict) else None
+        if rec.get("kind") == "seed" and isinstance(rec.get("seed"), int):
+            seeds_by_task.setdefault(task, []).append(rec["seed"])
+        elif rec.get("kind") == "summary":
+            summaries[task] = (rel, rec)
+    for task in suite.tasks:
+        if task not in seeds_by_task and task not in summaries:
+            reject(path / RECORDS_DIR / task, f"task {task} of suite {suite.name!r} is missing")
+        elif task not in summaries:
+            reject(path / RECORDS_DIR / task, f"task {task} has seed records but no summary record")
+    for task in sorted(set(seeds_by_task) | set(summaries)):
+        if task not in suite.tasks:
+            reject(path / RECORDS_DIR / str(task), f"task {task} is not part of suite {suite.name!r}")
+    declared = manifest.get("n_seeds")
+    # a bundle may promise more seeds than the minimum (and is then held to it), never fewer
+    required = max(MIN_SEEDS, declared) if isinstance(declared, int) else MIN_SEEDS
+    expected = sorted(manifest["seeds"]) if isinstance(manifest["seeds"], list) else None
+    for task in suite.tasks:
+        got = sorted(seeds_by_task.get(task, []))
+        if task not in seeds_by_task:
+            continue
+        where = path / RECORDS_DIR / task
+        if len(set(got)) != len(got):
+            reject(where, f"duplicate seed records {got}")
+        if len(set(got)) < required:
+            reject(where, f"{len(set(got))} seeds {got}; at least {required} are required"
+                          + (" (declared n_seeds)" if required > MIN_SEEDS else ""))
+        elif expected is not None and sorted(set(got)) != expected:
+            reject(where, f"seeds {got} differ from the bundle's seeds {expected}: every task must use the same seeds")
+        if task in summaries:
+            rel, summ = summaries[task]
+            if sorted(summ.get("seeds", [])) != sorted(set(got)):
+                reject(path / rel, f"summary lists seeds {sorted(summ.get('seeds', []))} but the seed records "
+                                   f"are {sorted(set(got))}")
+
+
+def _check_dataset_hashes(path: Path, manifest: dict, records: dict[str, dict], lookup: HashLookup,
+                          reject) -> None:
+    """Each record's dataset hash must equal the registry's hash of that task (same genes)."""
+    from ..tasks import get_suite
+
+    try:
+        genes = get_suite(manifest["suite"]).genes
+    except ChrombenchError:
+        return  # already reported by the coverage check
+    for rel, rec in sorted(records.items()):
+        ds, task = rec.get("dataset"), rec.get("task")
+        if not (isinstance(ds, dict) and isinstance(task, dict) and "content_hash" in ds and "name" in task):
+            continue  # a schema violation, reported already
+        try:
+            version, expected = lookup(task["name"], ds.get("name"), genes)
+        except ChrombenchError as exc:
+            reject(path / rel, f"cannot check the dataset hash of {ds.get('name')}/{task['name']}: {exc}")
+            continue
+        if ds.get("version") != version:
+            reject(path / rel, f"dataset {ds.get('name')} version {ds.get('version')!r}; the registry has {version!r}")
+        elif ds["content_hash"] != expected:
+            reject(path / rel, f"dataset content hash {ds['content_hash'][:12]}... does not match the registry's "
+                               f"{expected[:12]}... for {ds.get('name')}/{task['name']}: the results were measured "
+                               "on other data")
