@@ -1,0 +1,153 @@
+"""``chrombench leaderboard render|validate`` and ``chrombench submit``."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from ..errors import ChrombenchError
+
+
+@click.group()
+def leaderboard():
+    """Render leaderboards from result records and validate submitted bundles.
+
+    \b
+    Examples:
+      chrombench leaderboard render                       # ./chrombench-out/results + leaderboards/submissions
+      chrombench leaderboard render --out leaderboards/quick-simremc
+      chrombench leaderboard validate                     # every bundle under leaderboards/
+      chrombench leaderboard validate leaderboards/submissions/my-model
+    """
+
+
+@leaderboard.command("render")
+@click.option("--results", "results_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="A folder of result records (repeatable). Default: ./chrombench-out/results and "
+                   "leaderboards/submissions.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
+              help="Where leaderboard.md, leaderboard.csv and index.html are written.")
+@click.option("--reproduce", default=None,
+              help="The command written as 'Reproduce with:' at the top (default: inferred from the records).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples for per-task CIs when predictions CSVs exist (0: CIs over seeds only).")
+@click.option("--title", default="chrombench leaderboard", show_default=True)
+def render_cmd(results_dirs, out_dir, reproduce, n_boot, title):
+    """Write leaderboard.md, leaderboard.csv and a self-contained index.html.
+
+    One section per dataset (name, version): simulated and real results are never ranked together.
+    Published numbers appear in their own "Reported on the real REMC data" section.
+    """
+    from ..leaderboard.render import DEFAULT_RESULTS, render
+
+    command = ["chrombench", "leaderboard", "render"]
+    for d in results_dirs:
+        command += ["--results", str(d)]
+    if out_dir != Path("leaderboard"):
+        command += ["--out", str(out_dir)]
+    rendered = render(results_dirs or DEFAULT_RESULTS, out_dir, reproduce=reproduce,
+                      render_command=shlex.join(command), n_boot=n_boot, title=title)
+    board = rendered.board
+    for path, why in board.skipped:
+        click.secho(f"left out {path}: {why}", fg="yellow", err=True)
+    if not board.sections:
+        click.echo("No result records found: the page says how to produce them (`chrombench run`).")
+    for s in board.sections:
+        click.echo(f"{s.dataset} {s.version}: {len(s.models)} models x {len(s.tasks)} tasks"
+                   + (f", top: {s.top}" if s.top else ""))
+    click.echo(f"Wrote {rendered.markdown}, {rendered.csv} and {rendered.html}")
+
+
+@leaderboard.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate_cmd(paths):
+    """Check submission bundles (default: every bundle under leaderboards/).
+
+    Rejects schema violations, records edited after the run (digest), records added or removed
+    since the bundle was made (manifest), another protocol version, missing tasks, too few or
+    inconsistent seeds, and dataset hashes that differ from the registry's. Exit code 1 if any
+    bundle is rejected.
+    """
+    from ..leaderboard.validate import find_bundles, validate_paths
+
+    if not paths:
+        if not find_bundles(Path("leaderboards")):
+            click.echo("No bundles found under leaderboards/ (make one with `chrombench submit`).")
+            return
+        paths = (Path("leaderboards"),)
+    reports = validate_paths(paths)
+    for r in reports:
+        if r.ok:
+            click.secho(f"OK        {r.path} ({r.name}, {r.n_records} records)", fg="green")
+        else:
+            click.secho(f"REJECTED  {r.path} ({len(r.rejections)} problems)", fg="red")
+            for rej in r.rejections:
+                click.echo(f"  {rej.file}: {rej.reason}")
+    rejected = sum(not r.ok for r in reports)
+    click.echo(f"{len(reports) - rejected} of {len(reports)} bundles accepted.")
+    if rejected:
+        raise SystemExit(1)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-4`` or ``0,1,2`` (or a mix: ``0-2,7``) -> sorted distinct seeds."""
+    seeds = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                seeds.update(range(lo, hi + 1))
+            elif part:
+                seeds.add(int(part))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use a range like 0-4 or a list like 0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise click.BadParameter(f"{text!r}: seeds are non-negative integers")
+    return sorted(seeds)
+
+
+@click.command()
+@click.argument("target")
+@click.option("--name", required=True, help="The name the submission appears under on the leaderboard.")
+@click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default="quick", show_default=True)
+@click.option("--data", "dataset", default="simremc", show_default=True, help="simremc, remc or an imported dataset.")
+@click.option("--trials", type=click.IntRange(min=1), default=None, help="Optuna trials per task (default: the engine's).")
+@click.option("--timeout", type=float, default=None, help="Tuning time budget per task, seconds.")
+@click.option("--seeds", default="0-2", show_default=True, help="Seeds of the final fits: 0-4 or 0,1,2 (at least 3).")
+@click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("leaderboards/submissions"),
+              show_default=True, help="The bundle goes to OUT/NAME.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=None,
+              help="The engine's output (resumable). Default: chrombench-out/submissions/NAME.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle of the same name.")
+def submit(target, name, suite, dataset, trials, timeout, seeds, out_root, work_dir, device, overwrite):
+    """Run the full protocol for your model and write a leaderboard bundle.
+
+    TARGET is a file and class (path/to/model.py:MyModel) or an importable module:Class; the class
+    follows the ChromModel contract. The bundle (records, model card, manifest) is written to
+    leaderboards/submissions/NAME and validated.
+
+    \b
+    Example:
+      chrombench submit my_model.py:MyModel --name my-model --suite quick --seeds 0-2
+    """
+    from ..leaderboard.submit import submit as run_submission
+    from ..leaderboard.validate import validate_bundle
+
+    seed_list = parse_seeds(seeds)
+    command = shlex.join(["chrombench", "submit", target, "--name", name, "--suite", suite, "--seeds", seeds]
+                         + (["--data", dataset] if dataset != "simremc" else [])
+                         + (["--trials", str(trials)] if trials else []))
+    bundle = run_submission(target, name, suite=suite, dataset=dataset, trials=trials, timeout=timeout,
+                            seeds=seed_list, out_root=out_root, work_dir=work_dir, device=device,
+                            overwrite=overwrite, command=command)
+    report = validate_bundle(bundle)
+    click.echo(f"Wrote {bundle} ({report.n_records} records, model card, manifest).")
+    if not report.ok:
+        for rej in report.rejections:
+            click.echo(f"  {rej.file}: {rej.reason}", err=True)
+        raise ChrombenchError(f"the bundle {bundle} does not pass `chrombench leaderboard validate`")
+    click.echo(f"Validated. Render it with: chrombench leaderboard render --results {out_root}")

@@ -1,0 +1,253 @@
+"""``chrombench submit``: run the full protocol on a third-party model and write a leaderboard bundle.
+
+The bundle (``leaderboards/submissions/NAME/``) holds everything ``chrombench leaderboard
+validate`` checks and ``render`` shows:
+
+    bundle.json          manifest: suite, dataset, protocol version, seeds, record digests, their digest
+    model_card.json      description, parameter count, search space, tuning budget, versions, hardware
+    MODEL_CARD.md        the same for people
+    records/<task>/      seed-<k>.json and summary.json (and predictions CSVs when the engine wrote them)
+
+This is the only leaderboard module that runs the engine (and so imports models and torch).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .. import __version__, results
+from ..errors import ChrombenchError
+from .collect import find_predictions
+from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, records_digest
+
+SUBMISSIONS = Path("leaderboards/submissions")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+# -- the search space, recorded without running a study ------------------------------------------------
+
+class RecordingTrial:
+    """Stands in for an Optuna trial and records each ``suggest_*`` call as an Optuna distribution.
+
+    It answers with the lowest value (the first choice for categoricals), so conditional spaces
+    are recorded along that branch only; the model card says so.
+    """
+
+    number = 0
+
+    def __init__(self):
+        self.distributions: dict = {}
+        self.params: dict = {}
+        self.user_attrs: dict = {}
+
+    def _record(self, name, dist):
+        from optuna.distributions import _get_single_value
+
+        self.distributions[name] = dist
+        if dist.single():
+            value = _get_single_value(dist)
+        elif hasattr(dist, "choices"):
+            value = dist.choices[0]
+        else:
+            value = dist.low
+        self.params[name] = value
+        return value
+
+    def suggest_float(self, name, low, high, *, step=None, log=False):
+        from optuna.distributions import FloatDistribution
+
+        return self._record(name, FloatDistribution(low, high, log=log, step=step))
+
+    def suggest_int(self, name, low, high, *, step=1, log=False):
+        from optuna.distributions import IntDistribution
+
+        return self._record(name, IntDistribution(low, high, log=log, step=step))
+
+    def suggest_categorical(self, name, choices):
+        from optuna.distributions import CategoricalDistribution
+
+        return self._record(name, CategoricalDistribution(tuple(choices)))
+
+    def report(self, value, step):  # a search space may be written against a live trial
+        pass
+
+    def should_prune(self) -> bool:
+        return False
+
+    def set_user_attr(self, key, value):
+        self.user_attrs[key] = value
+
+
+def search_space_of(model_cls: type) -> dict:
+    """``{param: {"name": "FloatDistribution", "attributes": {...}}}`` (Optuna's JSON form)."""
+    from optuna.distributions import distribution_to_json
+
+    trial = RecordingTrial()
+    model_cls.search_space(trial)
+    return {k: json.loads(distribution_to_json(d)) for k, d in trial.distributions.items()}
+
+
+# -- model card --------------------------------------------------------------------------------------------
+
+def model_card(model_cls: type, target: str, name: str, records: list[dict], suite: str, wall_time_s: float,
+               trials: int | None, timeout: float | None) -> dict:
+    summaries = [r for r in records if r["kind"] == "summary"]
+    seeds = [r for r in records if r["kind"] == "seed"]
+    first = summaries[0] if summaries else records[0]
+    doc = (model_cls.__doc__ or "").strip()
+    tuning = {r["task"]["name"]: r.get("tuning", {}) for r in summaries}
+    return {
+        "name": name, "target": target, "class": model_cls.__qualname__,
+        "family": getattr(model_cls, "family", "") or first["model"].get("family", ""),
+        "description": doc or getattr(model_cls, "description", "") or "(no docstring)",
+        "n_parameters": {r["task"]["name"]: r["model"]["n_parameters"] for r in summaries},
+        "search_space": search_space_of(model_cls),
+        "search_space_note": "recorded by calling search_space on a recording trial; in a conditional space "
+                             "only the branch of the lowest values is listed",
+        "tuning_budget": {"trials": trials, "timeout_s": timeout,
+                          "spent": {t: {k: v.get(k) for k in ("n_trials", "n_pruned", "elapsed_s", "budget_trials",
+                                                              "budget_timeout_s")} for t, v in tuning.items()}},
+        "best_params": {t: v.get("best_params", {}) for t, v in tuning.items()},
+        "suite": suite, "seeds": sorted({r["seed"] for r in seeds}),
+        "dataset": {"name": first["dataset"]["name"], "version": first["dataset"]["version"],
+                    "simulated": first["dataset"]["simulated"],
+                    "content_hashes": {r["task"]["name"]: r["dataset"]["content_hash"] for r in summaries}},
+        "protocol_version": first["protocol_version"], "code_version": first["code_version"],
+        "hardware": first["hardware"], "wall_time_s": round(wall_time_s, 1),
+        "test_auroc": {r["task"]["name"]: r["metrics"]["test_auroc"]["mean"] for r in summaries
+                       if "test_auroc" in r["metrics"]},
+    }
+
+
+def model_card_markdown(card: dict) -> str:
+    lines = [f"# Model card: {card['name']}", "", card["description"], "",
+             f"- target: `{card['target']}` (class {card['class']}), family: {card['family'] or '—'}",
+             f"- suite: {card['suite']}, seeds: {card['seeds']}",
+             f"- dataset: {card['dataset']['name']} {card['dataset']['version']}"
+             + (" (simulated: not real results)" if card["dataset"]["simulated"] else ""),
+             f"- protocol: {card['protocol_version']}, code: {card['code_version']}",
+             f"- hardware: {card['hardware'].get('platform', '?')}, {card['hardware'].get('cpus', '?')} CPUs, "
+             f"GPU: {card['hardware'].get('cuda') or 'none'}",
+             f"- wall time: {card['wall_time_s']} s; tuning budget: trials={card['tuning_budget']['trials'] or 'default'}, "
+             f"timeout={card['tuning_budget']['timeout_s'] or 'none'}", "",
+             "## Test AUROC (mean over seeds) and parameters", "", "| task | test AUROC | parameters | trials (pruned) |",
+             "|:---|---:|---:|---:|"]
+    for task, auc in card["test_auroc"].items():
+        spent = card["tuning_budget"]["spent"].get(task, {})
+        lines.append(f"| {task} | {auc:.4f} | {card['n_parameters'].get(task, 0):,} | "
+                     f"{spent.get('n_trials', '—')} ({spent.get('n_pruned', '—')}) |")
+    lines += ["", "## Search space", "", "| parameter | distribution |", "|:---|:---|"]
+    for param, d in card["search_space"].items():
+        attrs = ", ".join(f"{k}={v}" for k, v in d["attributes"].items())
+        lines.append(f"| {param} | {d['name']}({attrs}) |")
+    lines += ["", f"_{card['search_space_note']}._", ""]
+    return "\n".join(lines)
+
+
+# -- the bundle ---------------------------------------------------------------------------------------------
+
+def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: list[dict], card: dict,
+                 command: str, overwrite: bool = False) -> Path:
+    """Write records, model card and manifest into ``bundle_dir`` atomically (stage, then rename)."""
+    bundle_dir = Path(bundle_dir)
+    if bundle_dir.exists() and not overwrite:
+        raise ChrombenchError(f"{bundle_dir} exists; pass --overwrite to replace the bundle")
+    bundle_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
+    try:
+        listed = {}
+        for rec in records:
+            sealed = {k: v for k, v in rec.items() if k != "_path"}  # copied as the run sealed it
+            if sealed["model"]["name"] != name:
+                # a zoo model submitted under another name: the leaderboard shows the chosen name
+                body = {k: v for k, v in sealed.items() if k != "digest"}
+                sealed = results.seal({**body, "model": {**body["model"], "name": name, "target": target}})
+            task = sealed["task"]["name"]
+            fname = f"seed-{sealed['seed']}.json" if sealed["kind"] == "seed" else "summary.json"
+            rel = f"{RECORDS_DIR}/{task}/{fname}"
+            results.atomic_write_json(stage / rel, sealed)
+            listed[rel] = sealed["digest"]
+            preds = find_predictions(rec) if rec["kind"] == "seed" else None
+            if preds is not None:
+                shutil.copyfile(preds, stage / RECORDS_DIR / task / f"seed-{sealed['seed']}.predictions.csv")
+        first = records[0]
+        manifest = {
+            "bundle_format": BUNDLE_FORMAT, "name": name, "target": target, "suite": suite,
+            "dataset": {k: first["dataset"][k] for k in ("name", "version", "simulated")},
+            "protocol_version": results.PROTOCOL_VERSION,
+            "seeds": sorted({r["seed"] for r in records if r["kind"] == "seed"}),
+            "tasks": sorted({r["task"]["name"] for r in records}),
+            "records": dict(sorted(listed.items())), "records_digest": records_digest(listed.values()),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "chrombench_version": __version__, "code_version": results.code_version(), "command": command,
+        }
+        manifest["n_seeds"] = len(manifest["seeds"])
+        results.atomic_write_json(stage / "model_card.json", card)
+        (stage / "MODEL_CARD.md").write_text(model_card_markdown(card))
+        results.atomic_write_json(stage / MANIFEST, manifest)
+        stage.chmod(0o755)  # mkdtemp makes it private
+        if bundle_dir.exists():
+            old = bundle_dir.with_name(f".{bundle_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            bundle_dir.rename(old)
+            stage.rename(bundle_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            stage.rename(bundle_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return bundle_dir
+
+
+def submit(target: str, name: str, *, suite: str = "quick", dataset: str = "simremc", trials: int | None = None,
+           timeout: float | None = None, seeds=(0, 1, 2), out_root: Path = SUBMISSIONS, work_dir: Path | None = None,
+           device: str = "auto", overwrite: bool = False, progress: bool = True, command: str | None = None) -> Path:
+    """Run the protocol for ``target`` on every task of ``suite`` and write ``out_root/name``.
+
+    The engine's output goes to ``work_dir`` (default ``chrombench-out/submissions/NAME``), so an
+    interrupted submission resumes where it stopped when run again.
+    """
+    from ..engine.run import RunConfig, run_evaluations
+    from ..models.registry import get_model_class
+    from ..tasks import get_suite
+
+    if not NAME_RE.match(name):
+        raise ChrombenchError(f"submission name {name!r} must start with a letter and use only letters, digits, "
+                              "'_', '.', '-'")
+    bundle_dir = Path(out_root) / name
+    if bundle_dir.exists() and not overwrite:
+        raise ChrombenchError(f"{bundle_dir} exists; pass --overwrite to replace the bundle")
+    seeds = sorted(set(int(s) for s in seeds))
+    if len(seeds) < 3:
+        raise ChrombenchError(f"a submission needs at least 3 seeds (got {seeds}); the leaderboard rejects fewer")
+    suite_tasks = set(get_suite(suite).tasks)
+    model_cls = get_model_class(target)  # fails early, with did-you-mean, before any work
+    work_dir = Path(work_dir) if work_dir else Path("chrombench-out") / "submissions" / name
+    # NAME=TARGET makes the engine write the records under the submission's name, so they are
+    # copied into the bundle exactly as sealed by the run (a zoo name cannot be renamed that way)
+    model_ref = f"{name}={target}" if ":" in target else target
+    cfg = RunConfig(models=[model_ref], tasks=None, suite=suite, dataset=dataset, trials=trials, timeout=timeout,
+                    seeds=seeds, storage=None, tracking_uri=None, output_dir=work_dir,
+                    overwrite_strategy="only-missing", device=device)
+    start = time.perf_counter()
+    summaries = run_evaluations(cfg, progress=progress)
+    wall = time.perf_counter() - start
+    if not summaries:
+        raise ChrombenchError(f"the run produced no results for {target}")
+    summaries = [r for r in summaries if r["task"]["name"] in suite_tasks]
+    model_name, ds = summaries[0]["model"]["name"], summaries[0]["dataset"]
+    # the seed records of this run; the work dir may also hold other seeds from earlier attempts
+    records = summaries + [r for r in results.read_records(work_dir / "results", kind="seed")
+                           if r["model"]["name"] == model_name and r["task"]["name"] in suite_tasks
+                           and (r["dataset"]["name"], r["dataset"]["version"]) == (ds["name"], ds["version"])
+                           and r["seed"] in seeds]
+    card = model_card(model_cls, target, name, records, suite, wall, trials, timeout)
+    command = command or f"chrombench submit {target} --name {name} --suite {suite} --seeds {','.join(map(str, seeds))}"
+    return write_bundle(bundle_dir, name, target, suite, records, card, command, overwrite=overwrite)
