@@ -1,0 +1,307 @@
+"""Submission bundles: a good one passes; every kind of rejection names the file and the reason.
+
+Most tests build bundles from synthetic sealed records and check dataset hashes against a stand-in
+registry; one test uses the real registry (the simulator regenerates the quick suite's tasks) and
+the command line, and one runs ``chrombench submit`` end to end through the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from chrombench import results
+from chrombench.cli import main
+from chrombench.leaderboard import validate as v
+from chrombench.leaderboard.submit import RecordingTrial, model_card, search_space_of, write_bundle
+from chrombench.tasks import get_suite
+
+QUICK = list(get_suite("quick").tasks)  # E003, E112, E123
+VERSION = "1.0+seed0"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """One CHROMBENCH_HOME for the module, so the simulator generates the quick tasks once."""
+    path = tmp_path_factory.mktemp("chrombench-home")
+    old = os.environ.get("CHROMBENCH_HOME")
+    os.environ["CHROMBENCH_HOME"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("CHROMBENCH_HOME", None)
+    else:
+        os.environ["CHROMBENCH_HOME"] = old
+
+
+def fake_registry(hashes: dict | None = None, version: str = VERSION):
+    """A stand-in for the dataset registry: the hash synthetic_records gives each task."""
+    import hashlib
+
+    def lookup(task, dataset, genes):
+        return version, (hashes or {}).get(task) or hashlib.sha256(f"{dataset}/{task}".encode()).hexdigest()
+
+    return lookup
+
+
+class Submitted:
+    """A submitted model class, for the model card."""
+
+    family = "test"
+
+    @classmethod
+    def search_space(cls, trial):
+        return {"lr": trial.suggest_float("lr", 1e-3, 1.0, log=True)}
+
+
+def make_bundle(root: Path, records_factory, name="my-model", tasks=QUICK, seeds=3, extra=None, **kw) -> Path:
+    recs = records_factory({name: {t: [0.8 + 0.01 * k for k in range(seeds)] for t in tasks}}, **kw)
+    for r in recs:
+        if extra:
+            extra(r)
+    card = model_card(Submitted, f"{name}.py:Submitted", name, recs, "quick", wall_time_s=1.0, trials=4, timeout=None)
+    return write_bundle(root / name, name, f"{name}.py:Submitted", "quick", recs, card, command="chrombench submit ...")
+
+
+def reasons(report, file_part: str) -> list[str]:
+    return [r.reason for r in report.rejections if file_part in r.file]
+
+
+def test_a_complete_bundle_passes(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    report = v.validate_bundle(bundle, fake_registry())
+    assert report.ok, report.rejections
+    assert report.n_records == len(QUICK) * 4 and report.name == "my-model"
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert manifest["suite"] == "quick" and manifest["seeds"] == [0, 1, 2]
+    assert manifest["protocol_version"] == results.PROTOCOL_VERSION
+    assert manifest["records_digest"] == v.records_digest(manifest["records"].values())
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert "A submitted model class" in card and "| lr | FloatDistribution(" in card and "| E003 | 0.8100 |" in card
+
+
+def test_schema_violation(tmp_path, records_factory):
+    def negative_parameters(rec):  # violates "minimum": 0, resealed so the digest itself is fine
+        if rec["task"]["name"] == "E112" and rec["kind"] == "summary":
+            rec["model"]["n_parameters"] = -5
+            rec["digest"] = results.compute_digest(rec)
+
+    report = v.validate_bundle(make_bundle(tmp_path, records_factory, extra=negative_parameters), fake_registry())
+    assert not report.ok
+    assert [r.file for r in report.rejections] == [str(tmp_path / "my-model/records/E112/summary.json")]
+    assert "schema violation" in report.rejections[0].reason and "n_parameters" in report.rejections[0].reason
+
+
+def test_record_edited_by_hand(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    f = bundle / "records/E003/seed-1.json"
+    rec = json.loads(f.read_text())
+    rec["metrics"]["test"]["auroc"] = 0.99
+    f.write_text(json.dumps(rec, indent=2))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert reasons(report, "E003/seed-1.json") == [
+        "digest does not match the contents: the record was modified after it was written"]
+    assert len(report.rejections) == 1
+
+
+def test_dataset_hash_differs_from_the_registry(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    report = v.validate_bundle(bundle, fake_registry({"E112": "f" * 64}))
+    assert {Path(r.file).parent.name for r in report.rejections} == {"E112"}
+    assert len(report.rejections) == 4  # three seeds and the summary
+    assert all("does not match the registry's ffffffffffff" in r.reason for r in report.rejections)
+    report = v.validate_bundle(bundle, fake_registry(version="2.0+seed0"))
+    assert len(report.rejections) == 12 and "the registry has '2.0+seed0'" in report.rejections[0].reason
+
+
+def test_wrong_protocol_version(tmp_path, records_factory):
+    def old_protocol(rec):
+        rec["protocol_version"] = "chrombench-protocol-0.9"
+        rec["digest"] = results.compute_digest(rec)
+
+    bundle = make_bundle(tmp_path, records_factory, extra=old_protocol)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["protocol_version"] = "chrombench-protocol-0.9"
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert len(report.rejections) == 1 + 12
+    assert all("protocol version 'chrombench-protocol-0.9'" in r.reason for r in report.rejections)
+    assert reasons(report, "bundle.json")
+
+
+def test_missing_task(tmp_path, records_factory):
+    report = v.validate_bundle(make_bundle(tmp_path, records_factory, tasks=["E003", "E112"]), fake_registry())
+    assert [(Path(r.file).name, r.reason) for r in report.rejections] == [
+        ("E123", "task E123 of suite 'quick' is missing")]
+
+
+def test_too_few_seeds(tmp_path, records_factory):
+    report = v.validate_bundle(make_bundle(tmp_path, records_factory, seeds=2), fake_registry())
+    assert len(report.rejections) == 3
+    assert all("2 seeds [0, 1]; at least 3 are required" in r.reason for r in report.rejections)
+
+
+def test_declared_seed_count_and_consistency_across_tasks(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["n_seeds"] = 5
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert len(report.rejections) == 3 and "(declared n_seeds)" in report.rejections[0].reason
+
+    def shift_seed_on_e112(rec):  # E112 ran seeds 0, 1, 3 while the others ran 0, 1, 2
+        if rec["task"]["name"] == "E112":
+            if rec["kind"] == "seed" and rec["seed"] == 2:
+                rec["seed"] = 3
+            if rec["kind"] == "summary":
+                rec["seeds"] = [0, 1, 3]
+            rec["digest"] = results.compute_digest(rec)
+
+    bundle = make_bundle(tmp_path / "b", records_factory, extra=shift_seed_on_e112)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest["seeds"], manifest["n_seeds"] = [0, 1, 2], 3  # as declared by the submitter
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert [(Path(r.file).name, r.reason) for r in report.rejections] == [
+        ("E112", "seeds [0, 1, 3] differ from the bundle's seeds [0, 1, 2]: every task must use the same seeds")]
+
+
+def test_record_added_after_the_bundle_was_made(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    extra = records_factory({"my-model": {"E003": [0.8, 0.8, 0.8, 0.95]}})
+    lucky = next(r for r in extra if r["kind"] == "seed" and r["seed"] == 3)
+    results.atomic_write_json(bundle / "records/E003/seed-3.json", lucky)
+    report = v.validate_bundle(bundle, fake_registry())
+    assert reasons(report, "E003/seed-3.json") == [
+        "not listed in bundle.json: a record was added after the bundle was made"]
+
+
+def test_record_removed_after_the_bundle_was_made(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    (bundle / "records/E123/seed-0.json").unlink()
+    report = v.validate_bundle(bundle, fake_registry())
+    assert reasons(report, "E123/seed-0.json") == [
+        "listed in bundle.json but missing: a record was removed after the bundle was made"]
+
+
+def test_manifest_list_edited_by_hand(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    del manifest["records"]["records/E123/seed-0.json"]  # the record dropped and the list "fixed"
+    (bundle / "records/E123/seed-0.json").unlink()
+    manifest["seeds"], manifest["n_seeds"] = [0, 1, 2], 3
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert any("records_digest does not match" in r.reason and r.file.endswith("bundle.json")
+               for r in report.rejections)
+
+
+def test_replaced_record_and_unreadable_manifest(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    other = make_bundle(tmp_path / "other", records_factory, seeds=4)  # a validly sealed, different record
+    shutil.copyfile(other / "records/E003/summary.json", bundle / "records/E003/summary.json")
+    report = v.validate_bundle(bundle, fake_registry())
+    assert "digest differs from the one in bundle.json: the record was replaced" in reasons(report, "E003/summary.json")
+    (bundle / "bundle.json").write_text("{not json")
+    report = v.validate_bundle(bundle, fake_registry())
+    assert len(report.rejections) == 1 and "cannot read the manifest" in report.rejections[0].reason
+
+
+def test_real_registry_hashes_and_the_command_line(tmp_path, records_factory, home):
+    """Hashes recomputed by the dataset registry (simremc, quick-suite genes); exit codes 0 and 1."""
+    from chrombench.data.store import load_task
+
+    quick_hashes = {t: load_task(t, "simremc", quick=True).dataset.content_hash for t in QUICK}
+    make_bundle(tmp_path / "lb", records_factory, name="good", content_hashes=quick_hashes)
+    runner = CliRunner()
+    res = runner.invoke(main, ["leaderboard", "validate", str(tmp_path / "lb")])
+    assert res.exit_code == 0, res.output
+    assert "OK" in res.output and "1 of 1 bundles accepted" in res.output
+
+    # the same model measured on the full-size tasks: right dataset, wrong genes for the quick suite
+    full = {t: load_task(t, "simremc").dataset.content_hash for t in QUICK}
+    make_bundle(tmp_path / "lb", records_factory, name="full-size", content_hashes=full)
+    res = runner.invoke(main, ["leaderboard", "validate", str(tmp_path / "lb")])
+    assert res.exit_code == 1
+    assert "REJECTED" in res.output and "1 of 2 bundles accepted" in res.output
+    assert f"{tmp_path / 'lb/full-size/records/E003/summary.json'}: dataset content hash" in res.output
+
+    res = runner.invoke(main, ["leaderboard", "validate", str(tmp_path / "empty-dir")])
+    assert res.exit_code == 1 and "no bundle found" in res.output
+
+
+def test_search_space_is_recorded_as_optuna_distributions():
+    from chrombench.models.registry import get_model_class
+
+    class Toy:
+        @classmethod
+        def search_space(cls, trial):
+            kind = trial.suggest_categorical("kind", ["a", "b"])
+            return {"lr": trial.suggest_float("lr", 1e-4, 1e-1, log=True), "kind": kind,
+                    "depth": trial.suggest_int("depth", 2, 8, step=2)}
+
+    space = search_space_of(Toy)
+    assert space["lr"] == {"name": "FloatDistribution",
+                           "attributes": {"low": 1e-4, "high": 1e-1, "log": True, "step": None}}
+    assert space["kind"]["attributes"]["choices"] == ["a", "b"]
+    assert space["depth"]["attributes"] == {"low": 2, "high": 8, "log": False, "step": 2}
+    trial = RecordingTrial()
+    assert Toy.search_space(trial) == {"lr": 1e-4, "kind": "a", "depth": 2}  # valid values to build a model
+    lr = get_model_class("logistic-regression")
+    assert "C" in search_space_of(lr)
+
+
+@pytest.mark.slow
+def test_submit_end_to_end_writes_a_bundle_that_validates(tmp_path, home, monkeypatch):
+    pytest.importorskip("chrombench.engine.run", reason="the engine (chrombench run) is not available")
+    model_file = tmp_path / "third_party.py"
+    model_file.write_text(textwrap.dedent('''
+        import numpy as np
+        from chrombench.models.contract import ChromModel, check_counts
+
+        class MarkMeans(ChromModel):
+            """Least squares on each mark's mean log count near the TSS (a third-party example)."""
+
+            def __init__(self, l2=1e-2, seed=0):
+                self.l2, self.seed = l2, seed
+
+            @classmethod
+            def search_space(cls, trial):
+                return {"l2": trial.suggest_float("l2", 1e-4, 1.0, log=True)}
+
+            def _f(self, X):
+                X = np.log1p(np.asarray(check_counts(X), dtype=float))[:, 40:60, :].mean(axis=1)
+                return np.c_[X, np.ones(len(X))]
+
+            def fit(self, train, valid=None, on_epoch=None):
+                F = self._f(train.X)
+                self.w_ = np.linalg.solve(F.T @ F + self.l2 * np.eye(6), F.T @ (2.0 * train.y - 1))
+                return self
+
+            def predict_proba(self, X):
+                p = 1 / (1 + np.exp(-3 * self._f(X) @ self.w_))
+                return np.column_stack([1 - p, p])
+
+            def n_parameters(self):
+                return 6
+    '''))
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["submit", "third_party.py:MarkMeans", "--name", "mark-means", "--trials", "1",
+                                    "--seeds", "0-2"])
+    assert res.exit_code == 0, res.output
+    bundle = tmp_path / "leaderboards/submissions/mark-means"
+    assert "Validated" in res.output
+    card = json.loads((bundle / "model_card.json").read_text())
+    assert card["description"].startswith("Least squares") and card["search_space"]["l2"]["attributes"]["log"]
+    assert set(card["n_parameters"]) == set(QUICK) and card["dataset"]["name"] == "simremc"
+    assert "Model card: mark-means" in (bundle / "MODEL_CARD.md").read_text()
+    assert v.validate_bundle(bundle).ok
+    res = CliRunner().invoke(main, ["leaderboard", "validate"])
+    assert res.exit_code == 0 and "mark-means" in res.output
+    res = CliRunner().invoke(main, ["leaderboard", "render", "--out", "lb"])
+    assert res.exit_code == 0 and "| 1 | mark-means |" in (tmp_path / "lb/leaderboard.md").read_text()
