@@ -311,3 +311,8 @@ def test_a_record_without_the_archive_layout_is_refused(home, servers):
 def test_fetch_needs_tasks():
     res = CliRunner().invoke(main, ["data", "fetch"])
     assert res.exit_code == 2 and "--tasks E003,E116 or take all 56 with --all" in res.output
+
+
+def test_info_on_remc_before_any_fetch_says_how_to_fetch():
+    res = run_cli("info", "remc")
+    assert res.exit_code == 1 and "not been fetched yet" in res.output and "chrombench data fetch" in res.output

@@ -45,6 +45,16 @@ def _parse_tasks(tasks: str | None, all_tasks: bool) -> list[str]:
     return eids
 
 
+def _dataset_info(name: str) -> dict:
+    """store.dataset_info, with a hint instead of "did you mean 'remc'" when remc is not fetched yet."""
+    from ..data.store import REMC, dataset_info, read_registry
+
+    if name == REMC and REMC not in read_registry()["datasets"]:
+        raise ChrombenchError("the real REMC archive has not been fetched yet; run "
+                              "`chrombench data fetch --tasks E003,E116` (or --all; needs network)")
+    return dataset_info(name)
+
+
 def _balance(split: dict) -> str:
     return f"{split['positives'] / split['genes']:.0%}" if split["genes"] else "-"
 
@@ -137,9 +147,7 @@ def import_cmd(path, name, version, overwrite):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def info(name, fmt):
     """Genes per split, label balance, source, version, content hash and cache path of dataset NAME."""
-    from ..data.store import dataset_info
-
-    d = dataset_info(name)
+    d = _dataset_info(name)
     if fmt == "json":
         click.echo(json.dumps(d, indent=2, sort_keys=True))
         return
@@ -202,14 +210,14 @@ def export(dataset, tasks, quick, out_dir, overwrite):
     """
     from ..data.arrays import SPLITS
     from ..data.csvformat import write_split
-    from ..data.store import SIMREMC, dataset_info, load_task, normalise_eid
+    from ..data.store import SIMREMC, load_task, normalise_eid
 
     if tasks:
         names = [t.strip() for t in tasks.split(",") if t.strip()]
     elif dataset == SIMREMC:
         raise click.UsageError("name the simulated tasks to export, e.g. --tasks E003,E116")
     else:
-        names = list(dataset_info(dataset)["tasks"])
+        names = list(_dataset_info(dataset)["tasks"])
     loaded = []
     for t in names:
         if dataset == SIMREMC:
