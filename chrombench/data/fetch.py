@@ -333,8 +333,9 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
                retries: int = 2, progress: bool = True) -> FetchResult:
     """Fetch ``tasks`` (EIDs) of the real archive into the cache and register them as ``remc``.
 
-    Tasks already in the cache from the same record are skipped unless ``force``. Nothing is
-    registered, and no task folder is written, if a download fails.
+    Tasks already in the cache from the same record are skipped unless ``force``; fetching from
+    another record starts a fresh ``remc`` entry (one dataset version never mixes records).
+    Nothing is registered, and no task folder is written, if a download fails.
     """
     version = str(record)
     reg = store.read_registry()["datasets"]
