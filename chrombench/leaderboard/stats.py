@@ -198,8 +198,7 @@ def bootstrap_auroc_ci(y, score, n_boot: int = 1000, alpha: float = 0.05, seed: 
     aucs = np.empty(n_boot)
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        w_pos = rng.multinomial(n_pos, np.full(n_pos, 1.0 / n_pos), size=b)
-        w_neg = rng.multinomial(n_neg, np.full(n_neg, 1.0 / n_neg), size=b)
+        w_pos, w_neg = _multiplicities(rng, n_pos, b), _multiplicities(rng, n_neg, b)
         total = np.zeros(b)
         for order, left, right in per_seed:
             below = np.zeros((b, n_neg + 1))
@@ -209,6 +208,15 @@ def bootstrap_auroc_ci(y, score, n_boot: int = 1000, alpha: float = 0.05, seed: 
         aucs[start:start + b] = total / len(per_seed)
     lo, hi = np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi)
+
+
+def _multiplicities(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """``b`` resamples of ``n`` items with replacement, as counts per item ([b, n]).
+
+    A bincount of uniform draws: the same distribution as a multinomial, several times faster.
+    """
+    draws = rng.integers(0, n, (b, n)) + (np.arange(b) * n)[:, None]
+    return np.bincount(draws.ravel(), minlength=b * n).reshape(b, n)
 
 
 def seed_ci(values, alpha: float = 0.05) -> tuple[float, float]:
