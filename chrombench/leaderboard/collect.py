@@ -96,12 +96,19 @@ class Section:
         if self.dataset != "simremc":
             parts.append(f"--data {self.dataset}")
         if sorted(self.models) != sorted(MODELS.names()) or len(self.suites) != 1:
-            parts += [f"-m {m if m in MODELS else self.targets.get(m, m)}" for m in self.models]
+            parts += [f"-m {self._model_ref(m, MODELS)}" for m in self.models]
         if self.seeds:
             s = self.seeds
             contiguous = s == list(range(s[0], s[-1] + 1))
             parts.append(f"--seeds {s[0]}-{s[-1]}" if contiguous and len(s) > 1 else f"--seeds {','.join(map(str, s))}")
         return " ".join(parts)
+
+    def _model_ref(self, model: str, zoo) -> str:
+        """What `chrombench run -m` takes to recreate ``model`` under the same name."""
+        target = self.targets.get(model, model)
+        if model in zoo or target == model:
+            return model
+        return f"{model}={target}" if ":" in target else target
 
 
 @dataclass

@@ -45,39 +45,52 @@ def _horizontal() -> dict:
     return {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
 
 
+WIDE_HEATMAP_MAX_TASKS = 16  # beyond this, tasks go down the page so labels and values stay readable
+
+
 def heatmap(section: Section) -> str:
-    """Models x tasks test AUROC; for simulated data the oracle ceiling is the bottom row."""
+    """Test AUROC per model and task, every cell labelled; for simulated data the oracle ceiling is
+    an extra, uncoloured row (column when transposed): a reference, not a model on the scale."""
     plt = _plt()
     rows, labels = list(section.matrix), list(section.models)
     if section.simulated and any(v is not None for v in section.oracle.values()):
         rows.append([section.oracle[t] if section.oracle[t] is not None else math.nan for t in section.tasks])
         labels.append(ORACLE_LABEL)
     data = np.array(rows, dtype=float).reshape(len(labels), len(section.tasks))
-    n_models, n_tasks = data.shape
     has_oracle = labels[-1] == ORACLE_LABEL
     colours = data.copy()
-    if has_oracle:  # the ceiling is a reference, not a model: keep it off the colour scale
+    if has_oracle:
         colours[-1] = math.nan
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 0.42 * n_tasks), max(1.8, 0.9 + 0.36 * n_models)))
     finite = colours[np.isfinite(colours)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.5, 1.0)
     if vmax - vmin < 0.02:
         vmin, vmax = vmin - 0.01, vmax + 0.01
-    cmap = plt.get_cmap("viridis").with_extremes(bad="#dddddd")
+    tall = len(section.tasks) > WIDE_HEATMAP_MAX_TASKS
+    row_labels, col_labels = (section.tasks, labels) if tall else (labels, section.tasks)
+    if tall:
+        data, colours = data.T, colours.T
+    n_rows, n_cols = data.shape
+    size = (1.8 + 0.78 * n_cols, 1.4 + 0.24 * n_rows) if tall else (1.6 + 0.55 * n_cols, 0.9 + 0.36 * n_rows)
+    fig, ax = plt.subplots(figsize=(max(4.0, size[0]), max(1.8, size[1])))
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#e5e5e5")
     im = ax.imshow(np.ma.masked_invalid(colours), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(n_tasks), section.tasks, rotation=90 if n_tasks > 8 else 0, fontsize=8)
-    ax.set_yticks(range(n_models), labels, fontsize=9)
-    if n_tasks * n_models <= 240:  # values readable in the cells
-        for i in range(n_models):
-            for j in range(n_tasks):
-                if np.isfinite(data[i, j]):
-                    dark = np.isfinite(colours[i, j]) and (colours[i, j] - vmin) / (vmax - vmin) < 0.6
-                    ax.text(j, i, f"{data[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                            color="white" if dark else "black", style="normal" if np.isfinite(colours[i, j]) else "italic")
+    ax.set_xticks(range(n_cols), col_labels, rotation=40 if tall else (90 if n_cols > 8 else 0),
+                  ha="right" if tall else "center", fontsize=8)
+    ax.set_yticks(range(n_rows), row_labels, fontsize=8 if tall else 9)
+    if tall:
+        ax.xaxis.tick_top()
+        plt.setp(ax.get_xticklabels(), ha="left")
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.isfinite(data[i, j]):
+                coloured = np.isfinite(colours[i, j])
+                dark = coloured and (colours[i, j] - vmin) / (vmax - vmin) < 0.6
+                ax.text(j, i, f"{data[i, j]:.3f}", ha="center", va="center", fontsize=6.5,
+                        color="white" if dark else "black", style="normal" if coloured else "italic")
     if has_oracle:
-        ax.axhline(n_models - 1.5, color="white", lw=3)
-    fig.colorbar(im, ax=ax, label="test AUROC", fraction=0.04, pad=0.02)
-    ax.set_title(f"Test AUROC per task ({section.key})", fontsize=10)
+        (ax.axvline if tall else ax.axhline)((n_cols if tall else n_rows) - 1.5, color="white", lw=3)
+    fig.colorbar(im, ax=ax, label="test AUROC", fraction=0.04 if not tall else 0.06, pad=0.02)
+    ax.set_title(f"Test AUROC per task ({section.key})", fontsize=10, pad=40 if tall else 6)
     return _svg(fig)
 
 

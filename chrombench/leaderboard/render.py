@@ -236,7 +236,7 @@ def _html_section(s: Section, index: int) -> str:
     parts.append(_table(header, rows, text_cols=(1, 2)))
     parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _stats_lines(s)) + "</ul>")
     parts.append(_figure(plots.heatmap(s), "Test AUROC per model and task (mean over seeds)."
-                         + (" Bottom row: the simulator's oracle AUROC, the ceiling." if s.simulated else "")))
+                         + (" In grey: the simulator's oracle AUROC, the ceiling." if s.simulated else "")))
     parts.append(_figure(plots.distributions(s), "Per-model distribution of per-task test AUROC: box = quartiles, "
                                                  "dots = tasks."))
     cd = plots.cd_diagram(s)
@@ -325,7 +325,7 @@ def console_table(records: list[dict]) -> str:
     blocks = []
     for s in board.sections:
         width = max([len("oracle (ceiling)")] + [len(m) for m in s.models]) + 2
-        lines = [_title(s) + (" — simulated, not real results" if s.simulated else "")]
+        lines = [f"{s.dataset} {s.version} " + ("(simulated data: not real results)" if s.simulated else "(real data)")]
         head = f"{'model':<{width}}" + "".join(f"{t:>15}" for t in s.tasks) + f"{'mean':>9}"
         if s.wins:
             head += f"{'wins vs ' + REFERENCE_MODEL:>20}"
