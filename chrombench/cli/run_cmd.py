@@ -1,0 +1,182 @@
+"""``chrombench run``, ``chrombench ablate`` and ``chrombench ui``."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ChrombenchError
+
+DEFAULT_OUT = Path("chrombench-out")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0-4`` | ``0,1,2`` | ``0-2,7``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise click.BadParameter(f"{text!r}: use a range like 0-4 or a list like 0,1,2")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise click.BadParameter(f"{part!r}: the range is empty")
+        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
+    return seeds
+
+
+def parse_genes(text: str | None) -> dict | None:
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise click.BadParameter(f"{text!r}: give three positive sizes TRAIN,VALID,TEST, e.g. 800,400,400")
+    return dict(zip(("train", "valid", "test"), (int(p) for p in parts)))
+
+
+def budget_options(fn):
+    """Options shared by ``run`` and ``ablate``."""
+    opts = [
+        click.option("-t", "--task", "tasks", multiple=True, metavar="TASK",
+                     help="A task (E003, NAME, NAME/TASK); repeat for more. Default: --suite quick."),
+        click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default=None,
+                     help="quick: 3 tasks, 800/400/400 genes. roadmap56: all 56 tasks, full size."),
+        click.option("--data", "dataset", default="simremc", show_default=True, metavar="simremc|remc|NAME",
+                     help="Dataset: the simulator, the real archive (chrombench data fetch), or an imported one."),
+        click.option("--trials", type=click.IntRange(1), default=None,
+                     help="Optuna trials per (model, task). Default: per model, sized for the suite."),
+        click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
+                     help="Tuning budget per (model, task) in trial-seconds (summed over workers and restarts)."),
+        click.option("--seeds", default="0-2", show_default=True, metavar="0-2|0,1,2",
+                     help="Seeds for the final refits; each is tested once."),
+        click.option("--genes", default=None, metavar="TRAIN,VALID,TEST",
+                     help="Subsample each split of explicit tasks (the quick suite uses 800,400,400)."),
+        click.option("--storage", default=None, metavar="URL",
+                     help="Optuna/claims database shared by workers, e.g. postgresql://user@host/db. "
+                          "Default: sqlite:///OUTPUT_DIR/optuna.db."),
+        click.option("--tracking-uri", default=None, metavar="URI",
+                     help="MLflow tracking server. Default: sqlite:///OUTPUT_DIR/mlflow.db."),
+        click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
+                     show_default=True, help="Results, models, MLflow and Optuna stores."),
+        click.option("--overwrite-strategy", type=click.Choice(["only-missing", "always", "never"]),
+                     default="only-missing", show_default=True,
+                     help="only-missing: resume, skip finished seeds. always: redo everything (one worker). "
+                          "never: leave any existing result untouched."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--no-progress", is_flag=True, help="No progress bar (logs and CI)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
+                overwrite_strategy, device):
+    from ..engine.run import RunConfig
+
+    return RunConfig(models=list(models) or None, tasks=list(tasks) or None, suite=suite, dataset=dataset,
+                     trials=trials, timeout=timeout, seeds=parse_seeds(seeds), storage=storage,
+                     tracking_uri=tracking_uri, output_dir=output_dir, overwrite_strategy=overwrite_strategy,
+                     device=device, genes=parse_genes(genes))
+
+
+def _apply_env(cfg) -> None:
+    """Heartbeat, grace period and polling for tests and clusters (no CLI flags: rarely touched)."""
+    for attr, env in (("heartbeat_interval", "CHROMBENCH_HEARTBEAT_S"), ("grace_period", "CHROMBENCH_GRACE_S"),
+                      ("poll_interval", "CHROMBENCH_POLL_S")):
+        if os.environ.get(env):
+            setattr(cfg, attr, type(getattr(cfg, attr))(float(os.environ[env])))
+
+
+def leaderboard_table(summaries: list[dict]) -> str:
+    """The richer renderer when the leaderboard package provides it, else a plain table."""
+    try:
+        from ..leaderboard.render import console_table
+    except ImportError:
+        console_table = None
+    if console_table is not None:
+        return console_table(summaries)
+    from ..engine.report import plain_table
+
+    return plain_table(summaries)
+
+
+@click.command()
+@click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
+              help="A zoo model, module:Class, path/file.py:Class or NAME=TARGET; repeat for more. Default: all 10.")
+@budget_options
+def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
+        overwrite_strategy, device, no_progress):
+    """Tune (Optuna), refit per seed, test once per seed, track (MLflow), write result records.
+
+    \b
+    Examples:
+      chrombench run                                   quick suite, all models, ~5 min on 2 cores
+      chrombench run -m attentivechrome -t E003        one full-size task, default budget
+      chrombench run -m xgboost --suite roadmap56 --trials 30 --seeds 0-4
+      chrombench run -m my_model.py:MyModel -t E003 --genes 2000,1000,1000
+      chrombench run --storage postgresql://me@db/chrombench ...   on several machines at once
+
+    Interrupted runs resume: start the same command again. Results land in
+    OUTPUT_DIR/results/<dataset>/<model>/<task>/{seed-<k>,summary}.json.
+    """
+    from ..engine.run import run_evaluations
+
+    cfg = make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
+                      output_dir, overwrite_strategy, device)
+    _apply_env(cfg)
+    summaries = run_evaluations(cfg, progress=not no_progress)
+    click.echo(leaderboard_table(summaries))
+    _browse_hint(cfg)
+
+
+@click.command()
+@budget_options
+def ablate(tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir, overwrite_strategy,
+           device, no_progress):
+    """AttentiveChrome against its ablations under the same protocol, compared per task.
+
+    \b
+    Runs attentivechrome, attentivechrome-no-alpha, -no-beta, -unidirectional and lstm, then prints
+    the test AUROC difference to the full model per task, wins out of N tasks and the Wilcoxon
+    signed-rank p-value over tasks.
+    Example:  chrombench ablate --suite quick
+    """
+    from ..engine.ablate import format_comparison, run_ablations
+
+    cfg = make_config((), tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
+                      overwrite_strategy, device)
+    _apply_env(cfg)
+    _, comparison = run_ablations(cfg, progress=not no_progress)
+    click.echo(format_comparison(comparison))
+    _browse_hint(cfg)
+
+
+def _browse_hint(cfg) -> None:
+    if cfg.tracking_uri:
+        click.echo(f"\nRuns are tracked at {cfg.tracking_uri}")
+    else:
+        flag = "" if Path(cfg.output_dir) == DEFAULT_OUT else f" --output-dir {cfg.output_dir}"
+        click.echo(f"\nBrowse the runs (MLflow UI):  chrombench ui{flag}")
+
+
+@click.command()
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def ui(output_dir, port, host):
+    """Start the MLflow UI on the local tracking store of OUTPUT_DIR (Ctrl-C stops it)."""
+    from ..engine.tracking import local_uri
+
+    db = Path(output_dir) / "mlflow.db"
+    if not db.exists():
+        raise ChrombenchError(f"no MLflow store at {db}; run `chrombench run --output-dir {output_dir}` first")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", local_uri(output_dir),
+           "--host", host, "--port", str(port)]
+    click.echo(f"MLflow UI for {Path(output_dir).resolve()}: http://{host}:{port}", err=False)
+    sys.stdout.flush()
+    os.execv(sys.executable, cmd)  # become the server, so that signals reach it directly

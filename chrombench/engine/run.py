@@ -1,0 +1,402 @@
+"""``run_evaluations``: the whole job for a list of models on a list of tasks.
+
+For each task (in order) and each model: tune (``tuning.tune``, shared and resumable), refit the
+winner once per seed and test once per seed (``protocol.evaluate_seed``), write one sealed record
+per seed and a summary per (model, task), track everything in MLflow.
+
+Resume and scale-out rest on two stores: the Optuna storage database (trials, plus the
+``chrombench_claims`` table of seeds, see ``coordination``) and the result files, written
+atomically. The database is the source of truth for shared work: a finished seed is first
+committed there (record + predictions), then copied into the local output folder, so a worker
+that dies in between loses nothing and every worker ends with every record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import results
+from ..data import store
+from ..errors import ChrombenchError, UnknownNameError
+from ..models.registry import MODELS, get_model_class
+from ..registry import suggest
+from . import protocol, tuning
+from .budgets import default_budget
+from .coordination import Coordinator, Heartbeat, probe_storage, redact
+from .tracking import SEED, Tracker, artifact_root, local_uri, probe_tracking
+
+STRATEGIES = ("only-missing", "always", "never")
+log = logging.getLogger("chrombench.engine")
+
+
+@dataclass
+class RunConfig:
+    models: list[str] | None = None  # zoo names, module:Class / path.py:Class targets, or NAME=TARGET
+    tasks: list[str] | None = None  # explicit tasks (full size unless ``genes``); None = the suite
+    suite: str | None = None  # "quick" | "roadmap56"; quick when neither tasks nor suite is given
+    dataset: str = store.SIMREMC
+    trials: int | None = None
+    timeout: float | None = None  # tuning budget in trial-seconds per (model, task)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    storage: str | None = None  # Optuna RDB URL; default sqlite:///<output_dir>/optuna.db
+    tracking_uri: str | None = None  # MLflow; default sqlite:///<output_dir>/mlflow.db
+    output_dir: Path = Path("chrombench-out")
+    overwrite_strategy: str = "only-missing"
+    device: str = "auto"
+    genes: dict | None = None  # per-split subsample sizes for explicit tasks (the suite's otherwise)
+    heartbeat_interval: int = 10  # seconds between heartbeats of running trials/seeds
+    grace_period: int = 60  # a worker silent for this long is presumed dead and its work is redone
+    poll_interval: float = 2.0  # while waiting for work that another worker is doing
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    target: str | None
+    cls: type
+
+
+@dataclass
+class Plan:
+    models: list[ModelSpec]
+    tasks: list[tuple[str, str]]  # (dataset, task)
+    suite: str | None
+    genes: dict | None
+    storage: str
+    tracking_uri: str
+    output_dir: Path
+    skipped_models: dict = field(default_factory=dict)
+
+
+# -- validation: everything that can be wrong is found before any work starts ----------------------
+
+def resolve_models(names: list[str] | None) -> tuple[list[ModelSpec], dict[str, str]]:
+    explicit = bool(names)
+    specs, skipped = [], {}
+    for entry in names or MODELS.names():
+        name, _, target = entry.partition("=") if "=" in entry and ":" in entry.split("=", 1)[1] else (entry, "", "")
+        ref = target or name
+        if ref not in MODELS and ":" not in ref:
+            raise UnknownNameError(suggest(ref, MODELS.names(), "model"))
+        try:
+            cls = get_model_class(ref)
+        except UnknownNameError:
+            raise
+        except Exception as exc:  # an optional dependency or an unfinished module of the zoo
+            if explicit:
+                raise ChrombenchError(f"model {ref!r} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+            skipped[ref] = f"{type(exc).__name__}: {exc}"
+            continue
+        if ref not in MODELS and not target:
+            name = getattr(cls, "name", "") or cls.__name__
+            if name in MODELS:  # a third-party class must not pass itself off as a zoo model
+                name = f"{name}@{cls.__module__.rsplit('.', 1)[-1]}"
+        specs.append(ModelSpec(name=name, target=None if ref in MODELS else ref, cls=cls))
+    names_seen = [s.name for s in specs]
+    if len(set(names_seen)) != len(names_seen):
+        raise ChrombenchError(f"two models share a name in {names_seen}; name them with NAME=TARGET")
+    return specs, skipped
+
+
+def plan(cfg: RunConfig) -> Plan:
+    if cfg.overwrite_strategy not in STRATEGIES:
+        raise UnknownNameError(suggest(cfg.overwrite_strategy, list(STRATEGIES), "overwrite strategy"))
+    if not cfg.seeds or any(int(s) < 0 for s in cfg.seeds) or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ChrombenchError(f"--seeds must be distinct non-negative integers, got {cfg.seeds}")
+    if cfg.trials is not None and cfg.trials < 1:
+        raise ChrombenchError("--trials must be at least 1")
+    if cfg.tasks and cfg.suite:
+        raise ChrombenchError("give either tasks (-t) or --suite, not both")
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ChrombenchError("--device cuda, but torch sees no CUDA device (CPU build of torch, or no GPU)")
+    from ..tasks import get_suite
+
+    suite = None if cfg.tasks else (cfg.suite or "quick")
+    genes = cfg.genes
+    if suite:
+        s = get_suite(suite)
+        refs, genes = list(s.tasks), cfg.genes or s.genes
+    else:
+        refs = list(cfg.tasks)
+    tasks = list(dict.fromkeys(store.resolve_task(t, cfg.dataset) for t in refs))
+    models, skipped = resolve_models(cfg.models)
+    if not models:
+        raise ChrombenchError("no model could be loaded: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    out = Path(cfg.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    storage = cfg.storage or f"sqlite:///{(out / 'optuna.db').as_posix()}"
+    probe_storage(storage)
+    tracking_uri = cfg.tracking_uri or local_uri(out)
+    if cfg.tracking_uri:
+        probe_tracking(tracking_uri)
+    return Plan(models=models, tasks=tasks, suite=suite, genes=genes, storage=storage, tracking_uri=tracking_uri,
+                output_dir=out, skipped_models=skipped)
+
+
+# -- the job ----------------------------------------------------------------------------------------
+
+def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
+    """Evaluate every model on every task; returns the sealed summary records (task-major order)."""
+    p = plan(cfg)
+    for ref, why in p.skipped_models.items():
+        log.warning("skipping model %s: %s", ref, why)
+    tuning.quiet_optuna()
+    storage = tuning.open_storage(p.storage, cfg.heartbeat_interval, cfg.grace_period)
+    coord = Coordinator(p.storage, cfg.heartbeat_interval, cfg.grace_period)
+    trackers: dict[str, Tracker] = {}
+    bar = _Progress(len(p.tasks) * len(p.models), enabled=progress)
+    summaries = []
+    try:
+        for ds, task in p.tasks:
+            data = None
+            for spec in p.models:
+                bar.describe(f"{spec.name} · {task}")
+                keep, done = _existing_results(p, cfg, spec, ds, task)
+                if keep:
+                    summaries += [done] if done is not None else []
+                    bar.advance()
+                    continue
+                if data is None:
+                    data = store.load_task(task, ds, genes=p.genes)
+                exp = f"chrombench/{p.suite or 'tasks'}/{ds}"
+                if exp not in trackers:
+                    trackers[exp] = Tracker(p.tracking_uri, exp, None if cfg.tracking_uri else artifact_root(p.output_dir))
+                summary = PairRun(cfg, p, spec, data, storage, coord, trackers[exp], bar).run()
+                if summary is not None:
+                    summaries.append(summary)
+                bar.advance()
+    finally:
+        bar.close()
+        coord.dispose()
+    return summaries
+
+
+def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, ds: str, task: str) -> tuple[bool, dict | None]:
+    """(keep, summary): results to leave as they are: complete ones (only-missing), any at all (never)."""
+    if cfg.overwrite_strategy == "always":
+        return False, None
+    spath = results.summary_path(p.output_dir, ds, spec.name, task)
+    summary = json.loads(spath.read_text()) if spath.exists() else None
+    if cfg.overwrite_strategy == "never":
+        rdir = spath.parent
+        if summary is not None or (rdir.exists() and any(rdir.glob("seed-*.json"))):
+            log.warning("--overwrite-strategy never: leaving the existing results of %s on %s untouched", spec.name, task)
+            return True, summary
+        return False, None
+    seeds_there = all(results.seed_path(p.output_dir, ds, spec.name, task, s).exists() for s in cfg.seeds)
+    if summary is not None and seeds_there and sorted(summary.get("seeds", [])) == sorted(cfg.seeds):
+        return True, summary
+    return False, None
+
+
+class PairRun:
+    """One (model, task): tune, seeds, summary, tracking."""
+
+    def __init__(self, cfg, p: Plan, spec: ModelSpec, data, storage, coord: Coordinator, tracker: Tracker, bar):
+        self.cfg, self.p, self.spec, self.data = cfg, p, spec, data
+        self.storage, self.coord, self.tracker, self.bar = storage, coord, tracker, bar
+        self.ds, self.task = data.dataset.name, data.task
+        self.budget = default_budget(spec.name, spec.cls, quick=bool(p.genes), trials=cfg.trials,
+                                     timeout=cfg.timeout)
+        self.study_name = ":".join(["chrombench", results.PROTOCOL_VERSION, self.ds, data.dataset.content_hash[:12],
+                                    self.task, spec.name])
+        self.device = cfg.device
+
+    def tags(self) -> dict:
+        d = self.data.dataset
+        return {"chrombench.model": self.spec.name, "chrombench.model.family": getattr(self.spec.cls, "family", "") or "custom",
+                "chrombench.task": self.task, "chrombench.suite": self.p.suite or "", "chrombench.dataset.name": d.name,
+                "chrombench.dataset.version": d.version, "chrombench.dataset.content_hash": d.content_hash,
+                "chrombench.simulated": d.simulated, "chrombench.code_version": results.code_version(),
+                "chrombench.protocol_version": results.PROTOCOL_VERSION, "chrombench.hardware": results.hardware(),
+                "chrombench.genes": self.p.genes or "full"}
+
+    def run(self) -> dict:
+        self.parent = None
+        try:
+            return self._run()
+        except BaseException as exc:
+            if self.parent is not None:  # leave the MLflow run marked, not RUNNING forever
+                try:
+                    self.tracker.end(self.parent, "FAILED" if isinstance(exc, Exception) else "KILLED")
+                except Exception:
+                    pass
+            raise
+
+    def _run(self) -> dict:
+        if self.cfg.overwrite_strategy == "always":
+            with self.coord.study_lock(self.study_name):
+                tuning.delete_study(self.storage, self.study_name)
+                self.coord.reset(self.study_name)
+        with self.coord.study_lock(self.study_name):
+            self.parent = self.tracker.parent_run(self.study_name, f"{self.spec.name} · {self.task}", self.tags())
+        study = tuning.open_study(self.storage, self.study_name)
+        view = protocol.TuningView.of(self.data)  # the tuning path gets this and nothing else
+        fixed = protocol.fixed_params(self.spec.cls, self.cfg.seeds[0], self.device)
+        self.bar.phase("tuning")
+        tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
+                    parent_run=self.parent, poll_interval=self.cfg.poll_interval, on_trial=lambda: self.bar.phase("tuning"))
+        self.tracker.kill_orphans(self.parent, "trial", alive=set())
+        self.report = tuning.tuning_report(study, self.budget)
+        self.best = tuning.best_params(study, self.spec.cls, self.budget)
+        records = self.seeds()
+        summary = results.seal({**results.summarize(records, self.report), "model": self._model_block(records),
+                                "provenance": {"study": self.study_name, "storage": redact(self.p.storage)}})
+        self._check(summary)
+        results.atomic_write_json(results.summary_path(self.p.output_dir, self.ds, self.spec.name, self.task), summary)
+        self.finish_parent(study, records, summary)
+        return summary
+
+    # -- seeds -------------------------------------------------------------------------------------
+    def seeds(self) -> list[dict]:
+        pending = list(self.cfg.seeds)
+        while pending:
+            rows = self.coord.rows(self.study_name)
+            waiting = []
+            for seed in pending:
+                self.bar.phase(f"seed {seed}")
+                path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
+                row = rows.get(f"seed-{seed}")
+                if path.exists() and self.cfg.overwrite_strategy != "always" and row is None:
+                    continue  # from an earlier run without this storage: keep it
+                if row is not None and row["status"] == "done":
+                    self._materialize(seed, json.loads(row["payload"]))
+                elif self.coord.claim(self.study_name, f"seed-{seed}"):
+                    self._compute_seed(seed)
+                else:
+                    waiting.append(seed)  # another live worker computes it
+            pending = waiting
+            if pending:
+                time.sleep(self.cfg.poll_interval)
+        return [json.loads(results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, s).read_text())
+                for s in self.cfg.seeds]
+
+    def _compute_seed(self, seed: int) -> None:
+        item = f"seed-{seed}"
+        run_id = self.tracker.child_run(self.parent, item, SEED, tags={"chrombench.seed": str(seed),
+                                                                         "chrombench.worker": self.coord.worker})
+        try:
+            with Heartbeat(lambda: self.coord.beat(self.study_name, item), self.coord.heartbeat_interval):
+                out = protocol.evaluate_seed(self.spec.cls, self.best, self.data, seed, self.device)
+                record = results.seal({
+                    "kind": "seed", "model": protocol.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
+                    "task": {"name": self.task, "suite": self.p.suite, "genes": self.p.genes},
+                    "dataset": self.data.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
+                    "oracle_auroc": self.data.truth.oracle_auroc if self.data.truth is not None else None,
+                    "fit_time_s": float(out.fit_time_s), "tuning": self.report,
+                    "provenance": {"study": self.study_name, "worker": self.coord.worker, "mlflow_run_id": run_id}})
+                self._check(record)
+                csv = _predictions_csv(out.predictions)
+                self._save_model(seed, out.model)
+                self.tracker.log_params(run_id, out.params)
+                self.tracker.log_history(run_id, out.history)
+                self.tracker.log_metrics(run_id, {f"{split}_{m}": v for split, ms in out.metrics.items()
+                                                  for m, v in ms.items()} | {"fit_time_s": out.fit_time_s,
+                                                                             "n_parameters": record["model"]["n_parameters"]},
+                                        step=len(out.history))  # after the per-epoch values, so it reads as final
+                self.coord.complete(self.study_name, item, {"record": record, "predictions": csv})
+        except BaseException:
+            self.coord.release(self.study_name, item)
+            self.tracker.end(run_id, "FAILED")
+            raise
+        self._materialize(seed, {"record": record, "predictions": csv})
+        pred = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed).with_name(
+            f"seed-{seed}.predictions.csv")
+        self.tracker.log_file(run_id, pred, "predictions")
+        self.tracker.end(run_id)
+
+    def _materialize(self, seed: int, payload: dict) -> None:
+        """Write a finished seed (ours or another worker's) into the local output folder, atomically."""
+        path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
+        store.atomic_write_text(path.with_name(f"seed-{seed}.predictions.csv"), payload["predictions"])
+        results.atomic_write_json(path, payload["record"])
+
+    def _save_model(self, seed: int, model) -> None:
+        try:
+            model.save(self.model_dir(seed))
+        except NotImplementedError:
+            pass  # a third-party model without persistence still gets evaluated
+
+    def model_dir(self, seed: int) -> Path:
+        safe = self.spec.name.replace("/", "_").replace(":", "_")
+        return self.p.output_dir / "models" / self.ds / safe / self.task / f"seed-{seed}"
+
+    def _model_block(self, records: list[dict]) -> dict:
+        first = records[0]["model"]
+        return {k: v for k, v in first.items() if k != "params"} | {"params": self.best_params_json()}
+
+    def best_params_json(self) -> dict:
+        from ..models.contract import _jsonable
+
+        return results._plain(_jsonable(self.best))
+
+    def _check(self, record: dict) -> None:
+        errs = results.problems(record)
+        if errs:
+            raise ChrombenchError(f"internal error: a {record['kind']} record for {self.spec.name} on {self.task} "
+                                  f"violates the schema: {'; '.join(errs)}")
+
+    # -- the parent MLflow run ----------------------------------------------------------------------
+    def finish_parent(self, study, records: list[dict], summary: dict) -> None:
+        tr = self.tracker
+        tr.log_params(self.parent, {f"best.{k}": v for k, v in self.best.items()})
+        tr.log_metrics(self.parent, {"best_valid_auroc": self.report["best_valid_auroc"],
+                                     "tuning_trials": self.report["n_trials"], "tuning_pruned": self.report["n_pruned"],
+                                     "tuning_elapsed_s": self.report["elapsed_s"]}
+                       | {f"{k}_mean": v["mean"] for k, v in summary["metrics"].items()}
+                       | {f"{k}_std": v["std"] for k, v in summary["metrics"].items()})
+        tr.log_tuning_history(self.parent, tuning.trial_table(study))
+        best = max(records, key=lambda r: r["metrics"]["valid"]["auroc"])  # chosen on valid, never on test
+        tr.set_tags(self.parent, {"chrombench.best_seed": str(best["seed"])})
+        mdir = self.model_dir(best["seed"])
+        if (mdir / "config.json").exists():
+            tr.log_dir(self.parent, mdir, "best-model")
+            try:
+                from ..models.io import load_model
+
+                tr.log_attention(self.parent, load_model(mdir), self.data.test.X, self.data.test.y)
+            except Exception as exc:  # attention maps are a bonus; never fail a finished evaluation
+                log.warning("no attention maps for %s on %s: %s", self.spec.name, self.task, exc)
+        tr.end(self.parent)
+
+
+def _predictions_csv(pred: dict) -> str:
+    lines = ["gene_id,probability,label"]
+    lines += [f"{g},{p:.8g},{int(y)}" for g, p, y in zip(pred["gene_id"], pred["probability"], pred["label"])]
+    return "\n".join(lines) + "\n"
+
+
+class _Progress:
+    """One tqdm bar over (model, task) pairs, with the current phase as postfix."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, unit="model·task", dynamic_ncols=True)
+
+    def describe(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(text)
+
+    def phase(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

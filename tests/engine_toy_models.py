@@ -1,0 +1,141 @@
+"""Tiny ChromModels for the engine's tests (not collected by pytest: no test_ prefix).
+
+They are fast on purpose, so engine tests never depend on the zoo's speed, and are loaded by the
+engine as ``tests/engine_toy_models.py:Class`` targets, in-process or in a ``chrombench run``
+subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from chrombench.data import store
+from chrombench.evaluate import auroc
+from chrombench.models.contract import ChromModel, check_counts
+
+
+def _features(X) -> np.ndarray:
+    X = np.log1p(np.asarray(X, dtype=np.float64))
+    return np.concatenate([X.mean(axis=1), X[:, 40:60, :].mean(axis=1)], axis=1)  # [n, 10]
+
+
+class TinyLogistic(ChromModel):
+    """Logistic regression on 10 summary features, trained by gradient descent, one epoch at a time."""
+
+    name = "tiny-logistic"
+    family = "test"
+    description = "10-feature logistic regression for engine tests"
+
+    def __init__(self, lr: float = 0.5, l2: float = 1e-3, epochs: int = 4, seed: int = 0):
+        self.lr = lr
+        self.l2 = l2
+        self.epochs = epochs
+        self.seed = seed
+
+    @classmethod
+    def search_space(cls, trial) -> dict:
+        return {"lr": trial.suggest_float("lr", 1e-2, 1.0, log=True), "l2": trial.suggest_float("l2", 1e-4, 1e-1, log=True)}
+
+    def fit(self, train, valid=None, on_epoch=None):
+        F = _features(check_counts(train.X))
+        self.mu_, self.sd_ = F.mean(axis=0), F.std(axis=0) + 1e-9
+        F = (F - self.mu_) / self.sd_
+        y = np.asarray(train.y, dtype=np.float64)
+        rng = np.random.default_rng(self.seed)
+        self.w_ = rng.normal(0, 0.01, F.shape[1])
+        self.b_ = 0.0
+        sleep = float(os.environ.get("CHROMBENCH_TOY_SLEEP", "0"))
+        for epoch in range(self.epochs):
+            p = 1 / (1 + np.exp(-(F @ self.w_ + self.b_)))
+            loss = -np.mean(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))
+            self.w_ -= self.lr * (F.T @ (p - y) / len(y) + self.l2 * self.w_)
+            self.b_ -= self.lr * float(np.mean(p - y))
+            if sleep:
+                time.sleep(sleep)
+            if on_epoch is not None and valid is not None:
+                on_epoch(epoch, {"valid_auroc": auroc(valid.y, self.predict_proba(valid.X)[:, 1]), "train_loss": loss})
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        F = (_features(check_counts(X)) - self.mu_) / self.sd_
+        p = 1 / (1 + np.exp(-(F @ self.w_ + self.b_)))
+        return np.column_stack([1 - p, p])
+
+    def n_parameters(self) -> int:
+        return 11
+
+    def _save_state(self, directory: Path) -> dict:
+        np.save(directory / "weights.npy", np.r_[self.w_, self.b_, self.mu_, self.sd_])
+        return {}
+
+    def _load_state(self, directory: Path, config: dict) -> None:
+        v = np.load(directory / "weights.npy")
+        self.w_, self.b_, self.mu_, self.sd_ = v[:10], float(v[10]), v[11:21], v[21:31]
+
+
+class TestPeeker(TinyLogistic):
+    """Cheats: reloads its task from the data store during fit to read the test labels."""
+
+    name = "test-peeker"
+
+    def __init__(self, lr: float = 0.5, l2: float = 1e-3, epochs: int = 2, seed: int = 0, peek: str = "E003"):
+        super().__init__(lr=lr, l2=l2, epochs=epochs, seed=seed)
+        self.peek = peek
+
+    def fit(self, train, valid=None, on_epoch=None):
+        data = store.load_task(self.peek, "simremc", genes={"train": 50, "valid": 50, "test": 50})
+        self.stolen_ = np.asarray(data.test.y)
+        return super().fit(train, valid, on_epoch)
+
+
+class SpyModel(TinyLogistic):
+    """Honest, but writes every fit/predict_proba call (and whether tuning was running) to $CHROMBENCH_SPY."""
+
+    name = "spy"
+
+    def _note(self, event: str, X) -> None:
+        with open(os.environ["CHROMBENCH_SPY"], "a") as fh:
+            fh.write(json.dumps({"event": event, "sealed": store.TEST_SEAL.get() is not None, "n": len(X),
+                                 "digest": _digest(X)}) + "\n")
+
+    def fit(self, train, valid=None, on_epoch=None):
+        self._note("fit", train.X)
+        return super().fit(train, valid, on_epoch)
+
+    def predict_proba(self, X):
+        self._note("predict", X)
+        return super().predict_proba(X)
+
+
+class Constant(TinyLogistic):
+    """No hyperparameters at all: tuning it once is enough."""
+
+    name = "constant"
+
+    @classmethod
+    def search_space(cls, trial) -> dict:
+        return {}
+
+
+def _digest(X) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(X, dtype="<i4").tobytes()).hexdigest()[:16]
+
+
+class AttentiveToy(TinyLogistic):
+    """Exposes ``attention(X) -> (alpha [n, 5, 100], beta [n, 5])`` like AttentiveChrome does."""
+
+    name = "attentive-toy"
+
+    def attention(self, X):
+        X = np.log1p(np.asarray(X, dtype=np.float64)).transpose(0, 2, 1)  # [n, marks, bins]
+        alpha = np.exp(X) / np.exp(X).sum(axis=2, keepdims=True)
+        m = X.mean(axis=2)
+        beta = np.exp(m) / np.exp(m).sum(axis=1, keepdims=True)
+        return alpha, beta

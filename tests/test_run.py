@@ -1,0 +1,184 @@
+"""``chrombench run`` / ``run_evaluations``: records, budgets, resume after SIGKILL, errors before work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from chrombench import results
+from chrombench.cli import main
+from chrombench.data.store import load_task
+from chrombench.engine.run import RunConfig, run_evaluations
+from chrombench.errors import ChrombenchError, UnknownNameError
+from chrombench.models.io import load_model
+
+TOY = str(Path(__file__).with_name("engine_toy_models.py"))
+GENES = {"train": 200, "valid": 100, "test": 100}
+GENES_CLI = "200,100,100"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHROMBENCH_HOME", str(path))
+    load_task("E003", "simremc", genes=GENES)  # simulate once for the module
+    yield path
+    mp.undo()
+
+
+def problems(rec: dict) -> list[str]:
+    """results.problems of a record from read_records (which adds the bookkeeping key _path)."""
+    return results.problems({k: v for k, v in rec.items() if k != "_path"})
+
+
+def config(out: Path, models, **kw) -> RunConfig:
+    base = dict(models=models, tasks=["E003"], genes=GENES, seeds=[0, 1, 2], trials=4, output_dir=out)
+    return RunConfig(**{**base, **kw})
+
+
+def study_trials(out: Path) -> list:
+    names = optuna.get_all_study_names(f"sqlite:///{out / 'optuna.db'}")
+    assert len(names) == 1
+    return optuna.load_study(study_name=names[0], storage=f"sqlite:///{out / 'optuna.db'}").get_trials()
+
+
+def test_records_predictions_models_and_budget(tmp_path, home):
+    out = tmp_path / "out"
+    summaries = run_evaluations(config(out, [f"{TOY}:TinyLogistic"]), progress=False)
+    assert len(summaries) == 1 and not results.problems(summaries[0])
+    s = summaries[0]
+    assert s["model"]["name"] == "tiny-logistic" and s["model"]["target"].endswith("engine_toy_models.py:TinyLogistic")
+    assert s["seeds"] == [0, 1, 2] and s["task"]["genes"] == GENES
+    assert s["tuning"]["n_trials"] + s["tuning"]["n_pruned"] == 4 and s["tuning"]["budget_trials"] == 4
+    assert 0.5 < s["metrics"]["test_auroc"]["mean"] <= 1.0
+    data = load_task("E003", "simremc", genes=GENES)
+    for seed in (0, 1, 2):
+        path = results.seed_path(out, "simremc", "tiny-logistic", "E003", seed)
+        rec = json.loads(path.read_text())
+        assert not results.problems(rec) and rec["seed"] == seed and rec["model"]["params"]["seed"] == seed
+        assert rec["dataset"]["content_hash"] == data.dataset.content_hash and rec["dataset"]["simulated"] is True
+        lines = path.with_name(f"seed-{seed}.predictions.csv").read_text().splitlines()
+        assert lines[0] == "gene_id,probability,label" and len(lines) == 1 + len(data.test)
+        ids, labels = zip(*[(ln.split(",")[0], int(ln.split(",")[2])) for ln in lines[1:]])
+        assert list(ids) == list(data.test.gene_ids) and list(labels) == list(data.test.y)  # leading zeros kept
+        model = load_model(out / "models" / "simremc" / "tiny-logistic" / "E003" / f"seed-{seed}")
+        probs = [float(ln.split(",")[1]) for ln in lines[1:]]
+        assert abs(model.predict_proba(data.test.X)[:, 1] - probs).max() < 1e-6  # saved model = evaluated model
+    assert len([t for t in study_trials(out) if t.state.is_finished()]) == 4
+
+
+def test_rerun_reuses_everything_and_strategies(tmp_path, home):
+    out = tmp_path / "out"
+    cfg = config(out, [f"{TOY}:TinyLogistic"], trials=3, seeds=[0, 1])
+    first = run_evaluations(cfg, progress=False)[0]
+    seed0 = results.seed_path(out, "simremc", "tiny-logistic", "E003", 0)
+    stamp = seed0.read_bytes()
+    again = run_evaluations(cfg, progress=False)[0]  # only-missing: nothing to do
+    assert again["digest"] == first["digest"] and seed0.read_bytes() == stamp
+    assert len(study_trials(out)) == 3
+
+    more = run_evaluations(config(out, [f"{TOY}:TinyLogistic"], trials=3, seeds=[0, 1, 2]), progress=False)[0]
+    assert more["seeds"] == [0, 1, 2] and seed0.read_bytes() == stamp  # only seed 2 was computed
+
+    never = run_evaluations(config(out, [f"{TOY}:TinyLogistic"], trials=5, seeds=[0, 1, 2, 3],
+                                   overwrite_strategy="never"), progress=False)
+    assert never[0]["digest"] == more["digest"] and not results.seed_path(out, "simremc", "tiny-logistic", "E003", 3).exists()
+
+    redo = run_evaluations(config(out, [f"{TOY}:TinyLogistic"], trials=3, seeds=[0, 1, 2],
+                                  overwrite_strategy="always"), progress=False)[0]
+    assert seed0.read_bytes() != stamp and not results.problems(redo)
+    assert len(study_trials(out)) == 3  # a fresh study, not 3 more trials on top
+
+
+def test_empty_search_space_needs_one_trial(tmp_path, home):
+    s = run_evaluations(config(tmp_path / "out", [f"{TOY}:Constant"], trials=5, seeds=[0]), progress=False)[0]
+    assert s["tuning"]["n_trials"] == 1 and s["tuning"]["budget_trials"] == 1
+
+
+def test_names_are_checked_before_any_work(tmp_path, home):
+    with pytest.raises(UnknownNameError, match="did you mean 'attentivechrome'"):
+        run_evaluations(config(tmp_path / "out", ["attentivchrome"]), progress=False)
+    with pytest.raises(UnknownNameError, match="unknown task 'E0033'; did you mean 'E003'"):
+        run_evaluations(config(tmp_path / "out", [f"{TOY}:TinyLogistic"], tasks=["E0033"]), progress=False)
+    res = CliRunner().invoke(main, ["run", "-m", "xgbost", "--output-dir", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "did you mean 'xgboost'" in res.output
+
+
+def test_unreachable_storage_and_tracking_fail_fast(tmp_path, home):
+    t0 = time.monotonic()
+    with pytest.raises(ChrombenchError, match="cannot reach --storage"):
+        run_evaluations(config(tmp_path / "out", [f"{TOY}:TinyLogistic"],
+                               storage="postgresql://nobody@127.0.0.1:9/none"), progress=False)
+    res = CliRunner().invoke(main, ["run", "-m", "logistic-regression", "-t", "E003", "--output-dir", str(tmp_path / "o"),
+                                    "--tracking-uri", "http://127.0.0.1:9"])
+    assert res.exit_code == 1 and "cannot reach --tracking-uri http://127.0.0.1:9" in res.output
+    assert time.monotonic() - t0 < 30
+    assert not list(tmp_path.rglob("*.json")), "nothing may be written before the check"
+
+
+def test_cli_runs_a_zoo_model_and_prints_the_table(tmp_path, home):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["run", "-m", "logistic-regression", "-t", "E003", "--genes", GENES_CLI,
+                                    "--trials", "2", "--seeds", "0-1", "--output-dir", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "logistic-regression" in res.output and "E003" in res.output
+    assert f"chrombench ui --output-dir {out}" in res.output
+    recs = results.read_records(out / "results")
+    assert sorted(r["kind"] for r in recs) == ["seed", "seed", "summary"] and not any(problems(r) for r in recs)
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path, home):
+    """SIGKILL mid-tuning, then mid-seeds; each restart continues; the end state is exact."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:TinyLogistic", "-t", "E003", "--genes", GENES_CLI,
+           "--trials", "6", "--seeds", "0-2", "--output-dir", str(out), "--no-progress"]
+    env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "0.15", "CHROMBENCH_HOME": str(home)}
+    db = f"sqlite:///{out / 'optuna.db'}"
+
+    def finished_trials() -> int:
+        try:
+            names = optuna.get_all_study_names(db)
+            return sum(t.state.is_finished() and t.state.name != "FAIL"
+                       for t in optuna.load_study(study_name=names[0], storage=db).get_trials()) if names else 0
+        except Exception:  # the database is being created
+            return 0
+
+    def run_until(cond) -> None:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not cond():
+            assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    run_until(lambda: finished_trials() >= 2)
+    killed_at = finished_trials()
+    assert killed_at < 6
+    seed_files = lambda: list((out / "results").rglob("seed-*.json")) if (out / "results").exists() else []
+    run_until(lambda: len(seed_files()) >= 1)
+    assert len(seed_files()) < 3
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    trials = study_trials(out)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 6, "exactly the budget, no duplicates"
+    assert len({t.number for t in trials}) == len(trials)
+    assert all(t.state.name != "RUNNING" for t in trials)  # killed trials were marked FAIL and redone
+    recs = results.read_records(out / "results")
+    assert sorted((r["kind"], r.get("seed")) for r in recs) == [("seed", 0), ("seed", 1), ("seed", 2), ("summary", None)]
+    assert not any(problems(r) for r in recs)
+    assert all(r["tuning"]["n_trials"] + r["tuning"]["n_pruned"] == 6 for r in recs)
