@@ -143,7 +143,8 @@ def test_confidence_intervals_bootstrap_with_predictions_else_over_seeds(tmp_pat
     rows = {row["model"]: row for row in csv.DictReader(r.csv.open())}
     assert rows["lstm"]["ci_method"] == "bootstrap over test genes"
     assert rows["xgboost"]["ci_method"] == "t-interval over seeds"
-    assert float(rows["xgboost"]["ci_low"]) < float(rows["xgboost"]["test_auroc_mean"]) < float(rows["xgboost"]["ci_high"])
+    xgb = {k: float(rows["xgboost"][k]) for k in ("ci_low", "test_auroc_mean", "ci_high")}
+    assert xgb["ci_low"] < xgb["test_auroc_mean"] < xgb["ci_high"]
     assert "bootstrap over test genes" in r.markdown.read_text()
 
 

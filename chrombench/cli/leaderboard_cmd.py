@@ -114,7 +114,8 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--name", required=True, help="The name the submission appears under on the leaderboard.")
 @click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default="quick", show_default=True)
 @click.option("--data", "dataset", default="simremc", show_default=True, help="simremc, remc or an imported dataset.")
-@click.option("--trials", type=click.IntRange(min=1), default=None, help="Optuna trials per task (default: the engine's).")
+@click.option("--trials", type=click.IntRange(min=1), default=None,
+              help="Optuna trials per task (default: the engine's).")
 @click.option("--timeout", type=float, default=None, help="Tuning time budget per task, seconds.")
 @click.option("--seeds", default="0-2", show_default=True, help="Seeds of the final fits: 0-4 or 0,1,2 (at least 3).")
 @click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("leaderboards/submissions"),

@@ -298,7 +298,8 @@ def _html_reported() -> str:
 def html_page(board: Board, reproduce: list[str], title: str = "chrombench leaderboard") -> str:
     body = [f"<h1>{html.escape(title)}</h1>"]
     if reproduce:
-        body.append(f'<p id="reproduce">Reproduce with:</p><code class="cmd">{html.escape(" && ".join(reproduce))}</code>')
+        cmd = html.escape(" && ".join(reproduce))
+        body.append(f'<p id="reproduce">Reproduce with:</p><code class="cmd">{cmd}</code>')
     if not board.sections:
         body.append('<section id="no-results"><h2>No results yet</h2><p>There are no result records to show. '
                     f'Produce them with:</p><code class="cmd">{html.escape(HOW_TO_PRODUCE)}</code></section>')

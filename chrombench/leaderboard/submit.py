@@ -134,9 +134,11 @@ def model_card_markdown(card: dict) -> str:
              f"- protocol: {card['protocol_version']}, code: {card['code_version']}",
              f"- hardware: {card['hardware'].get('platform', '?')}, {card['hardware'].get('cpus', '?')} CPUs, "
              f"GPU: {card['hardware'].get('cuda') or 'none'}",
-             f"- wall time: {card['wall_time_s']} s; tuning budget: trials={card['tuning_budget']['trials'] or 'default'}, "
+             f"- wall time: {card['wall_time_s']} s; tuning budget: "
+             f"trials={card['tuning_budget']['trials'] or 'default'}, "
              f"timeout={card['tuning_budget']['timeout_s'] or 'none'}", "",
-             "## Test AUROC (mean over seeds) and parameters", "", "| task | test AUROC | parameters | trials (pruned) |",
+             "## Test AUROC (mean over seeds) and parameters", "",
+             "| task | test AUROC | parameters | trials (pruned) |",
              "|:---|---:|---:|---:|"]
     for task, auc in card["test_auroc"].items():
         spent = card["tuning_budget"]["spent"].get(task, {})
