@@ -62,6 +62,20 @@ def owner_is_dead(owner: str | None) -> bool:
 CURRENT_WORKER = worker_id()
 
 
+def normalise_url(url: str) -> str:
+    """``postgresql://`` with the driver that is installed (SQLAlchemy 2.1 assumes psycopg 3; the
+    ``postgres`` extra installs psycopg2). An explicit ``postgresql+driver://`` is left alone."""
+    if url.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        rest = url.split("://", 1)[1]
+        for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+            if importlib.util.find_spec(module) is not None:
+                return f"postgresql+{driver}://{rest}"
+        raise ChrombenchError("a postgresql:// storage needs a driver: pip install 'chrombench[postgres]' (psycopg2)")
+    return url
+
+
 def engine_kwargs(url: str) -> dict:
     """Connection settings that suit many short transactions from several processes."""
     if url.startswith("sqlite"):

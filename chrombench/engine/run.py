@@ -28,7 +28,7 @@ from ..models.registry import MODELS, get_model_class
 from ..registry import suggest
 from . import protocol, tuning
 from .budgets import default_budget
-from .coordination import Coordinator, Heartbeat, probe_storage, redact
+from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact
 from .tracking import SEED, Tracker, artifact_root, local_uri, probe_tracking
 
 STRATEGIES = ("only-missing", "always", "never")
@@ -133,7 +133,7 @@ def plan(cfg: RunConfig) -> Plan:
         raise ChrombenchError("no model could be loaded: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     out = Path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    storage = cfg.storage or f"sqlite:///{(out / 'optuna.db').as_posix()}"
+    storage = normalise_url(cfg.storage) if cfg.storage else f"sqlite:///{(out / 'optuna.db').as_posix()}"
     probe_storage(storage)
     tracking_uri = cfg.tracking_uri or local_uri(out)
     if cfg.tracking_uri:

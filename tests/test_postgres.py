@@ -1,0 +1,141 @@
+"""Two `chrombench run` workers sharing one PostgreSQL storage split the work exactly once.
+
+A throwaway PostgreSQL cluster is created with initdb and started on a free port (as the
+``postgres`` user when running as root). Set CHROMBENCH_PG_URL to use an existing server instead
+(e.g. the one .ci/services.sh starts). Skipped only when PostgreSQL is not installed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from chrombench import results
+from chrombench.data.store import load_task
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+TOY = str(Path(__file__).with_name("engine_toy_models.py"))
+GENES = {"train": 200, "valid": 100, "test": 100}
+TRIALS, SEEDS = 6, [0, 1, 2, 3]
+MODELS = ("TinyLogistic", "AttentiveToy")
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    if os.environ.get("CHROMBENCH_PG_URL"):
+        yield os.environ["CHROMBENCH_PG_URL"]
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql, or run .ci/services.sh)")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser: cannot start PostgreSQL as an unprivileged user")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="chrombench-pg-"))
+    if as_user:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", _free_port()
+    run = lambda *cmd: subprocess.run([*as_user, *map(str, cmd)], check=True, capture_output=True, text=True)
+    try:
+        run(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+        run(bindir / "pg_ctl", "-D", data, "-l", root / "log", "-w", "-t", "60", "start",
+            "-o", f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off")
+        run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "chrombench")
+        yield f"postgresql://postgres@127.0.0.1:{port}/chrombench"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHROMBENCH_HOME", str(path))
+    load_task("E003", "simremc", genes=GENES)
+    yield path
+    mp.undo()
+
+
+def test_two_workers_share_trials_and_seeds_exactly_once(pg_url, home, tmp_path):
+    import optuna
+    import sqlalchemy as sa
+
+    from chrombench.engine.coordination import normalise_url
+
+    outs = [tmp_path / "worker-a", tmp_path / "worker-b"]  # two machines: nothing local is shared
+    env = {**os.environ, "CHROMBENCH_HOME": str(home), "CHROMBENCH_TOY_SLEEP": "0.1", "CHROMBENCH_POLL_S": "0.5"}
+    procs = []
+    for out in outs:
+        cmd = [sys.executable, "-m", "chrombench", "run", "-t", "E003", "--genes", "200,100,100",
+               "--trials", str(TRIALS), "--seeds", f"{SEEDS[0]}-{SEEDS[-1]}", "--storage", pg_url,
+               "--output-dir", str(out), "--no-progress"]
+        for m in MODELS:
+            cmd += ["-m", f"{TOY}:{m}"]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for p in procs:
+        output = p.communicate(timeout=300)[0]
+        assert p.returncode == 0, output[-3000:]
+
+    url = normalise_url(pg_url)
+    studies = optuna.get_all_study_names(url)
+    assert len(studies) == len(MODELS)
+    trials_by_worker: Counter = Counter()
+    for name in studies:
+        trials = optuna.load_study(study_name=name, storage=url).get_trials()
+        finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+        assert len(finished) == TRIALS, f"{name}: {len(finished)} finished trials, budget {TRIALS}"
+        assert len({t.number for t in trials}) == len(trials) and not any(t.state.name == "RUNNING" for t in trials)
+        trials_by_worker.update(t.user_attrs["worker"].rsplit(":", 2)[1] for t in finished)
+
+    eng = sa.create_engine(url)
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text("SELECT study, item, status, owner FROM chrombench_claims")).all()
+    eng.dispose()
+    assert sorted(Counter((r.study, r.item) for r in rows).values()) == [1] * len(MODELS) * len(SEEDS)
+    assert all(r.status == "done" for r in rows)
+    seeds_by_worker = Counter(r.owner.rsplit(":", 2)[1] for r in rows)
+
+    # every worker ends with every record, and a record is the same document wherever it lies
+    records = {}
+    for out in outs:
+        for rec in results.read_records(out / "results"):
+            path = rec.pop("_path")
+            assert not results.problems(rec), path
+            key = (rec["kind"], rec["model"]["name"], rec.get("seed"))
+            if rec["kind"] == "seed":
+                assert records.setdefault(key, rec["digest"]) == rec["digest"], f"{key} computed twice"
+            else:
+                assert rec["tuning"]["n_trials"] + rec["tuning"]["n_pruned"] == TRIALS
+    assert len([k for k in records if k[0] == "seed"]) == len(MODELS) * len(SEEDS)
+    assert sum(trials_by_worker.values()) == TRIALS * len(MODELS)
+    assert sum(seeds_by_worker.values()) == len(SEEDS) * len(MODELS)
+    print(f"\ntrials per worker pid: {dict(trials_by_worker)}; seeds per worker pid: {dict(seeds_by_worker)}")
