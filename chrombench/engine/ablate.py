@@ -26,8 +26,10 @@ class Comparison:
     rows: list[dict]  # per ablation: deltas per task, mean delta, wins, ties, n, p-value or reason
 
 
-def run_ablations(cfg: RunConfig, progress: bool = True, models: tuple[str, ...] = ABLATIONS):
-    """Run the full model (``models[0]``) and its ablations; return (summaries, Comparison)."""
+def run_ablations(cfg: RunConfig, progress: bool = True, models: tuple[str, ...] | None = None):
+    """Run the full model (``models[0]``, default: the zoo's ABLATIONS) and its ablations under the same
+    protocol and budget; return (summaries, Comparison)."""
+    models = tuple(models or ABLATIONS)
     cfg = dataclasses.replace(cfg, models=list(models))
     summaries = run_evaluations(cfg, progress=progress)
     return summaries, compare(summaries, reference=_name(models[0]))
