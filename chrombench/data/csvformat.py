@@ -29,6 +29,11 @@ def _fail(path, line: int | None, msg: str):
     raise DataFormatError(f"{where}: {msg}")
 
 
+def _q(value) -> str:
+    """Quote a cell as the user wrote it (no numpy reprs like np.str_('x'))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -47,11 +52,11 @@ def _integer_column(path, values: pd.Series, col: int) -> np.ndarray:
             raw = arr[i]
             if raw is None or (isinstance(raw, float) and np.isnan(raw)):
                 _fail(path, i + 1, f"missing value in column {col + 1} ({name})")
-            _fail(path, i + 1, f"column {col + 1} ({name}) is not a number: {raw!r}")
+            _fail(path, i + 1, f"column {col + 1} ({name}) is not a number: {_q(raw)}")
         frac = num != np.floor(num)
         if frac.any():
             i = _first(frac)
-            _fail(path, i + 1, f"column {col + 1} ({name}) must be an integer, found {arr[i]!r}")
+            _fail(path, i + 1, f"column {col + 1} ({name}) must be an integer, found {_q(arr[i])}")
         out = num.astype(np.int64)
     neg = out < 0
     if neg.any():
@@ -82,6 +87,13 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     if df.shape[1] != N_COLUMNS:
         _fail(path, 1, f"found {df.shape[1]} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
     n_rows = len(df)
+    # pandas pads a short row with empty cells: report it as a column count, not a missing value
+    short_row = df[N_COLUMNS - 1].isna().to_numpy()
+    if short_row.any():
+        i = _first(short_row)
+        n_fields = int(df.iloc[i].notna().sum())
+        if n_fields < N_COLUMNS - 1 or df.iloc[i, :-1].notna().all():
+            _fail(path, i + 1, f"found {n_fields} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
 
     ids = df[0].to_numpy(dtype=object)
     # read_csv gives an empty GeneID as NaN, the only value unequal to itself; pd.isna over 660k
@@ -100,14 +112,14 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     if off.any():
         i = _first(off)
         if expected_bin[i] > N_BINS:
-            _fail(path, i + 1, f"gene {ids[i]!r} has more than {N_BINS} bins")
+            _fail(path, i + 1, f"gene {_q(ids[i])} has more than {N_BINS} bins")
         if bins[i] == 1 and expected_bin[i] > 1:
-            _fail(path, i + 1, f"gene {ids[i - 1]!r} has {expected_bin[i] - 1} bins, expected {N_BINS}")
-        _fail(path, i + 1, f"gene {ids[i]!r}: bins out of order, expected BinID {expected_bin[i]}, found {bins[i]}")
+            _fail(path, i + 1, f"gene {_q(ids[i - 1])} has {expected_bin[i] - 1} bins, expected {N_BINS}")
+        _fail(path, i + 1, f"gene {_q(ids[i])}: bins out of order, expected BinID {expected_bin[i]}, found {bins[i]}")
     short = lengths != N_BINS
     if short.any():
         g = _first(short)
-        _fail(path, int(starts[g] + lengths[g]), f"gene {ids[starts[g]]!r} has {lengths[g]} bins, expected {N_BINS}")
+        _fail(path, int(starts[g] + lengths[g]), f"gene {_q(ids[starts[g]])} has {lengths[g]} bins, expected {N_BINS}")
     n_genes = len(starts)
     gene_ids = ids[starts]
     uniq, first_idx, counts_per_id = np.unique(gene_ids.astype(str), return_index=True, return_counts=True)
@@ -115,7 +127,7 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
         dup = uniq[counts_per_id > 1][0]
         where = np.flatnonzero(gene_ids.astype(str) == dup)
         _fail(path, int(where[1] * N_BINS + 1),
-              f"duplicate gene {dup!r} (first seen at line {where[0] * N_BINS + 1})")
+              f"duplicate gene {_q(dup)} (first seen at line {where[0] * N_BINS + 1})")
 
     bad_label = (labels != 0) & (labels != 1)
     if bad_label.any():
@@ -125,7 +137,7 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     changes = lab != lab[:, :1]
     if changes.any():
         i = _first(changes.ravel())
-        _fail(path, i + 1, f"gene {ids[i]!r}: label changes within the gene ({lab.ravel()[i - i % N_BINS]} -> {labels[i]})")
+        _fail(path, i + 1, f"gene {_q(ids[i])}: label changes within the gene ({lab.ravel()[i - i % N_BINS]} -> {labels[i]})")
     y = lab[:, 0].astype(np.int8)
     if not allow_single_class and (y.min() == y.max()):
         _fail(path, None, f"all {n_genes} genes have label {y[0]}: a split needs both classes")

@@ -397,5 +397,8 @@ def dataset_info(name: str) -> dict:
                 "note": f"{len(cached)} of {len(all_specs())} tasks generated and cached so far; the rest are "
                         "generated on first use"}
     if name not in reg:
+        if name == REMC:
+            raise ChrombenchError("the real REMC archive has not been fetched yet; run `chrombench data fetch "
+                                  "--tasks E003` (or --all; needs network)")
         raise UnknownNameError(suggest(name, list(BUILTIN_DATASETS) + list(reg), "dataset"))
     return dict(reg[name])
