@@ -143,7 +143,7 @@ def test_resume_after_sigkill(tmp_path, home):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:TinyLogistic", "-t", "E003", "--genes", GENES_CLI,
            "--trials", "6", "--seeds", "0-2", "--output-dir", str(out), "--no-progress"]
-    env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "0.15", "CHROMBENCH_HOME": str(home)}
+    env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "0.1", "CHROMBENCH_HOME": str(home)}
     db = f"sqlite:///{out / 'optuna.db'}"
 
     def finished_trials() -> int:
@@ -182,3 +182,12 @@ def test_resume_after_sigkill(tmp_path, home):
     assert sorted((r["kind"], r.get("seed")) for r in recs) == [("seed", 0), ("seed", 1), ("seed", 2), ("summary", None)]
     assert not any(problems(r) for r in recs)
     assert all(r["tuning"]["n_trials"] + r["tuning"]["n_pruned"] == 6 for r in recs)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("chrombench/tasks/simremc").experiment_id], max_results=500)
+    kinds = [r.data.tags["chrombench.kind"] for r in runs]
+    assert kinds.count("parent") == 1, "the restarted runs continue the same parent run"
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"], "killed runs are marked, not left running"
+    tracked = {r.info.run_name: r.data.tags["chrombench.state"] for r in runs if r.data.tags["chrombench.kind"] == "trial"}
+    assert {f"trial-{t.number}": t.state.name for t in trials if t.state.name != "FAIL"}.items() <= tracked.items()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +87,13 @@ def resolve_models(names: list[str] | None) -> tuple[list[ModelSpec], dict[str, 
         try:
             cls = get_model_class(ref)
         except UnknownNameError:
-            raise
+            if ref not in MODELS:  # a bad path, module or class name in a target
+                raise
+            exc = sys.exc_info()[1]
+            if explicit:
+                raise ChrombenchError(f"model {ref!r} cannot be loaded: {exc}") from exc
+            skipped[ref] = str(exc)
+            continue
         except Exception as exc:  # an optional dependency or an unfinished module of the zoo
             if explicit:
                 raise ChrombenchError(f"model {ref!r} cannot be loaded: {type(exc).__name__}: {exc}") from exc
@@ -245,7 +251,6 @@ class PairRun:
         self.bar.phase("tuning")
         tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
                     parent_run=self.parent, poll_interval=self.cfg.poll_interval, on_trial=lambda: self.bar.phase("tuning"))
-        self.tracker.kill_orphans(self.parent, "trial", alive=set())
         self.report = tuning.tuning_report(study, self.budget)
         self.best = tuning.best_params(study, self.spec.cls, self.budget)
         records = self.seeds()
@@ -366,6 +371,8 @@ class PairRun:
                 tr.log_attention(self.parent, load_model(mdir), self.data.test.X, self.data.test.y)
             except Exception as exc:  # attention maps are a bonus; never fail a finished evaluation
                 log.warning("no attention maps for %s on %s: %s", self.spec.name, self.task, exc)
+        tr.reconcile_trials(self.parent, tuning.trial_table(study, finished_only=False))
+        tr.kill_orphans(self.parent, "seed")  # every seed is done now: a RUNNING seed run is from a killed process
         tr.end(self.parent)
 
 

@@ -35,6 +35,9 @@ def _quiet() -> None:
     for name in ("mlflow", "alembic", "mlflow.store.db.utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow 3 reports usage to a remote endpoint from a background thread; a benchmark run (often
+    # offline, on a cluster) should not. Users who want it set MLFLOW_DISABLE_TELEMETRY=false.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def local_uri(output_dir: Path) -> str:
@@ -121,14 +124,32 @@ class Tracker:
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
-    def kill_orphans(self, parent_id: str, kind: str, alive: set[str]) -> None:
-        """Mark RUNNING children of ``kind`` left by a killed process (names not in ``alive``) KILLED."""
+    def kill_orphans(self, parent_id: str, kind: str) -> None:
+        """Mark KILLED the children of ``kind`` still RUNNING (call when none can be running any more)."""
         runs = self.client.search_runs([self.experiment_id], filter_string=(
             f"tags.`mlflow.parentRunId` = '{parent_id}' and tags.`chrombench.kind` = '{kind}' "
             "and attributes.status = 'RUNNING'"), max_results=1000)
         for r in runs:
-            if r.info.run_name not in alive:
-                self.client.set_terminated(r.info.run_id, status="KILLED")
+            self.client.set_terminated(r.info.run_id, status="KILLED")
+
+    def reconcile_trials(self, parent_id: str, trials: list[dict]) -> None:
+        """Make trial runs agree with the Optuna study, which is the truth.
+
+        A process killed between telling Optuna and finishing its MLflow run leaves a run RUNNING
+        (or without state); once tuning is over, each ``trial-<n>`` run gets its trial's final state.
+        """
+        by_name = {f"trial-{t['number']}": t for t in trials}
+        runs = self.client.search_runs([self.experiment_id], filter_string=(
+            f"tags.`mlflow.parentRunId` = '{parent_id}' and tags.`chrombench.kind` = '{TRIAL}'"), max_results=5000)
+        for r in runs:
+            t = by_name.get(r.info.run_name)
+            state = t["state"] if t else "FAIL"
+            if r.data.tags.get("chrombench.state") == state and r.info.status != "RUNNING":
+                continue
+            self.set_tags(r.info.run_id, {"chrombench.state": state})
+            if t and t["value"] is not None and "valid_auroc" not in r.data.metrics:
+                self.log_metrics(r.info.run_id, {"valid_auroc": t["value"]}, step=10**6)
+            self.end(r.info.run_id, "FINISHED" if state in ("COMPLETE", "PRUNED") else "KILLED")
 
     # -- values --------------------------------------------------------------------------------------
     def log_params(self, run_id: str, params: dict) -> None:

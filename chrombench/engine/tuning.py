@@ -154,6 +154,7 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
     run_id = None
     log_ = protocol.EpochLog()
     params: dict = {}
+    final: dict = {}
     if tracker is not None:
         run_id = tracker.child_run(parent_run, f"trial-{trial.number}", TRIAL,
                                    tags={"chrombench.trial": str(trial.number), "chrombench.worker": coord.worker})
@@ -163,7 +164,7 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
             params = protocol.trial_params(trial, model_cls, fixed, budget.overrides)
             outcome = protocol.run_trial(trial, model_cls, view, params, log_)
         _tell(study, trial, TrialState.COMPLETE, outcome.value)
-        state, status = TrialState.COMPLETE, "FINISHED"
+        state, status, final["value"] = TrialState.COMPLETE, "FINISHED", outcome.value
         return 0
     except optuna.TrialPruned:
         _tell(study, trial, TrialState.PRUNED)
@@ -185,9 +186,11 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
             try:
                 tracker.log_params(run_id, params or trial.params)
                 tracker.log_history(run_id, log_.history)
-                done = study._storage.get_trial(trial_id)
-                if done.value is not None:  # after the epochs, so it is the value MLflow shows as latest
-                    tracker.log_metrics(run_id, {"valid_auroc": done.value}, step=len(log_.history))
+                value = final.get("value")
+                if value is None and state == TrialState.PRUNED and log_.history:
+                    value = log_.history[-1][1].get("valid_auroc")  # what Optuna records for a pruned trial
+                if value is not None:  # after the epochs, so it is the value MLflow shows as latest
+                    tracker.log_metrics(run_id, {"valid_auroc": value}, step=len(log_.history))
                 tracker.set_tags(run_id, {"chrombench.state": state.name})
                 tracker.end(run_id, status)
             except Exception as exc:  # tracking must never lose a finished trial
@@ -231,6 +234,6 @@ def best_params(study: optuna.Study, model_cls: type, budget: Budget) -> dict:
     return {**model_cls.search_space(optuna.trial.FixedTrial(best.params, number=best.number)), **budget.overrides}
 
 
-def trial_table(study: optuna.Study) -> list[dict]:
+def trial_table(study: optuna.Study, finished_only: bool = True) -> list[dict]:
     return [{"number": t.number, "state": t.state.name, "value": t.value, "duration_s": _duration(t),
-             "params": t.params} for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+             "params": t.params} for t in study.get_trials(deepcopy=False) if t.state in FINISHED or not finished_only]
