@@ -1,0 +1,268 @@
+"""AttentiveChrome (Singh et al., NeurIPS 2017) and its ablations, computing the reference function.
+
+For one gene with inputs ``x [100 bins, 5 marks]`` (raw counts for reference weights, log1p by
+default when training here):
+
+- each mark j runs its own bidirectional LSTM(1 -> 32) over the 100 bins, giving ``h_jt`` in R^64;
+  bin attention ``alpha_j = softmax_t(h_jt . w_j)`` and the mark embedding ``m_j = sum_t alpha_jt h_jt``;
+- the five ``m_j`` (in mark order) are a 5-step sequence into a bidirectional LSTM(64 -> 16), giving
+  ``s_j`` in R^32; mark attention ``beta = softmax_j(s_j . w_s)`` and ``v = sum_j beta_j s_j``;
+- ``logit = Linear(32, 1)(v)``, probability ``sigmoid(logit)``.
+
+Ablations (same trainer, registered under their own names): ``no-alpha`` replaces alpha by the
+uniform 1/100, ``no-beta`` replaces beta by the uniform 1/5, ``unidirectional`` uses forward-only
+LSTMs at both levels (the reference code crashes in that mode), and ``lstm`` is the paper's LSTM
+baseline: no attention at all, each sequence summarised by its last hidden states.
+
+Unlike the reference, dropout acts on representations (the mark embeddings and v): the reference
+sets ``dropout`` on single-layer LSTMs, where torch ignores it. The ten bin-level LSTMs run as one
+batched recurrence (``batched_lstm``); ``to_reference_state_dict`` / ``load_reference_state_dict``
+translate from and to the reference implementation's parameter names (QData/AttentiveChrome,
+v2PyTorch ``att_chrome``), which is what published weights use.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from chrombench import N_BINS, N_MARKS
+from chrombench.errors import ChrombenchError
+from chrombench.models.contract import check_counts
+
+from .batched_lstm import BlockLSTM
+from .torch_trainer import PREDICT_BATCH, TorchChromModel, intra_op_threads, transform_counts
+
+POOLINGS = ("attention", "uniform", "last")
+_LSTM_TENSORS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def _pool(h: torch.Tensor, context: torch.Tensor | None, mode: str):
+    """Summarise sequences ``h [T, n, R, B]`` (n sequences per gene) -> ``[n, R, B]`` plus the weights
+    over steps ``[T, n, B]`` (None for "last")."""
+    T = h.shape[0]
+    if mode == "last":  # forward direction's final state, reverse direction's final state (at t=0)
+        return None, None
+    if mode == "attention":
+        scores = (h * context[None, :, :, None]).sum(2)  # [T, n, B]: h_t . w
+        weights = torch.softmax(scores, dim=0)
+    else:
+        weights = h.new_full((T, h.shape[1], h.shape[3]), 1.0 / T)
+    return (h * weights.unsqueeze(2)).sum(0), weights
+
+
+class HierarchicalLSTM(nn.Module):
+    """The network: ``forward(x [B, 100, 5]) -> (logit [B], alpha [B, 5, 100] | None, beta [B, 5] | None)``."""
+
+    def __init__(self, hidden_bins: int = 32, hidden_marks: int = 16, bidirectional: bool = True,
+                 bin_pooling: str = "attention", mark_pooling: str = "attention", dropout: float = 0.0):
+        super().__init__()
+        if bin_pooling not in POOLINGS or mark_pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}")
+        self.bin_pooling, self.mark_pooling = bin_pooling, mark_pooling
+        self.directions = 2 if bidirectional else 1
+        rep_bins, rep_marks = self.directions * hidden_bins, self.directions * hidden_marks
+        self.bin_rnn = BlockLSTM(N_MARKS, 1, hidden_bins, bidirectional)
+        self.mark_rnn = BlockLSTM(1, rep_bins, hidden_marks, bidirectional)
+        # the reference initialises its context vectors uniformly in [-0.1, 0.1]
+        self.bin_context = (nn.Parameter(torch.empty(N_MARKS, rep_bins).uniform_(-0.1, 0.1))
+                            if bin_pooling == "attention" else None)
+        self.mark_context = (nn.Parameter(torch.empty(1, rep_marks).uniform_(-0.1, 0.1))
+                             if mark_pooling == "attention" else None)
+        self.classifier = nn.Linear(rep_marks, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def _summarise(self, h, context, mode, hidden):
+        rep, weights = _pool(h, context, mode)
+        if mode == "last":
+            rep = h[-1] if self.directions == 1 else torch.cat([h[-1, :, :hidden], h[0, :, hidden:]], dim=1)
+        return rep, weights
+
+    def forward(self, x: torch.Tensor):
+        xs = x.permute(1, 2, 0).unsqueeze(2)  # [100 bins, 5 marks, 1, B]: kernel layout, genes last
+        h = self.bin_rnn(xs)  # [100, 5, R1, B]
+        m, alpha = self._summarise(h, self.bin_context, self.bin_pooling, self.bin_rnn.hidden_size)
+        m = self.dropout(m)  # [5, R1, B]: the marks are the 5 steps of the mark-level sequence
+        s = self.mark_rnn(m.unsqueeze(1))  # [5, 1, R2, B]
+        v, beta = self._summarise(s, self.mark_context, self.mark_pooling, self.mark_rnn.hidden_size)
+        v = self.dropout(v[0].t())  # [B, R2]
+        logit = self.classifier(v)[:, 0]
+        alpha = None if alpha is None else alpha.permute(2, 1, 0)  # [B, 5, 100]
+        beta = None if beta is None else beta[:, 0].t()  # [B, 5]
+        return logit, alpha, beta
+
+    # -- the reference implementation's parameter names ----------------------------------------
+    def reference_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Key -> shape of the state dict the reference code would have for this architecture."""
+        return {k: tuple(v.shape) for k, v in self.to_reference_state_dict().items()}
+
+    def _reference_lstms(self):
+        """(key prefix, BlockLSTM, block index) for every LSTM the reference has."""
+        for j in range(N_MARKS):
+            yield f"rnn_hms.{j}.rnn.", self.bin_rnn, j
+        yield "hm_level_rnn_1.rnn.", self.mark_rnn, 0
+
+    def to_reference_state_dict(self) -> dict[str, torch.Tensor]:
+        """Parameters under the reference's names and layouts (its ``bias_hh`` come out zero:
+        only ``bias_ih + bias_hh`` is identifiable)."""
+        out: dict[str, torch.Tensor] = {}
+        for prefix, rnn, block in self._reference_lstms():
+            for suffix, reverse in (("", False), ("_reverse", True))[:rnn.directions]:
+                tensors = rnn.torch_lstm(block, reverse)
+                for name, key in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), _LSTM_TENSORS):
+                    out[prefix + key + suffix] = tensors[name].cpu()
+            if prefix.startswith("rnn_hms") and self.bin_context is not None:
+                out[f"rnn_hms.{block}.bin_attention.bin_context_vector"] = self.bin_context[block].detach().cpu()[:, None].clone()
+        if self.mark_context is not None:
+            out["hm_level_rnn_1.bin_attention.bin_context_vector"] = self.mark_context[0].detach().cpu()[:, None].clone()
+        out["fdiff1_1.weight"] = self.classifier.weight.detach().cpu().clone()
+        out["fdiff1_1.bias"] = self.classifier.bias.detach().cpu().clone()
+        return out
+
+    def load_reference_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Copy a reference state dict in (keys and shapes must already match ``reference_shapes``)."""
+        expected = self.reference_shapes()
+        problems = reference_mismatches(state, expected)
+        if problems:
+            raise ValueError("; ".join(problems))
+        dtype = self.classifier.weight.dtype
+        with torch.no_grad():
+            for prefix, rnn, block in self._reference_lstms():
+                for suffix, reverse in (("", False), ("_reverse", True))[:rnn.directions]:
+                    rnn.load_torch_lstm(block, reverse, *(state[prefix + k + suffix].to(dtype) for k in _LSTM_TENSORS))
+            if self.bin_context is not None:
+                for j in range(N_MARKS):
+                    self.bin_context[j].copy_(state[f"rnn_hms.{j}.bin_attention.bin_context_vector"][:, 0])
+            if self.mark_context is not None:
+                self.mark_context[0].copy_(state["hm_level_rnn_1.bin_attention.bin_context_vector"][:, 0])
+            self.classifier.weight.copy_(state["fdiff1_1.weight"])
+            self.classifier.bias.copy_(state["fdiff1_1.bias"])
+
+
+def reference_mismatches(state: dict, expected: dict[str, tuple[int, ...]]) -> list[str]:
+    """Every way ``state`` differs from ``expected`` (missing keys, unexpected keys, wrong shapes)."""
+    problems = [f"missing key {k!r} (expected shape {list(s)})" for k, s in expected.items() if k not in state]
+    problems += [f"unexpected key {k!r}" for k in state if k not in expected]
+    for k, shape in expected.items():
+        if k in state and tuple(state[k].shape) != shape:
+            problems.append(f"{k!r} has shape {list(state[k].shape)}, expected {list(shape)}")
+    return problems
+
+
+class AttentiveChrome(TorchChromModel):
+    name: ClassVar[str] = "attentivechrome"
+    family: ClassVar[str] = "recurrent"
+    description: ClassVar[str] = ("AttentiveChrome (Singh et al. 2017): per-mark BiLSTMs with bin attention, "
+                                  "then a BiLSTM over marks with mark attention")
+    bin_pooling: ClassVar[str] = "attention"
+    mark_pooling: ClassVar[str] = "attention"
+    bidirectional: ClassVar[bool] = True
+    has_attention: ClassVar[bool] = True
+
+    def __init__(self, hidden_bins: int = 32, hidden_marks: int = 16, dropout: float = 0.2, lr: float = 1e-3,
+                 batch_size: int = 64, epochs: int = 30, patience: int = 5, clip_norm: float = 1.0,
+                 weight_decay: float = 0.0, input_transform: str = "log1p", seed: int = 0, device: str = "auto"):
+        self.hidden_bins = hidden_bins
+        self.hidden_marks = hidden_marks
+        self.dropout = dropout
+        self.lr = lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.clip_norm = clip_norm
+        self.weight_decay = weight_decay
+        self.input_transform = input_transform
+        self.seed = seed
+        self.device = device
+
+    @classmethod
+    def search_space(cls, trial) -> dict[str, Any]:
+        return {
+            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+            "hidden_bins": trial.suggest_categorical("hidden_bins", [16, 32, 64]),
+            "hidden_marks": trial.suggest_categorical("hidden_marks", [8, 16, 32]),
+            "weight_decay": trial.suggest_categorical("weight_decay", [0.0, 1e-5, 1e-4]),
+        }
+
+    def _build_module(self) -> HierarchicalLSTM:
+        return HierarchicalLSTM(int(self.hidden_bins), int(self.hidden_marks), self.bidirectional,
+                                self.bin_pooling, self.mark_pooling, float(self.dropout))
+
+    def _logits(self, module, x):
+        return module(x)[0]
+
+    def _configure(self, module, device):
+        # The recurrences split their LSTMs over Python threads (batched_lstm._run_parallel), each
+        # running torch single-threaded; OpenMP on top would oversubscribe the cores.
+        if device.type != "cpu":
+            module.bin_rnn.workers = module.mark_rnn.workers = 1
+            return None
+        workers = max(1, torch.get_num_threads())
+        module.bin_rnn.workers, module.mark_rnn.workers = workers, 1
+        return 1
+
+    def attention(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha [n, 5 marks, 100 bins], beta [n, 5 marks])`` for raw counts ``X [n, 100, 5]``; rows sum
+        to one. An ablated level comes back as its uniform weights (1/100 or 1/5)."""
+        if not self.has_attention:
+            raise ChrombenchError(f"{self.name} has no attention weights (it summarises with last hidden states)")
+        X = check_counts(X)
+        module = self._fitted_module()
+        device = next(module.parameters()).device
+        alphas, betas = [], []
+        with intra_op_threads(self._configure(module, device)), torch.inference_mode():
+            module.eval()
+            for start in range(0, len(X), PREDICT_BATCH):
+                _, alpha, beta = module(transform_counts(X[start:start + PREDICT_BATCH], self.input_transform, device))
+                alphas.append(alpha.float().cpu().numpy())
+                betas.append(beta.float().cpu().numpy())
+        if not alphas:
+            return np.zeros((0, N_MARKS, N_BINS), np.float32), np.zeros((0, N_MARKS), np.float32)
+        return np.concatenate(alphas), np.concatenate(betas)
+
+    # -- reference weights ----------------------------------------------------------------------
+    def reference_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self._build_module().reference_shapes()
+
+    def to_reference_state_dict(self) -> dict[str, torch.Tensor]:
+        return self._fitted_module().to_reference_state_dict()
+
+    def load_reference_state_dict(self, state: dict[str, torch.Tensor]) -> "AttentiveChrome":
+        """Set this model's weights from a reference state dict (validated: every mismatch is named)."""
+        module = self._build_module()
+        module.load_reference_state_dict(state)
+        self.module_ = module.eval()
+        self.history_ = None
+        return self
+
+
+class AttentiveChromeNoAlpha(AttentiveChrome):
+    name: ClassVar[str] = "attentivechrome-no-alpha"
+    description: ClassVar[str] = "AttentiveChrome ablation: uniform weights (1/100) over bins instead of bin attention"
+    bin_pooling: ClassVar[str] = "uniform"
+
+
+class AttentiveChromeNoBeta(AttentiveChrome):
+    name: ClassVar[str] = "attentivechrome-no-beta"
+    description: ClassVar[str] = "AttentiveChrome ablation: uniform weights (1/5) over marks instead of mark attention"
+    mark_pooling: ClassVar[str] = "uniform"
+
+
+class AttentiveChromeUnidirectional(AttentiveChrome):
+    name: ClassVar[str] = "attentivechrome-unidirectional"
+    description: ClassVar[str] = "AttentiveChrome ablation: forward-only LSTMs at both levels"
+    bidirectional: ClassVar[bool] = False
+
+
+class PlainLSTM(AttentiveChrome):
+    name: ClassVar[str] = "lstm"
+    description: ClassVar[str] = ("The paper's LSTM baseline: the same two LSTM levels without attention, "
+                                  "each sequence summarised by its last hidden states")
+    bin_pooling: ClassVar[str] = "last"
+    mark_pooling: ClassVar[str] = "last"
+    has_attention: ClassVar[bool] = False

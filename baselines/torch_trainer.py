@@ -1,0 +1,245 @@
+"""The one training loop every neural model in the zoo uses, and the ChromModel plumbing around it.
+
+``TorchChromModel`` implements the contract (fit / predict_proba / save / load) for any
+``nn.Module`` that maps a batch of transformed inputs ``[n, 100 bins, 5 marks]`` to logits ``[n]``;
+subclasses only say how to build that module (``_build_module``). Training is the same for all:
+
+- Adam, binary cross-entropy on the logit, gradient-norm clipping;
+- early stopping on validation AUROC with ``patience`` epochs, keeping the best epoch's weights
+  (validation loss decides instead when the validation split holds a single class);
+- ``on_epoch(epoch, {"valid_auroc", "valid_loss", "train_loss", "epoch_time"})`` after every epoch;
+  whatever it raises (e.g. ``optuna.TrialPruned``) propagates and ends training;
+- ``seed`` fixes initialisation, shuffling and dropout: same seed -> identical predictions on CPU;
+- ``device="auto"`` uses CUDA when ``torch.cuda.is_available()``.
+
+Inputs are raw counts; ``input_transform`` ("log1p" by default, "raw" for reference weights that
+were trained on raw counts) is applied before the module, so gradient-based interpretation
+(``prepare_inputs`` / ``logits_from_inputs``) sees the module's own input scale.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from chrombench.errors import ChrombenchError, ModelFormatError
+from chrombench.evaluate import auroc
+from chrombench.models.contract import ChromModel, EpochCallback, check_counts
+
+INPUT_TRANSFORMS = ("log1p", "raw")
+DEVICES = ("auto", "cpu", "cuda")
+WEIGHTS_FILE = "weights.pt"
+PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise ChrombenchError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ChrombenchError(f"device {device!r} asked for, but torch sees no CUDA GPU (use --device cpu or auto)")
+    return torch.device(device)
+
+
+@contextmanager
+def intra_op_threads(n: int | None):
+    """Run the block with ``n`` torch intra-op threads (``None``: leave as is), then restore."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def transform_counts(X, transform: str, device: torch.device) -> torch.Tensor:
+    """Raw counts ``[n, 100, 5]`` -> float32 tensor on ``device`` in the module's input scale."""
+    t = torch.as_tensor(np.asarray(X, dtype=np.float32)).to(device)
+    if transform == "log1p":
+        t = torch.log1p(t)
+    elif transform != "raw":
+        raise ChrombenchError(f"unknown input_transform {transform!r}; use one of {', '.join(INPUT_TRANSFORMS)}")
+    return t
+
+
+class TorchChromModel(ChromModel):
+    """Base class: subclasses define ``__init__`` (hyperparameters) and ``_build_module()``.
+
+    Expected hyperparameters: ``lr, batch_size, epochs, patience, clip_norm, weight_decay,
+    input_transform, seed, device``. Fitted state: ``module_`` and ``history_``.
+    """
+
+    # -- to implement ---------------------------------------------------------------------------
+    def _build_module(self) -> nn.Module:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _logits(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[n]`` for a transformed batch; override when the module returns more than that."""
+        return module(x)
+
+    def _configure(self, module: nn.Module, device: torch.device) -> int | None:
+        """Runtime settings before fitting or predicting; returns intra-op threads to use (None: as is)."""
+        return None
+
+    # -- the contract -----------------------------------------------------------------------------
+    def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
+        self._check_params()
+        device = resolve_device(self.device)
+        torch.manual_seed(self.seed)  # initialisation and dropout
+        module = self._build_module().to(device)
+        self.module_ = module
+        with intra_op_threads(self._configure(module, device)):
+            self.history_ = _train(self, module, train, valid, device, on_epoch)
+        module.eval()
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        p_on = torch.sigmoid(self.predict_logits(X).double()).numpy()
+        return np.column_stack([1.0 - p_on, p_on])
+
+    def predict_logits(self, X) -> torch.Tensor:
+        """Logits ``[n]`` (CPU tensor) for raw counts ``X [n, 100, 5]``."""
+        X = check_counts(X)
+        module = self._fitted_module()
+        device = next(module.parameters()).device
+        out = []
+        with intra_op_threads(self._configure(module, device)), torch.inference_mode():
+            module.eval()
+            for start in range(0, len(X), PREDICT_BATCH):
+                x = transform_counts(X[start:start + PREDICT_BATCH], self.input_transform, device)
+                out.append(self._logits(module, x).float().cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def n_parameters(self) -> int:
+        module = getattr(self, "module_", None) or self._build_module()
+        return sum(p.numel() for p in module.parameters())
+
+    # -- interpretation hooks (chrombench.explain) ---------------------------------------------------
+    def prepare_inputs(self, X) -> torch.Tensor:
+        module = self._fitted_module()
+        return transform_counts(check_counts(X), self.input_transform, next(module.parameters()).device)
+
+    def logits_from_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        module = self._fitted_module()
+        module.eval()
+        return self._logits(module, x)
+
+    # -- persistence -------------------------------------------------------------------------------
+    def _save_state(self, directory: Path) -> dict:
+        state = {k: v.detach().cpu().contiguous() for k, v in self._fitted_module().state_dict().items()}
+        torch.save(state, directory / WEIGHTS_FILE)
+        return {"weights": WEIGHTS_FILE, "training": getattr(self, "history_", None)}
+
+    def _load_state(self, directory: Path, config: dict) -> None:
+        path = Path(directory) / config.get("weights", WEIGHTS_FILE)
+        if not path.is_file():
+            raise ModelFormatError(f"{directory}: no {path.name} next to config.json")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # weights_only refuses anything that needs unpickling code
+            raise ModelFormatError(f"{path}: not a plain tensor file ({exc})") from exc
+        module = self._build_module()
+        try:
+            module.load_state_dict(state, strict=True)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise ModelFormatError(f"{path} does not fit {type(self).__name__} with these parameters: {exc}") from exc
+        self.module_ = module.to(resolve_device(self.device)).eval()
+        self.history_ = config.get("training")
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _fitted_module(self) -> nn.Module:
+        module = getattr(self, "module_", None)
+        if module is None:
+            raise ChrombenchError(f"{type(self).__name__} is not fitted yet: call fit() or load a saved model")
+        return module
+
+    def _check_params(self) -> None:
+        if self.input_transform not in INPUT_TRANSFORMS:
+            raise ChrombenchError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {self.input_transform!r}")
+        for name in ("batch_size", "epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ChrombenchError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ChrombenchError(f"lr must be positive, got {self.lr!r}")
+
+
+def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torch.device,
+           on_epoch: Callable | None) -> dict:
+    X = transform_counts(check_counts(train.X, "train.X"), model.input_transform, device)
+    y = torch.as_tensor(np.asarray(train.y, dtype=np.float32), device=device)
+    Xv = yv = None
+    if valid is not None:
+        Xv = transform_counts(check_counts(valid.X, "valid.X"), model.input_transform, device)
+        yv = np.asarray(valid.y, dtype=np.int8)
+    optimizer = torch.optim.Adam(module.parameters(), lr=float(model.lr), weight_decay=float(model.weight_decay))
+    loss_fn = nn.BCEWithLogitsLoss()
+    shuffle = torch.Generator().manual_seed(int(model.seed))
+    batch = int(model.batch_size)
+    best_score, best_state, best_epoch, stale = -math.inf, None, -1, 0
+    epochs: list[dict] = []
+    stopped = "max_epochs"
+    for epoch in range(int(model.epochs)):
+        start = time.perf_counter()
+        module.train()
+        order = torch.randperm(len(X), generator=shuffle).to(device)
+        total, seen = torch.zeros((), device=device), 0  # summed on the device: no sync per batch
+        for i in range(0, len(X), batch):
+            idx = order[i:i + batch]
+            loss = loss_fn(model._logits(module, X[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if model.clip_norm:
+                nn.utils.clip_grad_norm_(module.parameters(), float(model.clip_norm))
+            optimizer.step()
+            total += loss.detach() * len(idx)
+            seen += len(idx)
+        train_loss = float(total) / max(seen, 1)  # waits for the device, so the time below is complete
+        metrics = {"train_loss": train_loss, "epoch_time": time.perf_counter() - start}
+        metrics.update(_validate(model, module, Xv, yv, loss_fn))
+        epochs.append({"epoch": epoch, **metrics})
+        if not math.isfinite(metrics["train_loss"]):
+            stopped = "diverged"  # keep the best finite epoch (if any) rather than NaN weights
+            break
+        score = metrics["valid_auroc"] if math.isfinite(metrics["valid_auroc"]) else -metrics["valid_loss"]
+        if valid is None or score > best_score:
+            best_score, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(module.state_dict())
+        else:
+            stale += 1
+        if on_epoch is not None:
+            on_epoch(epoch, dict(metrics))
+        if valid is not None and stale >= int(model.patience):
+            stopped = "early_stopping"
+            break
+    if best_state is None:
+        raise ChrombenchError(f"training diverged (non-finite loss) in the first epoch; try a lower lr than {model.lr}")
+    module.load_state_dict(best_state)
+    return {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs}
+
+
+def _validate(model: TorchChromModel, module: nn.Module, Xv, yv, loss_fn) -> dict[str, float]:
+    if Xv is None:
+        return {"valid_auroc": math.nan, "valid_loss": math.nan, "valid_time": 0.0}
+    start = time.perf_counter()
+    module.eval()
+    with torch.inference_mode():
+        logits = torch.cat([model._logits(module, Xv[i:i + PREDICT_BATCH]).float()
+                            for i in range(0, len(Xv), PREDICT_BATCH)]).cpu()
+    loss = float(loss_fn(logits, torch.as_tensor(yv, dtype=torch.float32)))
+    score = math.nan
+    if 0 < yv.sum() < len(yv) and torch.isfinite(logits).all():
+        score = auroc(yv, logits.double().numpy())
+    return {"valid_auroc": score, "valid_loss": loss, "valid_time": time.perf_counter() - start}
+
