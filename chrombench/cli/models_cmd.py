@@ -180,17 +180,25 @@ def train(model_name, task, dataset, quick, params, epochs, batch_size, seed, de
 
 
 class _EpochProgress:
-    """A tqdm bar over epochs showing each epoch's time and validation AUROC (on stderr)."""
+    """Per-epoch time and validation AUROC on stderr: a tqdm bar on a terminal, one line per epoch
+    otherwise (logs, CI), nothing with --no-progress."""
 
     def __init__(self, max_epochs, label: str, disable: bool):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=max_epochs, desc=label, unit="epoch", file=sys.stderr, disable=disable or None)
+        self.max_epochs, self.quiet = max_epochs, disable
+        self.bar = tqdm(total=max_epochs, desc=label, unit="epoch", file=sys.stderr, disable=True if disable else None)
 
     def update(self, epoch: int, metrics: dict) -> None:
-        self.bar.set_postfix_str(f"{metrics.get('epoch_time', float('nan')):.1f}s/epoch, "
-                                 f"valid AUROC {metrics.get('valid_auroc', float('nan')):.4f}")
-        self.bar.update(1)
+        summary = (f"{metrics.get('epoch_time', float('nan')):.1f}s/epoch, "
+                   f"valid AUROC {metrics.get('valid_auroc', float('nan')):.4f}")
+        if not self.bar.disable:
+            self.bar.set_postfix_str(summary)
+            self.bar.update(1)
+        elif not self.quiet:
+            total = f"/{self.max_epochs}" if self.max_epochs else ""
+            click.echo(f"epoch {epoch + 1}{total}: {summary}, train loss {metrics.get('train_loss', float('nan')):.4f}",
+                       err=True)
 
     def __enter__(self):
         return self

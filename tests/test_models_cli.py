@@ -1,0 +1,191 @@
+"""``chrombench models list | train | predict | import-weights`` end to end through click's CliRunner.
+
+Every test runs under its own empty ``$CHROMBENCH_HOME`` (the autouse ``home`` fixture of conftest).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from chrombench.baselines.attentivechrome import AttentiveChrome
+from chrombench.cli import main
+from chrombench.data.csvformat import read_split
+from chrombench.models.io import load_model
+from chrombench.models.registry import MODELS
+
+TOY = Path("/work/shared/data/attentivechrome-toy")
+if not TOY.is_dir():  # the same sample relative to a checkout next to shared/
+    TOY = Path(__file__).resolve().parents[1] / "shared" / "data" / "attentivechrome-toy"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Single-threaded torch: on a busy 2-core machine OpenMP threads mostly wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def toy_task(home):
+    """The toy sample imported as a one-task dataset "toy" (10 genes per split)."""
+    from chrombench.data.store import import_dataset
+
+    import_dataset(TOY, "toy")
+    return "toy"
+
+
+def read_predictions(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_models_list_shows_the_whole_zoo_as_table_and_json():
+    table = run("models", "list")
+    assert table.exit_code == 0
+    for name in MODELS.names():
+        assert name in table.output
+    rows = json.loads(run("models", "list", "--format", "json").output)
+    assert [r["name"] for r in rows] == MODELS.names() and len(rows) == 10
+    ac = next(r for r in rows if r["name"] == "attentivechrome")
+    assert ac["available"] and ac["family"] == "recurrent" and ac["parameters"] == AttentiveChrome().n_parameters()
+
+
+def test_models_list_survives_a_model_that_cannot_be_imported(monkeypatch):
+    monkeypatch.setitem(MODELS._entries, "svm", "chrombench.baselines.not_installed:SVMModel")
+    result = run("models", "list")
+    assert result.exit_code == 0
+    line = next(l for l in result.output.splitlines() if l.startswith("svm "))
+    assert "unavailable:" in line and "not_installed" in line
+    assert "attentivechrome" in result.output
+
+
+def test_train_saves_a_model_and_reports_valid_auroc(toy_task, tmp_path):
+    out = tmp_path / "ac"
+    result = run("train", "-m", "attentivechrome", "-t", toy_task, "--epochs", 2, "--batch-size", 8, "--seed", 3,
+                 "--device", "cpu", "--param", "dropout=0.1", "--param", "hidden_bins=16", "--no-progress", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "valid AUROC" in result.output and "epoch 1/" not in result.output  # --no-progress
+    model = load_model(out)
+    assert model.get_params() == {**AttentiveChrome().get_params(), "epochs": 2, "batch_size": 8, "seed": 3,
+                                       "device": "cpu", "dropout": 0.1, "hidden_bins": 16}
+    assert len(model.history_["epochs"]) <= 2
+
+
+def test_train_accepts_a_module_target_and_shows_progress(toy_task, tmp_path):
+    result = run("train", "-m", "chrombench.baselines.deepchrome:DeepChrome", "-t", toy_task, "--epochs", 1,
+                 "--device", "cpu", "-o", tmp_path / "dc")
+    assert result.exit_code == 0, result.output
+    assert "epoch 1/1: " in result.output and "valid AUROC" in result.output  # per-epoch line off a terminal
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["-m", "deepchrome", "--param", "lr_max=3"], "deepchrome has no parameter 'lr_max'; its parameters are:"),
+    (["-m", "deepchrome", "--param", "dropout=high"], "expects a float"),
+    (["-m", "deepchrome", "--param", "dropout"], "is not KEY=VALUE"),
+    (["-m", "logistic-regression", "--epochs", "3"], "logistic-regression has no 'epochs' parameter"),
+    (["-m", "attentivechrom"], "did you mean 'attentivechrome'"),
+])
+def test_train_usage_errors_exit_2_and_write_nothing(toy_task, tmp_path, args, expected):
+    result = CliRunner().invoke(main, ["train", "-t", toy_task, "-o", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2
+    assert expected in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_to_replace_a_folder_that_is_not_a_model(toy_task, tmp_path):
+    precious = tmp_path / "results"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["train", "-m", "deepchrome", "-t", toy_task, "-o", str(precious)])
+    assert result.exit_code == 1 and "not a saved chrombench model" in result.output
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "ac"
+    train = read_split(TOY / "train.csv")
+    AttentiveChrome(epochs=1, batch_size=8, device="cpu").fit(train, read_split(TOY / "valid.csv")).save(path)
+    return path
+
+
+def test_predict_writes_ids_as_written_probabilities_and_labels(trained_dir, tmp_path):
+    out = tmp_path / "preds.csv"
+    result = run("predict", trained_dir, TOY / "test.csv", "-o", out)
+    assert result.exit_code == 0, result.output
+    rows = read_predictions(out)
+    test = read_split(TOY / "test.csv")
+    raw_ids = [line.split(",")[0] for line in (TOY / "test.csv").read_text().splitlines()[::100]]
+    assert [r["gene_id"] for r in rows] == raw_ids  # leading zeros kept
+    expected = load_model(trained_dir).predict_proba(test.X)[:, 1]
+    np.testing.assert_allclose([float(r["probability"]) for r in rows], expected, atol=1e-8)
+    assert [int(r["label"]) for r in rows] == test.y.tolist()
+
+
+def test_predict_reports_the_file_and_line_of_bad_input(trained_dir, tmp_path):
+    lines = (TOY / "test.csv").read_text().splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines[:150] + lines[151:]) + "\n")  # bin 51 of the second gene goes missing
+    result = CliRunner().invoke(main, ["predict", str(trained_dir), str(bad), "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2
+    assert "bad.csv, line 151" in result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_says_when_a_model_was_saved_in_another_format(trained_dir, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(trained_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    config["chrombench_model_format"] = 99
+    (other / "config.json").write_text(json.dumps(config))
+    result = CliRunner().invoke(main, ["predict", str(other), str(TOY / "test.csv"), "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2 and "model format 99" in result.output
+
+
+def test_import_weights_then_predict_reproduces_the_source_model(tmp_path):
+    torch.manual_seed(11)
+    source = AttentiveChrome(input_transform="raw", device="cpu")
+    source.module_ = source._build_module().eval()
+    weights = tmp_path / "E003_attchrome_avgAUC_model.pt"
+    torch.save(source.to_reference_state_dict(), weights)
+    result = run("import-weights", weights, "--arch", "attentivechrome", "-o", tmp_path / "ref")
+    assert result.exit_code == 0, result.output
+    assert "raw-count inputs" in result.output
+    run("predict", tmp_path / "ref", TOY / "test.csv", "-o", tmp_path / "p.csv")
+    got = [float(r["probability"]) for r in read_predictions(tmp_path / "p.csv")]
+    np.testing.assert_allclose(got, source.predict_proba(read_split(TOY / "test.csv").X)[:, 1], atol=1e-5)
+
+
+def test_import_weights_names_the_problems_and_writes_nothing(tmp_path):
+    source = AttentiveChrome(device="cpu")
+    source.module_ = source._build_module()
+    state = source.to_reference_state_dict()
+    state.pop("fdiff1_1.bias")
+    state["extra.weight"] = torch.zeros(3)
+    weights = tmp_path / "bad.pt"
+    torch.save(state, weights)
+    result = CliRunner().invoke(main, ["import-weights", str(weights), "-o", str(tmp_path / "ref")])
+    assert result.exit_code == 2
+    assert "missing key 'fdiff1_1.bias'" in result.output and "unexpected key 'extra.weight'" in result.output
+    assert not (tmp_path / "ref").exists()
+
+
+def test_help_texts_teach_by_example():
+    for command in ("train", "predict", "import-weights", "models"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Examples:" in result.output
