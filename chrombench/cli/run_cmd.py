@@ -12,6 +12,7 @@ import click
 from ..errors import ChrombenchError
 
 DEFAULT_OUT = Path("chrombench-out")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/xgboost load: see chrombench.engine.run
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -31,6 +31,11 @@ from .budgets import default_budget
 from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact
 from .tracking import SEED, Tracker, artifact_root, local_uri, probe_tracking
 
+# Idle OpenMP threads (torch, XGBoost) spin by default; on a shared 2-core machine a spinning barrier
+# made DeepChrome fits 7x slower whenever another process held a core (PASSIVE: 1.7x). Takes effect
+# only if set before torch/xgboost load, which the CLI guarantees; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 STRATEGIES = ("only-missing", "always", "never")
 log = logging.getLogger("chrombench.engine")
 
@@ -211,7 +216,7 @@ class PairRun:
         self.cfg, self.p, self.spec, self.data = cfg, p, spec, data
         self.storage, self.coord, self.tracker, self.bar = storage, coord, tracker, bar
         self.ds, self.task = data.dataset.name, data.task
-        self.budget = default_budget(spec.name, spec.cls, quick=bool(p.genes), trials=cfg.trials,
+        self.budget = default_budget(spec.name, spec.cls, quick=p.suite == "quick", trials=cfg.trials,
                                      timeout=cfg.timeout)
         self.study_name = ":".join(["chrombench", results.PROTOCOL_VERSION, self.ds, data.dataset.content_hash[:12],
                                     self.task, spec.name])
