@@ -123,6 +123,9 @@ def test_unreachable_storage_and_tracking_fail_fast(tmp_path, home):
                                     "--tracking-uri", "http://127.0.0.1:9"])
     assert res.exit_code == 1 and "cannot reach --tracking-uri http://127.0.0.1:9" in res.output
     assert time.monotonic() - t0 < 30
+    res = CliRunner().invoke(main, ["run", "-m", "logistic-regression", "-t", "E003", "--data", "remc",
+                                    "--output-dir", str(tmp_path / "o3")])
+    assert res.exit_code == 1 and "chrombench data fetch" in res.output  # how to get the real data
     assert not list(tmp_path.rglob("*.json")), "nothing may be written before the check"
 
 

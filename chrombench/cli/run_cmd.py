@@ -116,7 +116,7 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
 
     \b
     Examples:
-      chrombench run                                   quick suite, all models, ~5 min on 2 cores
+      chrombench run                                   quick suite, all 10 models, ~4 min on 2 cores
       chrombench run -m attentivechrome -t E003        one full-size task, default budget
       chrombench run -m xgboost --suite roadmap56 --trials 30 --seeds 0-4
       chrombench run -m my_model.py:MyModel -t E003 --genes 2000,1000,1000

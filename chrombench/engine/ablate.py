@@ -79,16 +79,24 @@ def compare(summaries: list[dict], reference: str = REFERENCE) -> Comparison:
 
 
 def format_comparison(c: Comparison) -> str:
+    """Tasks as rows (56 of them fit), one column per ablation; per-ablation statistics at the foot."""
     if not c.tasks:
         return f"No results for the full model {c.reference!r}; nothing to compare."
-    w = max([len(c.reference), len("model")] + [len(r["model"]) for r in c.rows])
-    head = f"{'model':<{w}}  " + "  ".join(f"{t:>8}" for t in c.tasks) + f"  {'mean Δ':>8}  {'full wins':>10}  {'Wilcoxon p':>22}"
-    lines = [f"Test AUROC of {c.reference} and Δ = ablation − full, per task (mean over seeds)", head, "-" * len(head),
-             f"{c.reference:<{w}}  " + "  ".join(f"{c.reference_auroc[t]:8.3f}" for t in c.tasks)]
-    for r in c.rows:
-        cells = "  ".join(f"{r['deltas'][t]:+8.3f}" if t in r["deltas"] else f"{'-':>8}" for t in c.tasks)
-        wins = f"{r['wins']}/{r['n']}" + (f" ({r['ties']} tied)" if r["ties"] else "")
-        lines.append(f"{r['model']:<{w}}  {cells}  {r['mean_delta']:+8.3f}  {wins:>10}  {r['p_text']:>22}")
-    lines.append("full wins: tasks where the full model's test AUROC is higher than the ablation's. "
-                 "Wilcoxon signed-rank over tasks, two-sided, ties split (zsplit).")
+    cols = [r["model"] for r in c.rows]
+    foot = [("mean Δ", [f"{r['mean_delta']:+.3f}" for r in c.rows]),
+            ("full wins", [f"{r['wins']}/{r['n']}" + (f" ({r['ties']} tied)" if r["ties"] else "") for r in c.rows]),
+            ("Wilcoxon p", [r["p_text"] for r in c.rows])]
+    w = max(len(x) for x in cols + [c.reference] + [v for _, vals in foot for v in vals]) + 2
+    tw = max(len("task"), *(len(t) for t in c.tasks)) + 2
+    lines = [f"Test AUROC of {c.reference} (mean over seeds) and Δ = ablation − full per task",
+             f"{'task':<{tw}}{c.reference:>{w}}" + "".join(f"{m:>{w}}" for m in cols)]
+    lines.append("-" * len(lines[-1]))
+    for t in c.tasks:
+        cells = "".join(f"{r['deltas'][t]:>+{w}.3f}" if t in r["deltas"] else f"{'-':>{w}}" for r in c.rows)
+        lines.append(f"{t:<{tw}}{c.reference_auroc[t]:>{w}.3f}" + cells)
+    lines.append("-" * len(lines[1]))
+    for label, vals in foot:
+        lines.append(f"{label:<{tw}}{'':>{w}}" + "".join(f"{v:>{w}}" for v in vals))
+    lines.append("full wins: tasks where the full model's test AUROC is higher than the ablation's. Wilcoxon "
+                 "signed-rank test over tasks, two-sided, tied tasks split between signs (zsplit).")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ def resolve_models(names: list[str] | None) -> tuple[list[ModelSpec], dict[str, 
             name = getattr(cls, "name", "") or cls.__name__
             if name in MODELS:  # a third-party class must not pass itself off as a zoo model
                 name = f"{name}@{cls.__module__.rsplit('.', 1)[-1]}"
+        name = re.sub(r"[^A-Za-z0-9_.@+-]", "_", name)  # it becomes a folder, a study and a run name
         specs.append(ModelSpec(name=name, target=None if ref in MODELS else ref, cls=cls))
     names_seen = [s.name for s in specs]
     if len(set(names_seen)) != len(names_seen):
@@ -139,6 +141,9 @@ def plan(cfg: RunConfig) -> Plan:
     else:
         refs = list(cfg.tasks)
     tasks = list(dict.fromkeys(store.resolve_task(t, cfg.dataset) for t in refs))
+    for ds, task in tasks:  # real data must be there (memory-mapped: cheap); the simulator makes its own
+        if ds != store.SIMREMC:
+            store.load_task(task, ds)  # raises with how to fetch or import it
     models, skipped = resolve_models(cfg.models)
     if not models:
         raise ChrombenchError("no model could be loaded: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
@@ -249,7 +254,8 @@ class PairRun:
                 tuning.delete_study(self.storage, self.study_name)
                 self.coord.reset(self.study_name)
         with self.coord.study_lock(self.study_name):
-            self.parent = self.tracker.parent_run(self.study_name, f"{self.spec.name} · {self.task}", self.tags())
+            self.parent = self.tracker.parent_run(self.study_name, f"{self.spec.name} · {self.task}", self.tags(),
+                                                  reuse=self.cfg.overwrite_strategy != "always")
         study = tuning.open_study(self.storage, self.study_name)
         view = protocol.TuningView.of(self.data)  # the tuning path gets this and nothing else
         fixed = protocol.fixed_params(self.spec.cls, self.cfg.seeds[0], self.device)

@@ -100,12 +100,13 @@ class Tracker:
     def find_run(self, tags: dict[str, str]) -> str | None:
         flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
         runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1,
-                                       order_by=["attributes.start_time ASC"])
+                                       order_by=["attributes.start_time DESC"])
         return runs[0].info.run_id if runs else None
 
-    def parent_run(self, study: str, name: str, tags: dict) -> str:
-        """The (model, task) run: reused on resume (call under the study lock so workers share it)."""
-        found = self.find_run({"chrombench.study": study, "chrombench.kind": PARENT})
+    def parent_run(self, study: str, name: str, tags: dict, reuse: bool = True) -> str:
+        """The (model, task) run: the latest one is reused on resume (call under the study lock so
+        that workers share it); ``reuse=False`` starts a new one (results recomputed from scratch)."""
+        found = self.find_run({"chrombench.study": study, "chrombench.kind": PARENT}) if reuse else None
         if found:
             self.client.update_run(found, status="RUNNING")
             return found
