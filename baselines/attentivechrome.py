@@ -33,25 +33,10 @@ from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
 from chrombench.models.contract import check_counts
 
-from .batched_lstm import BlockLSTM
-from .torch_trainer import PREDICT_BATCH, TorchChromModel, intra_op_threads, transform_counts
+from .batched_lstm import POOLINGS, BlockLSTM
+from .torch_trainer import TorchChromModel
 
-POOLINGS = ("attention", "uniform", "last")
 _LSTM_TENSORS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
-
-
-def _pool(h: torch.Tensor, context: torch.Tensor | None, mode: str):
-    """Summarise sequences ``h [T, n, R, B]`` (n sequences per gene) -> ``[n, R, B]`` plus the weights
-    over steps ``[T, n, B]`` (None for "last")."""
-    T = h.shape[0]
-    if mode == "last":  # forward direction's final state, reverse direction's final state (at t=0)
-        return None, None
-    if mode == "attention":
-        scores = (h * context[None, :, :, None]).sum(2)  # [T, n, B]: h_t . w
-        weights = torch.softmax(scores, dim=0)
-    else:
-        weights = h.new_full((T, h.shape[1], h.shape[3]), 1.0 / T)
-    return (h * weights.unsqueeze(2)).sum(0), weights
 
 
 class HierarchicalLSTM(nn.Module):
@@ -75,23 +60,14 @@ class HierarchicalLSTM(nn.Module):
         self.classifier = nn.Linear(rep_marks, 1)
         self.dropout = nn.Dropout(dropout)
 
-    def _summarise(self, h, context, mode, hidden):
-        rep, weights = _pool(h, context, mode)
-        if mode == "last":
-            rep = h[-1] if self.directions == 1 else torch.cat([h[-1, :, :hidden], h[0, :, hidden:]], dim=1)
-        return rep, weights
-
     def forward(self, x: torch.Tensor):
-        xs = x.permute(1, 2, 0).unsqueeze(2)  # [100 bins, 5 marks, 1, B]: kernel layout, genes last
-        h = self.bin_rnn(xs)  # [100, 5, R1, B]
-        m, alpha = self._summarise(h, self.bin_context, self.bin_pooling, self.bin_rnn.hidden_size)
-        m = self.dropout(m)  # [5, R1, B]: the marks are the 5 steps of the mark-level sequence
-        s = self.mark_rnn(m.unsqueeze(1))  # [5, 1, R2, B]
-        v, beta = self._summarise(s, self.mark_context, self.mark_pooling, self.mark_rnn.hidden_size)
-        v = self.dropout(v[0].t())  # [B, R2]
-        logit = self.classifier(v)[:, 0]
-        alpha = None if alpha is None else alpha.permute(2, 1, 0)  # [B, 5, 100]
-        beta = None if beta is None else beta[:, 0].t()  # [B, 5]
+        # the 5 marks are 5 sequences of 100 one-count steps; each LSTM's states are summarised in place
+        m, alpha = self.bin_rnn.summarise(x.permute(2, 0, 1).unsqueeze(-1), self.bin_pooling, self.bin_context)
+        m = self.dropout(m)  # [5, B, R1]: the mark embeddings, a 5-step sequence per gene
+        v, beta = self.mark_rnn.summarise(m.transpose(0, 1).unsqueeze(0), self.mark_pooling, self.mark_context)
+        logit = self.classifier(self.dropout(v[0]))[:, 0]
+        alpha = None if self.bin_pooling == "last" else alpha.transpose(0, 1)  # [B, 5, 100]
+        beta = None if self.mark_pooling == "last" else beta[0]  # [B, 5]
         return logit, alpha, beta
 
     # -- the reference implementation's parameter names ----------------------------------------
@@ -196,34 +172,25 @@ class AttentiveChrome(TorchChromModel):
     def _logits(self, module, x):
         return module(x)[0]
 
-    def _configure(self, module, device):
-        # The recurrences split their LSTMs over Python threads (batched_lstm._run_parallel), each
-        # running torch single-threaded; OpenMP on top would oversubscribe the cores.
-        if device.type != "cpu":
-            module.bin_rnn.workers = module.mark_rnn.workers = 1
-            return None
-        workers = max(1, torch.get_num_threads())
-        module.bin_rnn.workers, module.mark_rnn.workers = workers, 1
-        return 1
-
     def attention(self, X) -> tuple[np.ndarray, np.ndarray]:
         """``(alpha [n, 5 marks, 100 bins], beta [n, 5 marks])`` for raw counts ``X [n, 100, 5]``; rows sum
         to one. An ablated level comes back as its uniform weights (1/100 or 1/5)."""
         if not self.has_attention:
             raise ChrombenchError(f"{self.name} has no attention weights (it summarises with last hidden states)")
         X = check_counts(X)
-        module = self._fitted_module()
-        device = next(module.parameters()).device
-        alphas, betas = [], []
-        with intra_op_threads(self._configure(module, device)), torch.inference_mode():
-            module.eval()
-            for start in range(0, len(X), PREDICT_BATCH):
-                _, alpha, beta = module(transform_counts(X[start:start + PREDICT_BATCH], self.input_transform, device))
-                alphas.append(alpha.float().cpu().numpy())
-                betas.append(beta.float().cpu().numpy())
-        if not alphas:
+        if not len(X):
             return np.zeros((0, N_MARKS, N_BINS), np.float32), np.zeros((0, N_MARKS), np.float32)
-        return np.concatenate(alphas), np.concatenate(betas)
+
+        def weights(module, x):
+            _, alpha, beta = module(x)
+            n = len(x)
+            # an ablated level has no weights of its own: it gives each bin (or mark) the same share
+            alpha = torch.full((n, N_MARKS, N_BINS), 1 / N_BINS) if alpha is None else alpha.float().cpu()
+            beta = torch.full((n, N_MARKS), 1 / N_MARKS) if beta is None else beta.float().cpu()
+            return alpha.numpy(), beta.numpy()
+
+        parts = self.map_batches(X, weights)
+        return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
 
     # -- reference weights ----------------------------------------------------------------------
     def reference_shapes(self) -> dict[str, tuple[int, ...]]:

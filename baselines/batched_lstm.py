@@ -8,8 +8,9 @@ per time step computes every block's gates, and the backward pass is a second ha
 (back-propagation through time) instead of thousands of autograd nodes. Each block's gradient
 only ever touches that block's weights, so blocks stay fully independent (no weight masking).
 
-Layout ("feature-major": genes last, so every per-step slice is one contiguous chunk per block):
-inputs ``x [T, D, I, B]`` -> hidden states ``h [T, D, H, B]``. A block's weights are one matrix
+Layout. Callers see sequences as ``[n, B, T, features]`` (``lstm_layer``). Inside, each time step
+works on ``[D, features, B]`` slices, genes last, so that every block's slice is one contiguous chunk:
+operands ``buf [T+1, D, H+I+1, B]``, saved gates ``[T, D, 4H, B]``. A block's weights are one matrix
 ``W [H + I + 1, 4H]`` acting on ``[h_{t-1}; x_t; 1]``: rows ``0:H`` are ``weight_hh.T``, rows
 ``H:H+I`` are ``weight_ih.T``, the last row is the summed bias. Gate columns are ordered
 (o, i, f, g) so that one ``sigmoid_`` covers o, i and f (torch and the reference order gates as
@@ -56,46 +57,6 @@ def unpack_lstm_weights(W: torch.Tensor, hidden: int) -> dict[str, torch.Tensor]
             "bias_ih": bias.contiguous(), "bias_hh": torch.zeros_like(bias)}
 
 
-def _split(n_blocks: int, workers: int) -> list[tuple[int, int]]:
-    parts = max(1, min(workers, n_blocks))
-    edges = [round(k * n_blocks / parts) for k in range(parts + 1)]
-    return [(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
-
-
-_THREADS = None
-
-
-def _run_parallel(fn, ranges) -> None:
-    """Run ``fn(lo, hi)`` for each block range, all ranges after the first in helper threads.
-
-    torch releases the GIL inside its kernels, so Python threads keep several cores busy. Unlike
-    OpenMP's fork-join per operation, nothing spins at a barrier when a core is briefly taken by
-    another process (this machine is shared), which made intra-op threading erratic here.
-    """
-    global _THREADS
-    if len(ranges) == 1:
-        fn(*ranges[0])
-        return
-    if _THREADS is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        # each helper runs its torch ops single-threaded: the parallelism is the helpers themselves
-        _THREADS = ThreadPoolExecutor(max_workers=7, thread_name_prefix="chrombench-lstm",
-                                      initializer=torch.set_num_threads, initargs=(1,))
-    inference = torch.is_inference_mode_enabled()
-
-    def in_caller_mode(lo, hi):  # grad and inference modes are thread-local: mirror the caller's
-        with torch.inference_mode(inference), torch.no_grad():
-            fn(lo, hi)
-
-    futures = [_THREADS.submit(in_caller_mode, lo, hi) for lo, hi in ranges[1:]]
-    try:
-        fn(*ranges[0])
-    finally:
-        for fut in futures:
-            fut.result()
-
-
 class _Workspace:
     """Large per-call buffers, handed back after use and reused by the next call of the same shape.
 
@@ -139,15 +100,14 @@ def _new_saved(T: int, D: int, H: int, B: int, like: torch.Tensor):
     return acts, vs, qs
 
 
-def _forward_blocks(buf, Wk, saved, H: int, lo: int, hi: int) -> None:
-    """All time steps for blocks ``lo:hi``; step t reads ``buf[t]`` and writes h_t into ``buf[t+1, :, :H]``."""
-    T = buf.shape[0] - 1
-    d, B = hi - lo, buf.shape[-1]
-    Wk = Wk[lo:hi]
-    ops = buf[:, lo:hi].unbind(0)
-    hs = buf[1:, lo:hi, :H].unbind(0)
+def _forward_steps(buf, Wk, saved, H: int) -> None:
+    """All time steps of all blocks; step t reads ``buf[t]`` and writes h_t into ``buf[t+1, :, :H]``."""
+    T, d, _, B = buf.shape
+    T -= 1
+    ops = buf.unbind(0)
+    hs = buf[1:, :, :H].unbind(0)
     if saved is not None:  # every step's gates and states, for the backward pass
-        acts, vs, qs = (x[:, lo:hi] for x in saved)
+        acts, vs, qs = saved
         a_t = acts.unbind(0)
         o_t, i_t, f_t, g_t = (acts[:, :, k * H:(k + 1) * H].unbind(0) for k in range(4))
         v_t, q_t = vs.unbind(0), qs.unbind(0)
@@ -169,76 +129,170 @@ def _forward_blocks(buf, Wk, saved, H: int, lo: int, hi: int) -> None:
         torch.addcmul(o_t[t], o_t[t], q_t[t], value=-2.0, out=hs[t])
 
 
-def _backward_blocks(dhs, buf, saved, W, H: int, lo: int, hi: int, dW, dx_steps) -> None:
-    """Back-propagation through time for blocks ``lo:hi``; writes ``dW[lo:hi]`` (and ``dx_steps``)."""
-    acts, vs, qs = (x[:, lo:hi] for x in saved)
+_CHUNK_BYTES = 1 << 20  # gate factors computed at once in backward: ~1 MB fits the L2 cache (measured best)
+
+
+def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
+    """Back-propagation through time for all blocks; writes ``dW`` (and ``dx_steps`` if given)."""
+    acts, vs, qs = saved
     T, d, _, B = acts.shape
     K = buf.shape[2]
-    buf, dhs, W = buf[:, lo:hi], dhs[:, lo:hi], W[lo:hi]
     W_h, W_i = W[:, :H, :], W[:, H:K - 1, :]  # dh_{t-1} += W_h @ dgates_t;  dx_t = W_i @ dgates_t
-    # Steps are processed in chunks: the factors below are computed for a whole chunk at once (few
-    # operations), and a chunk's buffers stay in cache (~1 MB).
-    C = max(4, min(T, (1 << 18) // (d * 4 * H * B)))
+    # Steps are processed in chunks: the gate factors below are computed for a whole chunk at once
+    # (few operations; chunks of a few MB stay in the last-level cache).
+    C = max(1, min(T, _CHUNK_BYTES // (4 * d * 4 * H * B)))
     deriv = buf.new_empty(C, d, 4 * H, B)
-    kc = buf.new_empty(C, d, H, B)
+    kq = buf.new_empty(C, d, H, B)
     dgates = buf.new_empty(d, 4 * H, C, B)  # (step, gene) adjacent: a chunk's dW is one matmul
-    dW_r = dW[lo:hi]
-    dW_r.zero_()
-    dc = buf.new_zeros(d, H, B)
+    dW.zero_()
+    ndc = buf.new_zeros(d, H, B)  # minus dLoss/dc: saves a negation per factor below
     dh = dhs[T - 1]
     for t1 in range(T, 0, -C):
         t0 = max(0, t1 - C)
         n = t1 - t0
         a, q = acts[t0:t1], qs[t0:t1]
         o, i, sg = a[:, :, :H], a[:, :, H:2 * H], a[:, :, 3 * H:]
-        # For every step of the chunk: dc_t gains dh_t * kc_t, and each gate's pre-activation gradient
-        # is dh_t (gate o) or dc_t (gates i, f, g) times a factor m that does not depend on them.
-        tanh_c = torch.mul(q, -2.0).add_(1.0)
-        torch.mul(tanh_c, tanh_c, out=kc[:n]).sub_(1.0).mul_(o).neg_()  # o (1 - tanh(c)^2)
+        # With tanh(c) = 1 - 2q and g = 2 sg - 1 (sg, q: sigmoids kept by the forward pass), per step:
+        #   dc_t = dc_{t+1} f_{t+1} + 4 dh_t o q (1 - q)
+        #   dz_o = dh (1 - 2q) o'   dz_i = dc (2 sg - 1) i'   dz_f = dc c_{t-1} f'   dz_g = dc i 4 sg'
+        # where x' = x (1 - x) is the sigmoid's derivative. Carrying ndc = -dc flips the last three.
+        torch.addcmul(q, q, q, value=-1.0, out=kq[:n]).mul_(o)  # o q (1 - q)
         m = deriv[:n]
-        torch.mul(a, torch.rsub(a, 1.0), out=m)  # sigmoid' (the g rows are overwritten below)
-        g = torch.mul(sg, 2.0).sub_(1.0)
-        m[:, :, :H].mul_(tanh_c)  # dh/dz_o
-        m[:, :, H:2 * H].mul_(g)  # dc/dz_i
-        m[:, :, 2 * H:3 * H].mul_(vs[t0:t1]).mul_(-0.5)  # dc/dz_f = c_{t-1} sigmoid'(z_f)
-        torch.mul(g, g, out=m[:, :, 3 * H:]).sub_(1.0).mul_(i).neg_()  # dc/dz_g = i (1 - g^2)
+        torch.addcmul(a, a, a, value=-1.0, out=m)  # x' for all four gate rows
+        m[:, :, :H].mul_(torch.rsub(q, 1.0, alpha=2.0))  # dz_o / dh
+        m[:, :, H:2 * H].mul_(torch.rsub(sg, 1.0, alpha=2.0))  # dz_i / ndc
+        m[:, :, 2 * H:3 * H].mul_(vs[t0:t1]).mul_(0.5)  # dz_f / ndc, with c_{t-1} = -v_{t-1} / 2
+        m[:, :, 3 * H:].mul_(i).mul_(-4.0)  # dz_g / ndc
         m_o, m_c = m[:, :, :H].unbind(0), m[:, :, H:].unflatten(2, (3, H)).unbind(0)
-        kc_t, f_t, dhs_t = kc[:n].unbind(0), a[:, :, 2 * H:3 * H].unbind(0), dhs[t0:t1].unbind(0)
+        kq_t, f_t, dhs_t = kq[:n].unbind(0), a[:, :, 2 * H:3 * H].unbind(0), dhs[t0:t1].unbind(0)
         dg = dgates[:, :, :n]
         dg_t, dg_o = dg.unbind(2), dg[:, :H].unbind(2)
         dg_c = dg[:, H:].unflatten(1, (3, H)).unbind(3)
         for k in range(n - 1, -1, -1):
-            dc.addcmul_(dh, kc_t[k])
+            ndc.addcmul_(dh, kq_t[k], value=-4.0)
             torch.mul(dh, m_o[k], out=dg_o[k])
-            torch.mul(dc.unsqueeze(1), m_c[k], out=dg_c[k])
+            torch.mul(ndc.unsqueeze(1), m_c[k], out=dg_c[k])
             if t0 + k > 0:
-                dc.mul_(f_t[k])
+                ndc.mul_(f_t[k])
                 dh = torch.baddbmm(dhs_t[k - 1] if k > 0 else dhs[t0 - 1], W_h, dg_t[k])
         grads = dg.reshape(d, 4 * H, n * B)
         operands = buf[t0:t1].permute(1, 2, 0, 3).reshape(d, K, n * B)
-        dW_r.baddbmm_(operands, grads.transpose(1, 2))
+        dW.baddbmm_(operands, grads.transpose(1, 2))
         if dx_steps is not None:
-            dx_steps[t0:t1, lo:hi] = torch.bmm(W_i, grads).view(d, -1, n, B).permute(2, 0, 1, 3)
+            dx_steps[t0:t1] = torch.bmm(W_i, grads).view(d, -1, n, B).permute(2, 0, 1, 3)
 
 
-def _scan(x, W, hidden: int, bidirectional: bool, workers: int, save: bool):
-    """Fill the operand buffer from ``x [T, n, I, B]`` and run the recurrence of all ``D`` blocks."""
-    T, n, I, B = x.shape
+def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
+    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks."""
+    n, B, T, I = x.shape
     D, H, K = W.shape[0], hidden, hidden + I + 1
     key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _new_operands(T, D, K, H, B, x))
-    buf[:T, :n, H:H + I] = x
+    steps = x.permute(2, 0, 3, 1)  # [T, n, I, B]
+    buf[:T, :n, H:H + I] = steps
     if bidirectional:  # the reverse blocks read the sequence back to front
-        buf[:T, n:, H:H + I] = x.flip(0)
+        buf[:T, n:, H:H + I] = steps.flip(0)
     saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
     Wk = W.detach().transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
     Wk[:, 3 * H:] *= 2  # the g gate's sigmoid(2z), for tanh(z) = 2 sigmoid(2z) - 1
-    _run_parallel(lambda lo, hi: _forward_blocks(buf, Wk, saved, H, lo, hi), _split(D, workers))
-    out = x.new_empty(T, n, (2 if bidirectional else 1) * H, B)
-    out[:, :, :H] = buf[1:, :n, :H]
-    if bidirectional:  # back to sequence order
-        out[:, :, H:] = buf[1:, n:, :H].flip(0)
-    return out, buf, saved, key
+    _forward_steps(buf, Wk, saved, H)
+    return buf, saved, key
+
+
+def _sequences(buf, n: int, H: int, bidirectional: bool) -> torch.Tensor:
+    """The hidden states held in ``buf`` as ``[n, B, T, directions * H]``, in sequence order."""
+    T, B = buf.shape[0] - 1, buf.shape[3]
+    out = buf.new_empty(n, B, T, (2 if bidirectional else 1) * H)
+    out[..., :H] = buf[1:, :n, :H].permute(1, 3, 0, 2)
+    if bidirectional:  # the reverse blocks ran back to front
+        out[..., H:] = buf[1:, n:, :H].flip(0).permute(1, 3, 0, 2)
+    return out
+
+
+POOLINGS = ("attention", "uniform", "last")
+
+
+def _step_chunks(T: int, n: int, H: int, B: int):
+    """Slices of the T steps whose ``[steps, n, H, B]`` temporaries stay near 1 MB: products of that
+    size come from reused heap memory and stay in cache, whole-sequence ones (tens of MB at large
+    batches) cost page faults and memory traffic that dominated the pooling when written plainly."""
+    size = max(1, min(T, (1 << 18) // (n * H * B)))
+    return [slice(t, min(T, t + size)) for t in range(0, T, size)]
+
+
+def _dots(h, v, out):
+    """``out[t, j, b] = sum_k h[t, j, k, b] v[j, k, b]`` (``v`` broadcasts over steps)."""
+    for c in _step_chunks(*h.shape):
+        torch.sum(h[c] * v, dim=2, out=out[c])
+    return out
+
+
+def _weighted_sum(h, weights):
+    """``sum_t weights[t, j, b] h[t, j, :, b]`` -> ``[n, H, B]``."""
+    total = None
+    for c in _step_chunks(*h.shape):
+        part = (h[c] * weights[c, :, None]).sum(0)
+        total = part if total is None else total.add_(part)
+    return total
+
+
+def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
+    """Summaries of each sequence's hidden states, read in place from ``buf``.
+
+    Returns ``rep [n, directions * H, B]`` and the weights over positions ``[T, n, B]`` (None for
+    "last"). "attention": softmax over positions of ``h_t . context``; "uniform": 1/T each;
+    "last": each direction's final state.
+    """
+    hf = buf[1:, :n, :H]  # [T, n, H, B]: forward states at positions 0..T-1
+    hr = buf[1:, n:, :H] if bidirectional else None  # reverse states in step order: position T-1-t
+    if mode == "last":
+        return torch.cat([hf[-1], hr[-1]], dim=1) if bidirectional else hf[-1].clone(), None
+    T, B = hf.shape[0], hf.shape[3]
+    if mode == "attention":
+        scores = _dots(hf, context[:, :H, None], hf.new_empty(T, n, B))
+        if bidirectional:
+            scores += _dots(hr, context[:, H:, None], hf.new_empty(T, n, B)).flip(0)
+        weights = torch.softmax(scores, dim=0)
+    else:
+        weights = hf.new_full((T, n, B), 1.0 / T)
+    parts = [_weighted_sum(hf, weights)]
+    if bidirectional:
+        parts.append(_weighted_sum(hr, weights.flip(0)))
+    return torch.cat(parts, dim=1), weights
+
+
+def _pool_backward(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights, dhs):
+    """Writes dLoss/dh for every step into ``dhs [T, D, H, B]``; returns dLoss/dcontext (or None)."""
+    gf = g_rep[:, :H]  # [n, H, B]
+    gr = g_rep[:, H:] if bidirectional else None
+    if mode == "last":
+        dhs.zero_()
+        dhs[-1, :n] = gf
+        if bidirectional:
+            dhs[-1, n:] = gr
+        return None
+    weights_r = weights.flip(0) if bidirectional else None
+    torch.mul(weights[:, :, None], gf, out=dhs[:, :n])
+    if bidirectional:
+        torch.mul(weights_r[:, :, None], gr, out=dhs[:, n:])
+    if mode != "attention":
+        return None
+    T, B = weights.shape[0], weights.shape[2]
+    hf = buf[1:, :n, :H]
+    hr = buf[1:, n:, :H] if bidirectional else None
+    d_weights = _dots(hf, gf, hf.new_empty(T, n, B))
+    if bidirectional:
+        d_weights += _dots(hr, gr, hf.new_empty(T, n, B)).flip(0)
+    if g_weights is not None:
+        d_weights += g_weights
+    d_scores = weights * (d_weights - (weights * d_weights).sum(0, keepdim=True))  # through the softmax
+    dhs[:, :n].addcmul_(d_scores[:, :, None], context[:, :H, None])
+    d_context = [_weighted_sum(hf, d_scores).sum(2)]
+    if bidirectional:
+        d_scores = d_scores.flip(0)
+        dhs[:, n:].addcmul_(d_scores[:, :, None], context[:, H:, None])
+        d_context.append(_weighted_sum(hr, d_scores).sum(2))
+    return torch.cat(d_context, dim=1)
 
 
 class _Lease:
@@ -257,56 +311,124 @@ class _Lease:
             pass
 
 
+def _backpropagate(ctx, dhs, W, buf, saved, n: int) -> tuple:
+    """BPTT from ``dhs`` through all blocks; returns (dx [n, B, T, I] or None, dW)."""
+    hidden, bidirectional = ctx.settings
+    T, D, K, B = buf.shape[0] - 1, buf.shape[1], buf.shape[2], buf.shape[3]
+    dW = torch.empty_like(W)
+    dx_steps = dhs.new_empty(T, D, K - hidden - 1, B) if ctx.needs_input_grad[0] else None
+    _backward_steps(dhs, buf, saved, W, hidden, dW, dx_steps)
+    dx = None
+    if dx_steps is not None:
+        dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps
+        dx = dx.permute(1, 3, 0, 2)  # [T, n, I, B] -> [n, B, T, I]
+    return dx, dW
+
+
+def _keep_for_backward(ctx, buf, saved, key, settings) -> None:
+    ctx.buffers = (buf, saved)
+    ctx.leases = (_Lease(("operands",) + key, buf), _Lease(("saved",) + key, saved))
+    ctx.settings = settings
+
+
 class _LSTMLayer(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, W, hidden, bidirectional, workers):
-        out, buf, saved, key = _scan(x, W, hidden, bidirectional, workers, save=True)
+    def forward(ctx, x, W, hidden, bidirectional):
+        buf, saved, key = _scan(x, W, hidden, bidirectional, save=True)
         ctx.save_for_backward(W)
-        ctx.buffers = (buf, saved)
-        ctx.leases = (_Lease(("operands",) + key, buf), _Lease(("saved",) + key, saved))
-        ctx.settings = (hidden, bidirectional, workers, x.shape[1])
-        return out
+        _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
+        return _sequences(buf, x.shape[0], hidden, bidirectional)
 
     @staticmethod
     def backward(ctx, d_out):
         (W,), (buf, saved) = ctx.saved_tensors, ctx.buffers
-        hidden, bidirectional, workers, n = ctx.settings
-        T, D, K, B = buf.shape[0] - 1, buf.shape[1], buf.shape[2], buf.shape[3]
-        H, I = hidden, K - hidden - 1
-        dhs = d_out.new_empty(T, D, H, B)
-        dhs[:, :n] = d_out[:, :, :H]
+        hidden, bidirectional = ctx.settings
+        n, H = d_out.shape[0], hidden
+        dhs = d_out.new_empty(buf.shape[0] - 1, buf.shape[1], H, buf.shape[3])
+        dhs[:, :n] = d_out[..., :H].permute(2, 0, 3, 1)
         if bidirectional:
-            dhs[:, n:] = d_out[:, :, H:].flip(0)
-        dW = torch.empty_like(W)
-        dx_steps = d_out.new_empty(T, D, I, B) if ctx.needs_input_grad[0] else None
-        _run_parallel(lambda lo, hi: _backward_blocks(dhs, buf, saved, W, H, lo, hi, dW, dx_steps),
-                      _split(D, workers))
-        dx = None
-        if dx_steps is not None:
-            dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps
-        return dx, dW, None, None, None
+            dhs[:, n:] = d_out[..., H:].flip(2).permute(2, 0, 3, 1)
+        return (*_backpropagate(ctx, dhs, W, buf, saved, n), None, None)
 
 
-def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool = False,
-               workers: int = 1) -> torch.Tensor:
+class _PooledLSTM(torch.autograd.Function):
+    """LSTMs and the summary of their states in one node: the summary reads the hidden states where
+    the recurrence left them and its backward writes straight into the recurrence's input, so no
+    ``[n, B, T, 2H]`` sequence tensor (or its gradient) is ever assembled."""
+
+    @staticmethod
+    def forward(ctx, x, W, context, hidden, bidirectional, mode):
+        ctx.set_materialize_grads(False)
+        buf, saved, key = _scan(x, W, hidden, bidirectional, save=True)
+        rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context)
+        ctx.save_for_backward(W, context, weights)
+        _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
+        ctx.mode, ctx.n = mode, x.shape[0]
+        if weights is None:
+            weights = rep.new_empty(0)
+        if mode != "attention":
+            ctx.mark_non_differentiable(weights)
+        return rep.permute(0, 2, 1), weights.permute(1, 2, 0) if weights.dim() == 3 else weights
+
+    @staticmethod
+    def backward(ctx, g_rep, g_weights):
+        W, context, weights = ctx.saved_tensors
+        buf, saved = ctx.buffers
+        hidden, bidirectional = ctx.settings
+        n = ctx.n
+        if g_rep is None:  # only the attention weights were used
+            g_rep = buf.new_zeros(n, buf.shape[3], (2 if bidirectional else 1) * hidden)
+        if g_weights is not None:
+            g_weights = g_weights.permute(2, 0, 1)  # [n, B, T] -> [T, n, B]
+        dhs = buf.new_empty(buf.shape[0] - 1, buf.shape[1], hidden, buf.shape[3])
+        d_context = _pool_backward(buf, n, hidden, bidirectional, ctx.mode, context, weights,
+                                   g_rep.permute(0, 2, 1), g_weights, dhs)
+        dx, dW = _backpropagate(ctx, dhs, W, buf, saved, n)
+        return dx, dW, d_context, None, None, None
+
+
+def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool = False) -> torch.Tensor:
     """Independent single-layer LSTMs from zero state, one per block of ``W``.
 
-    ``x [T, n, I, B]`` -> ``[T, n, directions * H, B]``. ``W [directions * n, H + I + 1, 4H]``: block
+    ``x [n, B, T, I]`` -> ``[n, B, T, directions * H]`` (n sequences of T steps for each of B genes,
+    like ``nn.LSTM(batch_first=True)`` per sequence). ``W [directions * n, H + I + 1, 4H]``: block
     k < n is sequence k's forward LSTM, block n + k its reverse LSTM, whose states are returned in
-    sequence order after the forward ones (as ``nn.LSTM(bidirectional=True)`` does). ``workers`` > 1
-    splits the blocks over that many threads.
+    sequence order after the forward ones (as ``nn.LSTM(bidirectional=True)`` does).
     """
     if torch.is_grad_enabled() and (x.requires_grad or W.requires_grad):
-        return _LSTMLayer.apply(x, W, hidden, bidirectional, workers)
-    out, buf, _, key = _scan(x, W, hidden, bidirectional, workers, save=False)
+        return _LSTMLayer.apply(x, W, hidden, bidirectional)
+    buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
+    out = _sequences(buf, x.shape[0], hidden, bidirectional)
     _WORKSPACE.give(("operands",) + key, buf)
     return out
+
+
+def pooled_lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool, mode: str,
+                      context: torch.Tensor | None = None):
+    """``lstm_layer`` followed by a summary of each sequence's states over its T steps.
+
+    Returns ``rep [n, B, directions * H]`` and ``weights [n, B, T]`` (empty for "last"). ``mode``:
+    "attention" (softmax over steps of ``h_t . context[k]``, ``context [n, directions * H]``),
+    "uniform" (1/T each) or "last" (the forward direction's last state and the reverse direction's
+    state at step 0, i.e. each direction's final state).
+    """
+    if mode not in POOLINGS:
+        raise ValueError(f"mode must be one of {POOLINGS}, got {mode!r}")
+    if (mode == "attention") != (context is not None):
+        raise ValueError("a context is needed for, and only for, mode='attention'")
+    grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
+    if grads:
+        return _PooledLSTM.apply(x, W, context, hidden, bidirectional, mode)
+    buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
+    rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context)
+    _WORKSPACE.give(("operands",) + key, buf)
+    return rep.permute(0, 2, 1), (weights.permute(1, 2, 0) if weights is not None else rep.new_empty(0))
 
 
 class BlockLSTM(nn.Module):
     """``n_blocks`` independent LSTMs (one per mark, say), each optionally bidirectional.
 
-    ``forward(x [T, n_blocks, input_size, B])`` -> ``[T, n_blocks, directions * hidden_size, B]``:
+    ``forward(x [n_blocks, B, T, input_size])`` -> ``[n_blocks, B, T, directions * hidden_size]``:
     the forward direction's state first, then the reverse direction's aligned to position t, as in
     ``nn.LSTM(bidirectional=True)``. ``weight[k]`` is block k's forward LSTM for ``k < n_blocks``
     and block ``k - n_blocks``'s reverse LSTM after that.
@@ -316,7 +438,6 @@ class BlockLSTM(nn.Module):
         super().__init__()
         self.n_blocks, self.input_size, self.hidden_size = n_blocks, input_size, hidden_size
         self.directions = 2 if bidirectional else 1
-        self.workers = 1  # threads for the recurrence; a runtime setting, not a hyperparameter
         self.weight = nn.Parameter(torch.empty(self.directions * n_blocks, hidden_size + input_size + 1,
                                                4 * hidden_size))
         self.reset_parameters()
@@ -329,7 +450,12 @@ class BlockLSTM(nn.Module):
             self.weight[:, -1].add_(torch.empty_like(self.weight[:, -1]).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return lstm_layer(x, self.weight, self.hidden_size, self.directions == 2, self.workers)
+        return lstm_layer(x, self.weight, self.hidden_size, self.directions == 2)
+
+    def summarise(self, x: torch.Tensor, mode: str, context: torch.Tensor | None = None):
+        """``x [n_blocks, B, T, input_size]`` -> ``(rep [n_blocks, B, directions * H], weights [n_blocks, B, T])``;
+        see ``pooled_lstm_layer``."""
+        return pooled_lstm_layer(x, self.weight, self.hidden_size, self.directions == 2, mode, context)
 
     def _index(self, block: int, reverse: bool) -> int:
         if reverse and self.directions == 1:

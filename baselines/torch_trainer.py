@@ -24,7 +24,7 @@ import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -64,6 +64,34 @@ def intra_op_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+_POOLS: dict[int, Any] = {}
+
+
+def map_chunks(fn: Callable[[int, int], Any], n: int, chunk: int, device: torch.device) -> list:
+    """``[fn(start, stop) for each chunk of range(n)]`` in order, chunks run on several cores.
+
+    Threading policy (measured on the shared 2-core machine this was written on): torch's OpenMP
+    intra-op threads made these small per-step operations up to 10x slower whenever another process
+    held a core, because threads wait for each other at every operation. So torch runs
+    single-threaded here, and on a CPU independent chunks of genes go to ``torch.get_num_threads()``
+    Python threads instead (torch releases the GIL inside its kernels). Each chunk is computed the
+    same way whatever the thread count, so results do not depend on it.
+    """
+    starts = list(range(0, n, chunk))
+    threads = min(len(starts), torch.get_num_threads()) if device.type == "cpu" else 1
+    run = lambda start: fn(start, min(n, start + chunk))  # noqa: E731
+    if threads <= 1:
+        with intra_op_threads(1 if device.type == "cpu" else None):
+            return [run(start) for start in starts]
+    if threads not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="chrombench-predict",
+                                             initializer=torch.set_num_threads, initargs=(1,))
+    with intra_op_threads(1):
+        return list(_POOLS[threads].map(run, starts))
+
+
 def transform_counts(X, transform: str, device: torch.device) -> torch.Tensor:
     """Raw counts ``[n, 100, 5]`` -> float32 tensor on ``device`` in the module's input scale."""
     t = torch.as_tensor(np.asarray(X, dtype=np.float32)).to(device)
@@ -89,10 +117,6 @@ class TorchChromModel(ChromModel):
         """Logits ``[n]`` for a transformed batch; override when the module returns more than that."""
         return module(x)
 
-    def _configure(self, module: nn.Module, device: torch.device) -> int | None:
-        """Runtime settings before fitting or predicting; returns intra-op threads to use (None: as is)."""
-        return None
-
     # -- the contract -----------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
         self._check_params()
@@ -100,7 +124,8 @@ class TorchChromModel(ChromModel):
         torch.manual_seed(self.seed)  # initialisation and dropout
         module = self._build_module().to(device)
         self.module_ = module
-        with intra_op_threads(self._configure(module, device)):
+        # one intra-op thread on a CPU: see map_chunks for why
+        with intra_op_threads(1 if device.type == "cpu" else None):
             self.history_ = _train(self, module, train, valid, device, on_epoch)
         module.eval()
         return self
@@ -112,15 +137,19 @@ class TorchChromModel(ChromModel):
     def predict_logits(self, X) -> torch.Tensor:
         """Logits ``[n]`` (CPU tensor) for raw counts ``X [n, 100, 5]``."""
         X = check_counts(X)
-        module = self._fitted_module()
-        device = next(module.parameters()).device
-        out = []
-        with intra_op_threads(self._configure(module, device)), torch.inference_mode():
-            module.eval()
-            for start in range(0, len(X), PREDICT_BATCH):
-                x = transform_counts(X[start:start + PREDICT_BATCH], self.input_transform, device)
-                out.append(self._logits(module, x).float().cpu())
+        out = self.map_batches(X, lambda module, x: self._logits(module, x).float().cpu())
         return torch.cat(out) if out else torch.zeros(0)
+
+    def map_batches(self, X, fn: Callable) -> list:
+        """``fn(module, x)`` in inference mode for batches ``x`` (transformed) of raw counts ``X``, in order."""
+        module = self._fitted_module().eval()
+        device = next(module.parameters()).device
+
+        def batch(start: int, stop: int):
+            with torch.inference_mode():
+                return fn(module, transform_counts(X[start:stop], self.input_transform, device))
+
+        return map_chunks(batch, len(X), PREDICT_BATCH, device)
 
     def n_parameters(self) -> int:
         module = getattr(self, "module_", None) or self._build_module()
@@ -234,9 +263,12 @@ def _validate(model: TorchChromModel, module: nn.Module, Xv, yv, loss_fn) -> dic
         return {"valid_auroc": math.nan, "valid_loss": math.nan, "valid_time": 0.0}
     start = time.perf_counter()
     module.eval()
-    with torch.inference_mode():
-        logits = torch.cat([model._logits(module, Xv[i:i + PREDICT_BATCH]).float()
-                            for i in range(0, len(Xv), PREDICT_BATCH)]).cpu()
+
+    def batch(lo: int, hi: int) -> torch.Tensor:
+        with torch.inference_mode():
+            return model._logits(module, Xv[lo:hi]).float().cpu()
+
+    logits = torch.cat(map_chunks(batch, len(Xv), PREDICT_BATCH, Xv.device))
     loss = float(loss_fn(logits, torch.as_tensor(yv, dtype=torch.float32)))
     score = math.nan
     if 0 < yv.sum() < len(yv) and torch.isfinite(logits).all():

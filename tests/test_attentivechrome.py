@@ -11,7 +11,7 @@ from torch import nn
 
 from chrombench import N_BINS, N_MARKS
 from chrombench.baselines import attentivechrome as ac
-from chrombench.baselines.batched_lstm import lstm_layer
+from chrombench.baselines.batched_lstm import lstm_layer, pooled_lstm_layer
 from chrombench.baselines.torch_trainer import resolve_device
 from chrombench.data.arrays import Split
 from chrombench.errors import ChrombenchError, ModelFormatError
@@ -258,8 +258,8 @@ def test_unidirectional_has_no_reverse_lstms_and_never_looks_ahead():
     for cls, looks_ahead in ((ac.AttentiveChromeUnidirectional, False), (ac.AttentiveChrome, True)):
         rnn = cls()._build_module().bin_rnn
         with torch.no_grad():
-            h, h_later = (rnn(v.permute(1, 2, 0).unsqueeze(2)) for v in (x, later))
-        assert torch.equal(h[:60], h_later[:60]) is not looks_ahead
+            h, h_later = (rnn(v.permute(2, 0, 1).unsqueeze(-1)) for v in (x, later))  # [5, n, 100, R]
+        assert torch.equal(h[:, :, :60], h_later[:, :, :60]) is not looks_ahead
 
 
 def test_plain_lstm_has_no_attention():
@@ -337,11 +337,28 @@ def test_dropout_acts_in_training_mode_only():
 
 def test_batched_recurrence_gradients_are_exact():
     torch.manual_seed(0)
-    for bidirectional, workers in ((True, 2), (False, 1)):  # two threads split the blocks: same gradients
-        x = torch.randn(9, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+    for bidirectional in (True, False):
+        x = torch.randn(2, 4, 9, 3, dtype=torch.float64, requires_grad=True)  # 2 sequences, 4 genes, 9 steps
         W = torch.randn((2 if bidirectional else 1) * 2, 5 + 3 + 1, 20, dtype=torch.float64, requires_grad=True)
-        assert torch.autograd.gradcheck(lambda x, W: lstm_layer(x, W, 5, bidirectional, workers), (x, W),
-                                        fast_mode=True)
+        assert torch.autograd.gradcheck(lambda x, W: lstm_layer(x, W, 5, bidirectional), (x, W), fast_mode=True)
+
+
+@pytest.mark.parametrize("mode", ["attention", "uniform", "last"])
+def test_pooled_recurrence_gradients_are_exact(mode):
+    torch.manual_seed(1)
+    for bidirectional in (True, False):
+        dirs = 2 if bidirectional else 1
+        x = torch.randn(2, 3, 7, 2, dtype=torch.float64, requires_grad=True)
+        W = torch.randn(dirs * 2, 4 + 2 + 1, 16, dtype=torch.float64, requires_grad=True)
+        context = torch.randn(2, dirs * 4, dtype=torch.float64, requires_grad=True) if mode == "attention" else None
+
+        def summary(x, W, *context):
+            rep, weights = pooled_lstm_layer(x, W, 4, bidirectional, mode, *context)
+            # the weights are an output too (interpretation may differentiate them)
+            return (rep, weights) if mode == "attention" else rep
+
+        inputs = (x, W) + ((context,) if context is not None else ())
+        assert torch.autograd.gradcheck(summary, inputs, fast_mode=True)
 
 
 def test_auto_device_uses_cuda_when_available(monkeypatch):
