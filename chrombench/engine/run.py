@@ -259,9 +259,9 @@ class PairRun:
         study = tuning.open_study(self.storage, self.study_name)
         view = protocol.TuningView.of(self.data)  # the tuning path gets this and nothing else
         fixed = protocol.fixed_params(self.spec.cls, self.cfg.seeds[0], self.device)
-        self.bar.phase("tuning")
         tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
-                    parent_run=self.parent, poll_interval=self.cfg.poll_interval, on_trial=lambda: self.bar.phase("tuning"))
+                    parent_run=self.parent, poll_interval=self.cfg.poll_interval,
+                    on_progress=lambda done, n: self.bar.phase(f"tuning: {done}/{n if n else '?'} trials"))
         self.report = tuning.tuning_report(study, self.budget)
         self.best = tuning.best_params(study, self.spec.cls, self.budget)
         records = self.seeds()
@@ -279,7 +279,7 @@ class PairRun:
             rows = self.coord.rows(self.study_name)
             waiting = []
             for seed in pending:
-                self.bar.phase(f"seed {seed}")
+                self.bar.phase(f"refit + test: seed {seed} ({len(self.cfg.seeds)} seeds)")
                 path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
                 row = rows.get(f"seed-{seed}")
                 if path.exists() and self.cfg.overwrite_strategy != "always" and row is None:

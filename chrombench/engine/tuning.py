@@ -121,8 +121,11 @@ def _sampler_for(study_name: str, n_trials_so_far: int, budget: Budget) -> optun
 
 def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningView, budget: Budget, fixed: dict, *,
          coord: Coordinator, tracker=None, parent_run: str | None = None, poll_interval: float = 2.0,
-         on_trial=None) -> None:
-    """Run trials until the study's budget is met (by this worker or others) and none is running."""
+         on_progress=None) -> None:
+    """Run trials until the study's budget is met (by this worker or others) and none is running.
+
+    ``on_progress(finished, budget)`` is called whenever the count is read (for a progress bar).
+    """
     failures = 0
     name = study.study_name
     while True:
@@ -131,6 +134,8 @@ def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningVie
             fail_dead_trials(study, storage, coord.grace_period)
             trials = study.get_trials(deepcopy=False)
             exhausted, may_start = budget_state(trials, budget)
+            if on_progress:
+                on_progress(sum(t.state in FINISHED for t in trials), effective_trials(trials, budget))
             if exhausted:
                 break
             if may_start:
@@ -142,8 +147,6 @@ def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningVie
             time.sleep(poll_interval)
             continue
         failures += _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tracker, parent_run)
-        if on_trial:
-            on_trial()
         if failures >= MAX_FAILED_TRIALS:
             raise ChrombenchError(f"{failures} trials of {name} failed; see the errors above (a bug in the model?)")
 
