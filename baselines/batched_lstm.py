@@ -139,7 +139,7 @@ def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
     K = buf.shape[2]
     W_h, W_i = W[:, :H, :], W[:, H:K - 1, :]  # dh_{t-1} += W_h @ dgates_t;  dx_t = W_i @ dgates_t
     # Steps are processed in chunks: the gate factors below are computed for a whole chunk at once
-    # (few operations; chunks of a few MB stay in the last-level cache).
+    # (a few operations per chunk instead of per step), and a chunk stays in cache (_CHUNK_BYTES).
     C = max(1, min(T, _CHUNK_BYTES // (4 * d * 4 * H * B)))
     deriv = buf.new_empty(C, d, 4 * H, B)
     kq = buf.new_empty(C, d, H, B)
