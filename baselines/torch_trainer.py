@@ -121,12 +121,14 @@ class TorchChromModel(ChromModel):
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
         self._check_params()
         device = resolve_device(self.device)
-        torch.manual_seed(self.seed)  # initialisation and dropout
-        module = self._build_module().to(device)
-        self.module_ = module
-        # one intra-op thread on a CPU: see map_chunks for why
-        with intra_op_threads(1 if device.type == "cpu" else None):
-            self.history_ = _train(self, module, train, valid, device, on_epoch)
+        # the seed drives initialisation and dropout; the caller's random state is restored afterwards
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(int(self.seed))
+            module = self._build_module().to(device)
+            self.module_ = module
+            # one intra-op thread on a CPU: see map_chunks for why
+            with intra_op_threads(1 if device.type == "cpu" else None):
+                self.history_ = _train(self, module, train, valid, device, on_epoch)
         module.eval()
         return self
 

@@ -291,6 +291,14 @@ def test_same_seed_same_predictions_other_seed_other_predictions():
     assert not np.array_equal(a.predict_proba(X), _fitted(ac.AttentiveChrome, seed=4).predict_proba(X))
 
 
+def test_fitting_leaves_the_callers_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    _fitted(ac.AttentiveChrome, epochs=1)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_save_and_load_give_identical_predictions_and_attention(tmp_path):
     X = read_toy("test").X
     model = _fitted(ac.AttentiveChrome)
