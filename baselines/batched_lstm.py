@@ -146,6 +146,7 @@ def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
     dgates = buf.new_empty(d, 4 * H, C, B)  # (step, gene) adjacent: a chunk's dW is one matmul
     dW.zero_()
     ndc = buf.new_zeros(d, H, B)  # minus dLoss/dc: saves a negation per factor below
+    ndc_gates = ndc.unsqueeze(1)  # the same memory, broadcast over gates i, f, g
     dh = dhs[T - 1]
     for t1 in range(T, 0, -C):
         t0 = max(0, t1 - C)
@@ -171,7 +172,7 @@ def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
         for k in range(n - 1, -1, -1):
             ndc.addcmul_(dh, kq_t[k], value=-4.0)
             torch.mul(dh, m_o[k], out=dg_o[k])
-            torch.mul(ndc.unsqueeze(1), m_c[k], out=dg_c[k])
+            torch.mul(ndc_gates, m_c[k], out=dg_c[k])
             if t0 + k > 0:
                 ndc.mul_(f_t[k])
                 dh = torch.baddbmm(dhs_t[k - 1] if k > 0 else dhs[t0 - 1], W_h, dg_t[k])

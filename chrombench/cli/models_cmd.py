@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..errors import ChrombenchError
+from ..models.weights import ARCHITECTURES
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -255,8 +256,8 @@ def _write_predictions(path: Path, gene_ids, proba, labels) -> None:
 
 @click.command("import-weights")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--arch", default="attentivechrome", show_default=True,
-              help="Architecture of the state dict: attentivechrome (published weights) or one of its ablations.")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default="attentivechrome", show_default=True,
+              help="Architecture of the state dict: attentivechrome (the published weights) or an ablation.")
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder to save the model in.")
 def import_weights(file, arch, out):
     """Turn a reference AttentiveChrome state dict (.pt) into a saved chrombench model.
