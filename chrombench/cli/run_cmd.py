@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -85,6 +87,24 @@ def make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, st
                      device=device, genes=parse_genes(genes))
 
 
+@contextlib.contextmanager
+def _terminate_like_ctrl_c():
+    """SIGTERM (a scheduler's or `kill`'s stop) unwinds like Ctrl-C: the running trial is marked FAIL and
+    the MLflow runs KILLED right away, instead of waiting for the next run to find them orphaned."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _apply_env(cfg) -> None:
     """Heartbeat, grace period and polling for tests and clusters (no CLI flags: rarely touched)."""
     for attr, env in (("heartbeat_interval", "CHROMBENCH_HEARTBEAT_S"), ("grace_period", "CHROMBENCH_GRACE_S"),
@@ -130,7 +150,8 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
     cfg = make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
                       output_dir, overwrite_strategy, device)
     _apply_env(cfg)
-    summaries = run_evaluations(cfg, progress=not no_progress)
+    with _terminate_like_ctrl_c():
+        summaries = run_evaluations(cfg, progress=not no_progress)
     click.echo(leaderboard_table(summaries))
     _browse_hint(cfg)
 
@@ -152,7 +173,8 @@ def ablate(tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracki
     cfg = make_config((), tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
                       overwrite_strategy, device)
     _apply_env(cfg)
-    _, comparison = run_ablations(cfg, progress=not no_progress)
+    with _terminate_like_ctrl_c():
+        _, comparison = run_ablations(cfg, progress=not no_progress)
     click.echo(format_comparison(comparison))
     _browse_hint(cfg)
 

@@ -320,9 +320,9 @@ class PairRun:
                                                                              "n_parameters": record["model"]["n_parameters"]},
                                         step=len(out.history))  # after the per-epoch values, so it reads as final
                 self.coord.complete(self.study_name, item, {"record": record, "predictions": csv})
-        except BaseException:
-            self.coord.release(self.study_name, item)
-            self.tracker.end(run_id, "FAILED")
+        except BaseException as exc:
+            self.coord.release(self.study_name, item)  # another worker or the next run redoes it
+            self.tracker.end(run_id, "FAILED" if isinstance(exc, Exception) else "KILLED")
             raise
         self._materialize(seed, {"record": record, "predictions": csv})
         pred = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed).with_name(
