@@ -19,8 +19,10 @@ from ..explain.methods import METHODS
 @click.option("--hactive", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Activity track (gene_id then 100 bin values per row, e.g. H3K27ac): report the Pearson r "
                    "between H3K4me3 bin scores and it, over genes predicted ON (the paper's protocol on real data).")
+@click.option("--genes", type=int, default=None, help="Explain only this many genes (a label-stratified sample).")
+@click.option("--steps", type=int, default=16, show_default=True, help="Integrated-gradients path steps.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, out_dir):
+def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes, steps, out_dir):
     """Attention maps, saliency, integrated gradients or importances for MODEL_DIR.
 
     \b
@@ -51,9 +53,19 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, out_di
         split, truth = data.test, data.truth
     else:
         split = read_unlabelled(input_csv)
+    if genes is not None and genes < len(split):
+        import numpy as np
+
+        idx = np.sort(np.random.default_rng(0).choice(len(split), genes, replace=False))
+        split = split.subset(idx)
+        if truth is not None:
+            from ..data.arrays import GroundTruth
+
+            truth = GroundTruth(truth.oracle_auroc, np.asarray(truth.importance)[idx], truth.latent[idx])
     activity = read_hactive(hactive, list(split.gene_ids)) if hactive else None
     try:
-        summary = explain_split(model, split, out_dir, list(methods) or None, truth=truth, hactive=activity)
+        summary = explain_split(model, split, out_dir, list(methods) or None, truth=truth, hactive=activity,
+                               steps=steps, progress=True)
     except ValueError as exc:
         raise ChrombenchError(str(exc)) from exc
     for method, info in summary["methods"].items():

@@ -37,7 +37,8 @@ def available_methods(model) -> list[str]:
     return out
 
 
-def explain(model, X: np.ndarray, method: str, *, batch_size: int = 512, steps: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def explain(model, X: np.ndarray, method: str, *, batch_size: int = 512, steps: int = 16,
+            progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(cell scores [n, 5, 100], mark scores [n, 5]) of ``method`` for raw counts ``X`` [n, 100, 5]."""
     if method not in METHODS:
         from ..registry import suggest
@@ -56,8 +57,13 @@ def explain(model, X: np.ndarray, method: str, *, batch_size: int = 512, steps: 
         imp = np.abs(np.asarray(model.feature_importance_map(), np.float32))
         cells = np.broadcast_to(imp, (len(X),) + imp.shape).copy()
         return cells, cells.sum(axis=2)
+    starts = range(0, len(X), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=method, unit="batch", leave=False)
     cells = np.concatenate([_gradient_scores(model, X[i:i + batch_size], method, steps)
-                            for i in range(0, len(X), batch_size)]) if len(X) else np.zeros((0, 5, 100), np.float32)
+                            for i in starts]) if len(X) else np.zeros((0, 5, 100), np.float32)
     return cells, cells.sum(axis=2)
 
 

@@ -45,17 +45,18 @@ def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks:
 
 
 def explain_split(model, split: Split, out: str | Path, methods: list[str] | None = None, truth=None,
-                  hactive: np.ndarray | None = None, heatmaps: int = 6) -> dict:
+                  hactive: np.ndarray | None = None, heatmaps: int = 6, steps: int = 16,
+                  progress: bool = False) -> dict:
     """Run each method on ``split``; write tables and plots into ``out``; return a summary dict."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     methods = methods or available_methods(model)
     probs = model.predict_proba(split.X)[:, 1]
     on = probs >= 0.5
-    summary = {"n_genes": len(split), "methods": {}, "files": []}
+    summary = {"n_genes": len(split), "methods": {}, "ig_steps": steps}
     for method in methods:
         t0 = time.perf_counter()
-        cells, marks = explain(model, split.X, method)
+        cells, marks = explain(model, split.X, method, steps=steps, progress=progress)
         elapsed = time.perf_counter() - t0
         info = {"seconds": elapsed, "files": write_tables(out, method, split, cells, marks, probs)}
         name = method.replace("-", "_")
