@@ -99,6 +99,14 @@ def test_rerun_reuses_everything_and_strategies(tmp_path, home):
     assert seed0.read_bytes() != stamp and not results.problems(redo)
     assert len(study_trials(out)) == 3  # a fresh study, not 3 more trials on top
 
+    other = {"train": 150, "valid": 100, "test": 100}  # other data: the records above are not "done" for it
+    moved = run_evaluations(config(out, [f"{TOY}:TinyLogistic"], trials=2, seeds=[0, 1, 2], genes=other),
+                            progress=False)[0]
+    assert moved["dataset"]["content_hash"] == load_task("E003", "simremc", genes=other).dataset.content_hash
+    for seed in (0, 1, 2):
+        rec = json.loads(results.seed_path(out, "simremc", "tiny-logistic", "E003", seed).read_text())
+        assert rec["dataset"]["content_hash"] == moved["dataset"]["content_hash"]  # never a mixed summary
+
 
 def test_empty_search_space_needs_one_trial(tmp_path, home):
     s = run_evaluations(config(tmp_path / "out", [f"{TOY}:Constant"], trials=5, seeds=[0]), progress=False)[0]

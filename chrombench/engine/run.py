@@ -176,13 +176,13 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
             data = None
             for spec in p.models:
                 bar.describe(f"{spec.name} · {task}")
-                keep, done = _existing_results(p, cfg, spec, ds, task)
+                if data is None:
+                    data = store.load_task(task, ds, genes=p.genes)
+                keep, done = _existing_results(p, cfg, spec, data)
                 if keep:
                     summaries += [done] if done is not None else []
                     bar.advance()
                     continue
-                if data is None:
-                    data = store.load_task(task, ds, genes=p.genes)
                 exp = f"chrombench/{p.suite or 'tasks'}/{ds}"
                 if exp not in trackers:
                     trackers[exp] = Tracker(p.tracking_uri, exp, None if cfg.tracking_uri else artifact_root(p.output_dir))
@@ -196,10 +196,25 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
     return summaries
 
 
-def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, ds: str, task: str) -> tuple[bool, dict | None]:
+def is_current(path: Path, data) -> bool:
+    """A record file that this run would write too: same dataset content and protocol version.
+
+    Anything else (another simulator version, another gene subsample, an older protocol) counts as
+    missing under only-missing, so results on different data are never mixed in one summary.
+    """
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (rec.get("dataset", {}).get("content_hash") == data.dataset.content_hash
+            and rec.get("protocol_version") == results.PROTOCOL_VERSION)
+
+
+def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[bool, dict | None]:
     """(keep, summary): results to leave as they are: complete ones (only-missing), any at all (never)."""
     if cfg.overwrite_strategy == "always":
         return False, None
+    ds, task = data.dataset.name, data.task
     spath = results.summary_path(p.output_dir, ds, spec.name, task)
     summary = json.loads(spath.read_text()) if spath.exists() else None
     if cfg.overwrite_strategy == "never":
@@ -208,8 +223,8 @@ def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, ds: str, task: s
             log.warning("--overwrite-strategy never: leaving the existing results of %s on %s untouched", spec.name, task)
             return True, summary
         return False, None
-    seeds_there = all(results.seed_path(p.output_dir, ds, spec.name, task, s).exists() for s in cfg.seeds)
-    if summary is not None and seeds_there and sorted(summary.get("seeds", [])) == sorted(cfg.seeds):
+    seeds_there = all(is_current(results.seed_path(p.output_dir, ds, spec.name, task, s), data) for s in cfg.seeds)
+    if summary is not None and seeds_there and is_current(spath, data) and sorted(summary["seeds"]) == sorted(cfg.seeds):
         return True, summary
     return False, None
 
@@ -282,7 +297,7 @@ class PairRun:
                 self.bar.phase(f"refit + test: seed {seed} ({len(self.cfg.seeds)} seeds)")
                 path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
                 row = rows.get(f"seed-{seed}")
-                if path.exists() and self.cfg.overwrite_strategy != "always" and row is None:
+                if row is None and self.cfg.overwrite_strategy != "always" and is_current(path, self.data):
                     continue  # from an earlier run without this storage: keep it
                 if row is not None and row["status"] == "done":
                     self._materialize(seed, json.loads(row["payload"]))
