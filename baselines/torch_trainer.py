@@ -122,7 +122,8 @@ class TorchChromModel(ChromModel):
         self._check_params()
         device = resolve_device(self.device)
         # the seed drives initialisation and dropout; the caller's random state is restored afterwards
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        gpus = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus):
             torch.manual_seed(int(self.seed))
             module = self._build_module().to(device)
             self.module_ = module

@@ -102,3 +102,14 @@ def test_gradient_hooks_for_interpretation():
     np.testing.assert_allclose(x.detach().numpy(), np.log1p(read_toy("test").X), rtol=1e-6)
     model.logits_from_inputs(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_search_space_tunes_training_not_the_published_architecture():
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(4):
+        params = DeepChrome.search_space(study.ask())
+        assert not {"n_filters", "filter_width", "pool_width", "fc1_units", "fc2_units", "epochs"} & set(params)
+        model = DeepChrome(**params)
+        assert 1e-4 <= model.lr <= 1e-2 and model.n_parameters() == DeepChrome().n_parameters()
