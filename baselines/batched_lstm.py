@@ -8,7 +8,11 @@ per time step computes every block's gates, and the backward pass is a second ha
 (back-propagation through time) instead of thousands of autograd nodes. Each block's gradient
 only ever touches that block's weights, so blocks stay fully independent (no weight masking).
 
-Layout. Callers see sequences as ``[n, B, T, features]`` (``lstm_layer``). Inside, each time step
+Entry points: ``lstm_layer`` (all hidden states) and ``pooled_lstm_layer`` (attention, uniform or
+last-state summaries computed where the states lie, as AttentiveChrome needs), both differentiable
+with respect to inputs and weights; ``BlockLSTM`` holds the weights as a module.
+
+Layout. Callers see sequences as ``[n, B, T, features]``. Inside, each time step
 works on ``[D, features, B]`` slices, genes last, so that every block's slice is one contiguous chunk:
 operands ``buf [T+1, D, H+I+1, B]``, saved gates ``[T, D, 4H, B]``. A block's weights are one matrix
 ``W [H + I + 1, 4H]`` acting on ``[h_{t-1}; x_t; 1]``: rows ``0:H`` are ``weight_hh.T``, rows
@@ -365,11 +369,10 @@ class _PooledLSTM(torch.autograd.Function):
         ctx.save_for_backward(W, context, weights)
         _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
         ctx.mode, ctx.n = mode, x.shape[0]
-        if weights is None:
-            weights = rep.new_empty(0)
-        if mode != "attention":
-            ctx.mark_non_differentiable(weights)
-        return rep.permute(0, 2, 1), weights.permute(1, 2, 0) if weights.dim() == 3 else weights
+        weights_out = rep.new_empty(0) if weights is None else weights.permute(1, 2, 0)  # [n, B, T]
+        if mode != "attention":  # fixed (or no) weights: nothing to differentiate
+            ctx.mark_non_differentiable(weights_out)
+        return rep.permute(0, 2, 1), weights_out
 
     @staticmethod
     def backward(ctx, g_rep, g_weights):
