@@ -38,6 +38,8 @@ def _quiet() -> None:
     # MLflow 3 reports usage to a remote endpoint from a background thread; a benchmark run (often
     # offline, on a cluster) should not. Users who want it set MLFLOW_DISABLE_TELEMETRY=false.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # against a server, MLflow prints two "View run ..." lines per finished run: hundreds per suite
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def local_uri(output_dir: Path) -> str:
