@@ -78,10 +78,10 @@ class TinyLogistic(ChromModel):
         self.w_, self.b_, self.mu_, self.sd_ = v[:10], float(v[10]), v[11:21], v[21:31]
 
 
-class TestPeeker(TinyLogistic):
+class PeekingModel(TinyLogistic):
     """Cheats: reloads its task from the data store during fit to read the test labels."""
 
-    name = "test-peeker"
+    name = "peeking-model"
 
     def __init__(self, lr: float = 0.5, l2: float = 1e-3, epochs: int = 2, seed: int = 0, peek: str = "E003"):
         super().__init__(lr=lr, l2=l2, epochs=epochs, seed=seed)

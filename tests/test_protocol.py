@@ -60,7 +60,7 @@ def test_the_store_refuses_the_sealed_task_only(task):
 
 def test_a_model_reading_test_labels_during_tuning_fails_clearly(tmp_path, task):
     with pytest.raises(ProtocolViolation, match="sealed"):
-        run_evaluations(config(tmp_path, f"{TOY}:TestPeeker"), progress=False)
+        run_evaluations(config(tmp_path, f"{TOY}:PeekingModel"), progress=False)
     assert not list((tmp_path / "out").rglob("seed-*.json")), "no record may come out of a violating run"
 
 
