@@ -39,7 +39,8 @@ def schema() -> dict:
 
 
 def canonical(record: dict) -> bytes:
-    body = {k: v for k, v in record.items() if k != "digest"}
+    # "_"-prefixed keys are annotations added on read (e.g. _path), never part of the record
+    body = {k: v for k, v in record.items() if k != "digest" and not k.startswith("_")}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 

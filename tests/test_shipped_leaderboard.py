@@ -1,0 +1,26 @@
+"""What the repository ships under leaderboards/ must stay valid and complete."""
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from chrombench.cli import main
+from chrombench.models.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
+
+
+def test_committed_bundles_validate():
+    res = CliRunner().invoke(main, ["leaderboard", "validate", str(ROOT)])
+    assert res.exit_code == 0, res.output
+    assert "bundles accepted" in res.output
+
+
+def test_shipped_quick_page_has_every_zoo_model_and_how_to_reproduce():
+    md = (ROOT / "quick-simremc" / "leaderboard.md").read_text()
+    assert "Reproduce with: `chrombench run" in md.splitlines()[2]
+    for name in MODELS.names():
+        assert f"| {name} |" in md, name
+    assert "simulated" in md and "Reported on the real REMC data" in md
+    html = (ROOT / "quick-simremc" / "index.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html.replace("https://www.w3.org", "")
