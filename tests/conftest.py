@@ -144,3 +144,14 @@ def records_factory():
 def records_writer():
     """``records_writer(root, records) -> [paths]``: the engine's on-disk layout under ``root``."""
     return write_records
+
+
+@pytest.fixture(scope="module")
+def single_thread_torch():
+    """Torch on one thread for a module: on a busy 2-core machine OpenMP threads mostly wait."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

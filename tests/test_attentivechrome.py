@@ -18,9 +18,7 @@ from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.models.io import load_model, read_config
 from chrombench.models.weights import import_reference_weights
 
-TOY = Path("/work/shared/data/attentivechrome-toy")
-if not TOY.is_dir():  # the same sample relative to a checkout next to shared/
-    TOY = Path(__file__).resolve().parents[1] / "shared" / "data" / "attentivechrome-toy"
+from toydata import TOY, read_toy  # noqa: E402
 
 ABLATIONS = [ac.AttentiveChrome, ac.AttentiveChromeNoAlpha, ac.AttentiveChromeNoBeta,
              ac.AttentiveChromeUnidirectional, ac.PlainLSTM]
@@ -28,18 +26,8 @@ FAST = {"epochs": 2, "batch_size": 8, "device": "cpu"}
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def one_thread(single_thread_torch):
     """Single-threaded torch: on a busy 2-core machine OpenMP threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def read_toy(split: str) -> Split:
-    from chrombench.data.csvformat import read_split
-
-    return read_split(TOY / f"{split}.csv")
 
 
 def heavy_tailed_counts(n: int, seed: int) -> np.ndarray:

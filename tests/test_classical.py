@@ -21,9 +21,7 @@ from chrombench.evaluate import accuracy, auroc
 from chrombench.models.io import load_model
 from chrombench.models.registry import get_model_class
 
-TOY = Path("/work/shared/data/attentivechrome-toy")
-if not TOY.is_dir():  # the same sample relative to a checkout next to shared/
-    TOY = Path(__file__).resolve().parents[1] / "shared" / "data" / "attentivechrome-toy"
+from toydata import TOY, read_toy  # noqa: E402
 
 MODEL_CLASSES = [classical.SVMModel, classical.RandomForestModel, classical.XGBoostModel,
                  classical.LogisticRegressionModel]

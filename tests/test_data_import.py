@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from chrombench.cli import main
 from chrombench.data import store
 
-TOY = Path(__file__).resolve().parents[2] / "shared" / "data" / "attentivechrome-toy"
+from toydata import TOY  # noqa: E402
 
 
 def run_cli(*args):

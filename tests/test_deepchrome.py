@@ -15,26 +15,14 @@ from chrombench.evaluate import auroc
 from chrombench.models.io import load_model
 from chrombench.models.registry import get_model_class
 
-TOY = Path("/work/shared/data/attentivechrome-toy")
-if not TOY.is_dir():  # the same sample relative to a checkout next to shared/
-    TOY = Path(__file__).resolve().parents[1] / "shared" / "data" / "attentivechrome-toy"
+from toydata import TOY, read_toy  # noqa: E402
 
 FAST = {"epochs": 2, "batch_size": 8, "device": "cpu"}
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def one_thread(single_thread_torch):
     """Single-threaded torch: on a busy 2-core machine OpenMP threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def read_toy(split: str) -> Split:
-    from chrombench.data.csvformat import read_split
-
-    return read_split(TOY / f"{split}.csv")
 
 
 def planted(n: int, seed: int) -> Split:

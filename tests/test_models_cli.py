@@ -20,18 +20,12 @@ from chrombench.data.csvformat import read_split
 from chrombench.models.io import load_model
 from chrombench.models.registry import MODELS
 
-TOY = Path("/work/shared/data/attentivechrome-toy")
-if not TOY.is_dir():  # the same sample relative to a checkout next to shared/
-    TOY = Path(__file__).resolve().parents[1] / "shared" / "data" / "attentivechrome-toy"
+from toydata import TOY, read_toy  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def one_thread(single_thread_torch):
     """Single-threaded torch: on a busy 2-core machine OpenMP threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def run(*args):

@@ -11,7 +11,7 @@ from chrombench.data.csvformat import read_split
 from chrombench.data.store import load_task
 from chrombench.evaluate import auroc
 
-TOY = Path(__file__).resolve().parents[2] / "shared" / "data" / "attentivechrome-toy"
+from toydata import TOY  # noqa: E402
 K27, K36, K4ME1, K4ME3, K9 = range(5)
 
 

@@ -9,7 +9,7 @@ from chrombench.cli import main
 from chrombench.errors import UnknownNameError
 from chrombench.tasks import all_specs, get_spec, get_suite
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+from toydata import SHARED_DATA as SHARED  # noqa: E402
 
 
 def test_56_tasks_match_the_published_table():
