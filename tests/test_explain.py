@@ -72,3 +72,85 @@ def test_importance_of_a_linear_model_finds_the_planted_cells(tmp_path):
     cells = pd.read_parquet(tmp_path / "importance_cells.parquet")
     assert list(cells.columns) == ["gene_id", "mark", "bin", "score"] and len(cells) == len(split) * 500
     assert cells.gene_id.iloc[0] == "g00000"
+
+
+def test_imported_reference_attention_is_written_exactly(tmp_path):
+    """alpha and beta in explain's tables equal the reference implementation's to 1e-5."""
+    import pandas as pd
+    import torch
+    from test_attentivechrome import ReferenceAttentiveChrome, heavy_tailed_counts
+
+    from chrombench.explain.report import explain_split
+    from chrombench.models.weights import import_reference_weights
+
+    torch.manual_seed(3)
+    ref = ReferenceAttentiveChrome().eval()
+    torch.save(ref.state_dict(), tmp_path / "E003_attchrome_avgAUC_model.pt")
+    X = heavy_tailed_counts(12, seed=4)
+    with torch.no_grad():
+        _, alpha_ref, beta_ref = ref(X)
+    model = import_reference_weights(tmp_path / "E003_attchrome_avgAUC_model.pt", device="cpu")
+    split = Split(np.array([f"{i:06d}" for i in range(12)]), X, np.arange(12, dtype=np.int8) % 2)
+    explain_split(model, split, tmp_path / "out", ["attention"], heatmaps=2)
+    cells = pd.read_parquet(tmp_path / "out" / "attention_cells.parquet")
+    marks = pd.read_csv(tmp_path / "out" / "attention_marks.csv", dtype={"gene_id": str})
+    alpha = cells["alpha"].to_numpy().reshape(12, 5, 100)
+    beta = marks["beta"].to_numpy().reshape(12, 5)
+    np.testing.assert_allclose(alpha, np.asarray(alpha_ref), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(beta, np.asarray(beta_ref), atol=1e-5, rtol=0)
+    assert marks.gene_id.iloc[0] == "000000"
+
+
+@pytest.mark.parametrize("method", ["attention", "saliency", "integrated-gradients"])
+def test_neural_methods_find_the_planted_promoter(method, single_thread_torch):
+    """A small AttentiveChrome trained on a planted task points every method at H3K4me3 near the TSS."""
+    from chrombench.explain.methods import explain
+    from chrombench.models import make_model
+
+    split, truth = planted_task(n=400, seed=2)
+    model = make_model("attentivechrome", epochs=6, batch_size=32, lr=5e-3, device="cpu", seed=0)
+    model.fit(split, split)
+    cells, marks = explain(model, split.X, method, steps=8)
+    assert cells.shape == (400, 5, 100) and marks.shape == (400, 5)
+    assert np.isfinite(cells).all() and (cells >= 0).all()
+    assert int(np.argmax(marks.mean(axis=0))) == K4ME3
+    scores = score_interpretation(cells, truth.importance)
+    assert scores["cell_auroc"] > random_baseline(truth.importance)["cell_auroc"] + 0.2
+
+
+def test_unsupported_method_is_a_clear_error():
+    from chrombench.errors import ChrombenchError
+    from chrombench.explain.methods import explain
+    from chrombench.models import make_model
+
+    split, _ = planted_task(60)
+    model = make_model("logistic-regression").fit(split, split)
+    with pytest.raises(ChrombenchError, match="does not support --method attention; it supports: importance"):
+        explain(model, split.X, "attention")
+
+
+def test_cli_with_an_activity_track(tmp_path):
+    """--hactive: H3K4me3 scores correlate with an activity track shaped like the planted signal."""
+    from click.testing import CliRunner
+
+    from chrombench.cli import main
+    from chrombench.data.csvformat import write_split
+    from chrombench.models import make_model
+
+    split, _ = planted_task(300, seed=5)
+    make_model("logistic-regression", features="flat").fit(split, split).save(tmp_path / "model")
+    write_split(tmp_path / "genes.csv", split)
+    act = np.zeros((300, 100))
+    act[:, 45:56] = 1.0
+    rows = [",".join([g] + [f"{v:g}" for v in a]) for g, a in zip(split.gene_ids, act)]
+    (tmp_path / "act.csv").write_text("\n".join(rows) + "\n")
+    res = CliRunner().invoke(main, ["explain", str(tmp_path / "model"), str(tmp_path / "genes.csv"), "--hactive",
+                                    str(tmp_path / "act.csv"), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    r = float(res.output.split("activity r=")[1].split()[0])
+    assert r > 0.5
+    bad = tmp_path / "bad.csv"
+    bad.write_text("g1,1,2\n")
+    res = CliRunner().invoke(main, ["explain", str(tmp_path / "model"), str(tmp_path / "genes.csv"), "--hactive",
+                                    str(bad), "-o", str(tmp_path / "out2")])
+    assert res.exit_code == 2 and "bad.csv" in res.output and "expected 101 columns" in res.output

@@ -18,8 +18,12 @@ from .scoring import activity_correlation, random_baseline, score_interpretation
 K4ME3 = MARKS.index("H3K4me3")
 
 
-def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks: np.ndarray, probs: np.ndarray) -> dict:
-    """Tidy per-(gene, mark, bin) and per-(gene, mark) tables; parquet when pyarrow is there."""
+def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks: np.ndarray, probs: np.ndarray,
+                 attention: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """Tidy per-(gene, mark, bin) and per-(gene, mark) tables; parquet when pyarrow is there.
+
+    For attention, the cell table also carries alpha and the mark table beta, unmixed.
+    """
     n = len(split)
     genes = np.asarray(split.gene_ids).astype(str)
     cell_df = pd.DataFrame({
@@ -31,6 +35,9 @@ def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks:
     mark_df = pd.DataFrame({"gene_id": np.repeat(genes, len(MARKS)), "mark": np.tile(np.array(MARKS), n),
                             "score": marks.reshape(-1).astype(np.float32),
                             "probability": np.repeat(probs, len(MARKS))})
+    if attention is not None:
+        cell_df["alpha"] = np.asarray(attention[0], np.float32).reshape(-1)
+        mark_df["beta"] = np.asarray(attention[1], np.float32).reshape(-1)
     files = {}
     try:
         cell_path = out / f"{method}_cells.parquet"
@@ -58,7 +65,8 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
         t0 = time.perf_counter()
         cells, marks = explain(model, split.X, method, steps=steps, progress=progress)
         elapsed = time.perf_counter() - t0
-        info = {"seconds": elapsed, "files": write_tables(out, method, split, cells, marks, probs)}
+        attention = model.attention(split.X) if method == "attention" else None
+        info = {"seconds": elapsed, "files": write_tables(out, method, split, cells, marks, probs, attention)}
         name = method.replace("-", "_")
         ylabel = "alpha x beta" if method == "attention" else "score"
         files = [plots.profiles_by_class(cells, on, out / f"{name}_profiles.png",
@@ -66,8 +74,8 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
                  plots.mark_scores_by_class(marks, on, out / f"{name}_marks.png", f"{method}: per-mark score"),
                  plots.gene_heatmaps(cells, split.gene_ids, probs, out / f"{name}_genes.png", f"{method}: per-gene maps",
                                      n=heatmaps)]
-        if method == "attention":
-            alpha, beta = model.attention(split.X)
+        if attention is not None:
+            alpha, beta = attention
             files.append(plots.profiles_by_class(np.asarray(alpha), on, out / "alpha_profiles.png",
                                                  "alpha: bin attention per mark, ON vs OFF", "mean alpha"))
             files.append(plots.mark_scores_by_class(np.asarray(beta), on, out / "beta_marks.png", "beta: mark attention"))
