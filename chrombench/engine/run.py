@@ -27,7 +27,7 @@ from ..data import store
 from ..errors import ChrombenchError, UnknownNameError
 from ..models.registry import MODELS, get_model_class
 from ..registry import suggest
-from . import protocol, tuning
+from . import interpret, protocol, tuning
 from .budgets import default_budget
 from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact
 from .tracking import SEED, Tracker, artifact_root, local_uri, probe_tracking
@@ -318,13 +318,15 @@ class PairRun:
         try:
             with Heartbeat(lambda: self.coord.beat(self.study_name, item), self.coord.heartbeat_interval):
                 out = protocol.evaluate_seed(self.spec.cls, self.best, self.data, seed, self.device)
+                extra = self._interpretation(seed, out.model)
                 record = results.seal({
                     "kind": "seed", "model": protocol.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
                     "task": {"name": self.task, "suite": self.p.suite, "genes": self.p.genes},
                     "dataset": self.data.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
                     "oracle_auroc": self.data.truth.oracle_auroc if self.data.truth is not None else None,
                     "fit_time_s": float(out.fit_time_s), "tuning": self.report,
-                    "provenance": {"study": self.study_name, "worker": self.coord.worker, "mlflow_run_id": run_id}})
+                    "provenance": {"study": self.study_name, "worker": self.coord.worker, "mlflow_run_id": run_id},
+                    **extra})
                 self._check(record)
                 csv = _predictions_csv(out.predictions)
                 self._save_model(seed, out.model)
@@ -344,6 +346,15 @@ class PairRun:
             f"seed-{seed}.predictions.csv")
         self.tracker.log_file(run_id, pred, "predictions")
         self.tracker.end(run_id)
+
+    def _interpretation(self, seed: int, model) -> dict:
+        """Seed 0 on simulated data: explain methods scored against the planted truth (after test)."""
+        if seed != 0 or self.data.truth is None:
+            return {}
+        scored = interpret.interpretation_scores(model, self.data.test, self.data.truth)
+        if scored is None:
+            return {}
+        return {"interpretation": scored[0], "interpretation_genes": scored[1]}
 
     def _materialize(self, seed: int, payload: dict) -> None:
         """Write a finished seed (ours or another worker's) into the local output folder, atomically."""

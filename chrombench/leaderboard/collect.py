@@ -75,6 +75,8 @@ class Section:
     targets: dict[str, str]  # model name -> what `chrombench run -m` takes (zoo name or file:Class)
     n_parameters: dict[str, int]
     ci_methods: list[str]
+    # (model, task) -> {method: {measure: value}} from the seed record that carries it (seed 0, simulated)
+    interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -167,6 +169,7 @@ def _dedupe_seeds(recs: list[dict]) -> list[dict]:
 
 def _section(dataset: str, version: str, groups: dict, n_boot: int) -> Section:
     cells: dict[tuple[str, str], Cell] = {}
+    interpretation: dict[tuple[str, str], dict] = {}
     simulated = False
     suites, seed_set, families, targets, n_params = set(), set(), {}, {}, {}
     for (model, task), (summary, seed_recs) in groups.items():
@@ -176,6 +179,9 @@ def _section(dataset: str, version: str, groups: dict, n_boot: int) -> Section:
                     oracle=summary.get("oracle_auroc"), record=summary)
         cell.ci, cell.ci_method = _confidence_interval(values, seed_recs, n_boot)
         cells[(model, task)] = cell
+        scored = next((r["interpretation"] for r in seed_recs if isinstance(r.get("interpretation"), dict)), None)
+        if scored:
+            interpretation[(model, task)] = scored
         simulated = simulated or bool(summary["dataset"].get("simulated"))
         if summary["task"].get("suite"):
             suites.add(summary["task"]["suite"])
@@ -214,7 +220,7 @@ def _section(dataset: str, version: str, groups: dict, n_boot: int) -> Section:
         per_model={m: stats.describe(matrix[i]) for i, m in enumerate(models)},
         avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
         wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
-        n_parameters=n_params,
+        n_parameters=n_params, interpretation=interpretation,
         ci_methods=sorted({c.ci_method for c in cells.values() if c.ci_method}))
 
 

@@ -20,7 +20,7 @@ from string import Template
 
 import numpy as np
 
-from . import plots, reported
+from . import interpretation, plots, reported
 from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs
 
 DEFAULT_RESULTS = (Path("chrombench-out/results"), Path("leaderboards/submissions"))
@@ -142,6 +142,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
                 row.append(f"{c.mean:.3f} ± {c.std:.3f}" if c else "—")
             rows.append(row)
         out += _md_table(header, rows, [":---"] + ["---:"] * (len(header) - 1)) + [""]
+        out += interpretation.markdown(s)
     out += _md_reported()
     if board.skipped:
         out += ["## Records left out", ""] + [f"- `{p}`: {why}" for p, why in board.skipped] + [""]
@@ -244,6 +245,7 @@ def _html_section(s: Section, index: int) -> str:
         parts.append(_figure(cd, "Critical-difference diagram: models joined by a red bar are not significantly "
                                  "different (Nemenyi, α = 0.05)."))
     parts.append(_per_task_table(s))
+    parts += [b for b in [interpretation.html_block(s, _td, _table)] if b]  # simulated runs with scores only
     parts.append("</section>")
     return "\n".join(parts)
 
