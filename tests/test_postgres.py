@@ -139,3 +139,47 @@ def test_two_workers_share_trials_and_seeds_exactly_once(pg_url, home, tmp_path)
     assert sum(trials_by_worker.values()) == TRIALS * len(MODELS)
     assert sum(seeds_by_worker.values()) == len(SEEDS) * len(MODELS)
     print(f"\ntrials per worker pid: {dict(trials_by_worker)}; seeds per worker pid: {dict(seeds_by_worker)}")
+
+
+def _open_shared_storage(url: str, barrier, use_lock: bool) -> None:
+    from chrombench.engine import tuning
+    from chrombench.engine.coordination import Coordinator, schema_lock
+
+    barrier.wait()  # everyone creates the schema at the same moment, as workers started together do
+    if use_lock:
+        with schema_lock(url):
+            tuning.open_storage(url, 10, 60)
+            Coordinator(url).dispose()
+    else:
+        tuning.open_storage(url, 10, 60)
+        Coordinator(url).dispose()
+
+
+def _race_fresh_database(pg_url: str, name: str, use_lock: bool, workers: int = 6) -> list[int]:
+    import multiprocessing as mp
+
+    import sqlalchemy as sa
+
+    from chrombench.engine.coordination import normalise_url
+
+    admin = sa.create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    url = normalise_url(pg_url.rsplit("/", 1)[0] + "/" + name)
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_open_shared_storage, args=(url, barrier, use_lock)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    return [p.exitcode for p in procs]
+
+
+def test_workers_started_together_create_the_schema_once(pg_url):
+    """Several workers opening a fresh database at once all get a working storage (no pg_type race)."""
+    for attempt in range(3):
+        codes = _race_fresh_database(pg_url, f"chrombench_race_{attempt}", use_lock=True)
+        assert codes == [0] * len(codes), f"attempt {attempt}: exit codes {codes}"

@@ -105,6 +105,47 @@ def redact(url: str) -> str:
         return url
 
 
+
+@contextlib.contextmanager
+def database_lock(engine: sa.Engine, name: str):
+    """Mutual exclusion across processes (and machines sharing the database) for the section inside.
+
+    PostgreSQL: an advisory lock held by one transaction (released with it, even when the process
+    dies). SQLite: an ``flock`` on a file beside the database. Other databases: no lock.
+    """
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            yield
+    elif dialect == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(f"{engine.url.database}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+SCHEMA_LOCK = "chrombench:schema"
+
+
+@contextlib.contextmanager
+def schema_lock(url: str):
+    """Held while Optuna's tables and ours are created: PostgreSQL's ``CREATE TYPE``/``CREATE TABLE``
+    with ``checkfirst`` is not safe against a second worker doing the same at the same moment (it
+    fails with a unique violation on ``pg_type``), which is exactly what two workers started together do."""
+    eng = sa.create_engine(url, **engine_kwargs(url))
+    try:
+        with database_lock(eng, SCHEMA_LOCK):
+            yield
+    finally:
+        eng.dispose()
+
+
 class Coordinator:
     def __init__(self, url: str, heartbeat_interval: float = 10.0, grace_period: float = 60.0):
         self.url = url
@@ -122,33 +163,12 @@ class Coordinator:
             sa.Column("heartbeat", sa.Float, nullable=False),
             sa.Column("payload", sa.Text, nullable=True),
         )
-        for attempt in range(5):  # two workers creating the table at once: the loser retries
-            try:
-                meta.create_all(self.engine, checkfirst=True)
-                break
-            except sa.exc.SQLAlchemyError:
-                if attempt == 4:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        meta.create_all(self.engine, checkfirst=True)  # callers hold schema_lock (run.py)
 
     # -- locks -----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def study_lock(self, study: str):
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            key = int.from_bytes(hashlib.sha256(study.encode()).digest()[:8], "big", signed=True)
-            with self.engine.begin() as conn:  # the lock ends with this transaction (or the connection)
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-                yield
-        elif dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
-            path = Path(f"{self.engine.url.database}.lock")
-            with open(path, "a") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-        else:
+        with database_lock(self.engine, study):
             yield
 
     # -- claims ----------------------------------------------------------------------------------

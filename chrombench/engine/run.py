@@ -29,7 +29,7 @@ from ..models.registry import MODELS, get_model_class
 from ..registry import suggest
 from . import interpret, protocol, tuning
 from .budgets import default_budget
-from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact
+from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact, schema_lock
 from .tracking import SEED, Tracker, artifact_root, local_uri, probe_tracking
 
 # Idle OpenMP threads (torch, XGBoost) spin by default; on a shared 2-core machine a spinning barrier
@@ -166,8 +166,9 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
     for ref, why in p.skipped_models.items():
         log.warning("skipping model %s: %s", ref, why)
     tuning.quiet_optuna()
-    storage = tuning.open_storage(p.storage, cfg.heartbeat_interval, cfg.grace_period)
-    coord = Coordinator(p.storage, cfg.heartbeat_interval, cfg.grace_period)
+    with schema_lock(p.storage):  # workers started together would race to create the tables
+        storage = tuning.open_storage(p.storage, cfg.heartbeat_interval, cfg.grace_period)
+        coord = Coordinator(p.storage, cfg.heartbeat_interval, cfg.grace_period)
     trackers: dict[str, Tracker] = {}
     bar = _Progress(len(p.tasks) * len(p.models), enabled=progress)
     summaries = []
