@@ -180,6 +180,6 @@ def _race_fresh_database(pg_url: str, name: str, use_lock: bool, workers: int = 
 
 def test_workers_started_together_create_the_schema_once(pg_url):
     """Several workers opening a fresh database at once all get a working storage (no pg_type race)."""
-    for attempt in range(3):
-        codes = _race_fresh_database(pg_url, f"chrombench_race_{attempt}", use_lock=True)
-        assert codes == [0] * len(codes), f"attempt {attempt}: exit codes {codes}"
+    # without schema_lock, one such attempt failed 5 times out of 5 here (pg_type unique violation)
+    codes = _race_fresh_database(pg_url, "chrombench_race", use_lock=True)
+    assert codes == [0] * len(codes), f"exit codes {codes}"
