@@ -57,6 +57,9 @@ def test_importing_twice_needs_overwrite(tmp_path, write_task_csvs):
     res = run_cli("import", tmp_path / "one", "--name", "one")
     assert res.exit_code == 1 and "--overwrite" in res.output
     assert run_cli("import", tmp_path / "one", "--name", "one", "--overwrite").exit_code == 0
+    assert run_cli("import", tmp_path / "one", "--name", "one", "--overwrite", "--version", "2").exit_code == 0
+    assert [p.name for p in (store.datasets_dir() / "one").iterdir()] == ["2"]  # version 1's arrays are gone
+    assert store.load_task("one").dataset.version == "2"
 
 
 def test_exported_simulated_tasks_import_with_the_same_content_hash(tmp_path):
@@ -107,6 +110,13 @@ BAD_INPUTS = {
     "label changes within a gene": ("train", lambda r: _set(250, 7, str(1 - int(r[249][-1])))(r), 250,
                                     "label changes within the gene"),
     "duplicate genes": ("test", _same_gene_id, 201, "duplicate gene"),
+    "short first line": ("train", lambda r: [r[0].rsplit(",", 1)[0]] + r[1:], 1, "found 7 columns"),
+    "count written as a float": ("train", _set(8, 2, "3.0"), 8, "written with digits only, found '3.0'"),
+    "count in exponent notation": ("train", _set(9, 3, "1e3"), 9, "written with digits only, found '1e3'"),
+    "infinite count": ("train", _set(10, 4, "inf"), 10, "too large: inf"),
+    "count too large for any integer": ("train", _set(11, 5, "9" * 20), 11, "too large"),
+    "missing label": ("valid", _set(130, 7, ""), 130, "missing value in column 8 (label)"),
+    "the same gene twice in a row": ("train", lambda r: r[:200] + r[100:200] + r[300:], 201, "duplicate gene"),
     "empty split": ("valid", lambda r: [], None, "empty"),
     "single-class split": ("test", lambda r: [row[:-1] + "0" for row in r], None, "needs both classes"),
 }
@@ -132,3 +142,58 @@ def test_a_bad_input_names_file_and_line_and_changes_nothing(case, tmp_path, wri
     if line is not None:
         assert f"line {line}" in msg
     assert snapshot_home() == before  # cache folder and registry.json byte-identical
+
+
+def test_blank_lines_at_the_end_of_a_file_are_not_rows(tmp_path, write_task_csvs):
+    written = write_task_csvs(tmp_path / "t", n_genes=4)
+    path = tmp_path / "t" / "train.csv"
+    path.write_text(path.read_text() + "\n\n")
+    assert run_cli("import", tmp_path / "t", "--name", "t").exit_code == 0
+    np.testing.assert_array_equal(store.load_task("t").train.X, written["train"].X)
+
+
+def test_a_gene_in_two_splits_is_refused_naming_both_files(tmp_path, write_task_csvs, snapshot_home):
+    """Otherwise a model could be tested on genes it was trained on."""
+    write_task_csvs(tmp_path / "leak", n_genes=4)
+    train, test = tmp_path / "leak" / "train.csv", tmp_path / "leak" / "test.csv"
+    gene = train.read_text().splitlines()[0].split(",")[0]
+    rows = test.read_text().splitlines()
+    moved = [",".join([gene, *r.split(",")[1:]]) for r in rows[100:200]]  # test gene 1 takes a train gene's ID
+    test.write_text("".join(f"{r}\n" for r in rows[:100] + moved + rows[200:]))
+    before = snapshot_home()
+    res = run_cli("import", tmp_path / "leak", "--name", "leak")
+    assert res.exit_code == 2, res.output
+    assert f"{test}, line 101: gene {gene!r} is also in {train}" in res.output
+    assert snapshot_home() == before
+
+
+def _import_in_a_process(folder: str, name: str, barrier) -> None:
+    barrier.wait()
+    store.import_dataset(folder, name)
+
+
+def test_imports_finishing_together_both_stay_registered(tmp_path, write_task_csvs, home):
+    """registry.json is read, changed and written under a lock: no import overwrites another's entry."""
+    import multiprocessing as mp
+
+    names = [f"set{k}" for k in range(4)]
+    for k, name in enumerate(names):
+        write_task_csvs(tmp_path / name, n_genes=4, seed=k)
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(len(names))
+    procs = [ctx.Process(target=_import_in_a_process, args=(str(tmp_path / n), n, barrier)) for n in names]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * len(names)
+    assert sorted(store.read_registry()["datasets"]) == names
+
+
+def test_info_on_the_simulator_ignores_a_generation_in_progress(home):
+    store.load_task("E003", quick=True)
+    root = store.datasets_dir() / "simremc" / store.simremc_version()
+    (root / ".E004.staging.abc").mkdir()  # what a killed (or still running) generation leaves
+    res = run_cli("info", "simremc")
+    assert res.exit_code == 0, res.output
+    assert "E003" in res.output and "E004" not in res.output

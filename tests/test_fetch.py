@@ -32,11 +32,13 @@ class FakeZenodo:
     ``cut_first``: the first content request sends half the body, then closes the connection.
     ``truncate``: every content request sends half of what its headers promise.
     ``md5``: override the advertised checksum. ``link``: "self", "content" or None (no link).
+    ``link_host``: the host the file links name (a mirror serving Zenodo's JSON unchanged: zenodo.org).
     """
 
-    def __init__(self, files, *, cut_first=False, truncate=False, md5=None, link="self", version=None):
+    def __init__(self, files, *, cut_first=False, truncate=False, md5=None, link="self", version=None,
+                 link_host=None):
         self.files, self.cut_first, self.truncate, self.md5, self.link = files, cut_first, truncate, md5, link
-        self.version = version
+        self.version, self.link_host = version, link_host
         self.content_requests: list[dict] = []  # headers of each content request
         self.bytes_sent = 0
         fake = self
@@ -58,7 +60,7 @@ class FakeZenodo:
         for key, body in self.files.items():
             e = {"key": key, "size": len(body), "checksum": f"md5:{self.md5 or hashlib.md5(body).hexdigest()}"}
             if self.link:
-                e["links"] = {self.link: f"{self.url}/api/records/{RECORD}/files/{key}/content"}
+                e["links"] = {self.link: f"{self.link_host or self.url}/api/records/{RECORD}/files/{key}/content"}
             entries.append(e)
         doc = {"id": RECORD, "files": entries, "metadata": {"title": "DeepChrome data"}}
         if self.version:
@@ -102,7 +104,7 @@ class FakeZenodo:
         self.server.server_close()
 
 
-def build_archive(root: Path, write_task_csvs, fmt: str = "tar.gz") -> bytes:
+def build_archive(root: Path, write_task_csvs, fmt: str = "tar.gz", top: str = "data") -> bytes:
     """The real layout under a top folder ``data/``: E003, E004, E116 with 20 genes per split,
     E005 with empty split files (as in the public archive)."""
     src = root / "src"
@@ -120,7 +122,7 @@ def build_archive(root: Path, write_task_csvs, fmt: str = "tar.gz") -> bytes:
                 zf.write(p, p.relative_to(src).as_posix())
     else:
         with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-            tf.add(src / "data", arcname="data")
+            tf.add(src / "data", arcname=top)
     return buf.getvalue()
 
 
@@ -316,3 +318,32 @@ def test_fetch_needs_tasks():
 def test_info_on_remc_before_any_fetch_says_how_to_fetch():
     res = run_cli("info", "remc")
     assert res.exit_code == 1 and "not been fetched yet" in res.output and "chrombench data fetch" in res.output
+
+
+def test_tar_members_written_as_dot_slash_paths_are_found(tmp_path, write_task_csvs, servers):
+    """`tar -czf x.tar.gz .` writes ./E003/classification/...: the leading "." is not a hidden folder."""
+    server = servers({KEY: build_archive(tmp_path, write_task_csvs, top="./data")})
+    res = run_cli("fetch", "--tasks", "E003", "--base-url", server.url)
+    assert res.exit_code == 0, res.output
+    assert store.load_task("E003", "remc").test.X.shape == (20, 100, 5)
+
+
+def test_an_archive_damaged_upstream_is_named_and_changes_nothing(home, archive, servers, imported, snapshot_home):
+    """Size and md5 match the record, but the file itself ends mid-stream: say which file, keep the cache."""
+    before = snapshot_home()
+    damaged = archive[: len(archive) * 2 // 3]
+    server = servers({KEY: damaged})  # advertises the damaged file's own md5 and size
+    res = run_cli("fetch", "--tasks", "E003,E116", "--base-url", server.url)
+    assert res.exit_code == 2, res.output
+    assert KEY in res.output and "damaged" in res.output and "Aborted" not in res.output
+    assert "remc" not in store.read_registry()["datasets"]
+    assert {k: v for k, v in snapshot_home().items() if "downloads" not in k} == \
+        {k: v for k, v in before.items() if "downloads" not in k}
+
+
+def test_a_mirror_serving_zenodos_json_unchanged_is_downloaded_from(archive, servers):
+    """The record JSON still links to zenodo.org (unreachable here); the files come from --base-url."""
+    server = servers({KEY: archive}, link_host="https://zenodo.org")
+    res = run_cli("fetch", "--tasks", "E003", "--base-url", server.url)
+    assert res.exit_code == 0, res.output
+    assert len(server.content_requests) == 1

@@ -10,6 +10,7 @@ Parsing is vectorised (pandas' C reader plus numpy checks); validation reports t
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -38,31 +39,64 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _raw_line(path, line: int) -> str:
+    """Line ``line`` (1-based) of ``path`` as written; only read on the error path."""
+    with open(path, newline="") as fh:
+        for k, text in enumerate(fh, 1):
+            if k == line:
+                return text.rstrip("\r\n")
+    return ""
+
+
+def _column_as_written(path, col: int) -> pd.Series:
+    """Column ``col`` as the text in the file (only read when it did not parse as integers)."""
+    return pd.read_csv(path, header=None, usecols=[col], dtype=str, engine="c", skip_blank_lines=False,
+                       keep_default_na=False)[col]
+
+
 def _integer_column(path, values: pd.Series, col: int) -> np.ndarray:
-    """Column ``col`` as int64, or a DataFormatError at the first missing/non-integer/negative cell."""
+    """Column ``col`` as int64, or a DataFormatError at the first cell that is not a plain non-negative
+    integer (digits only: a ``3.0`` or ``1e3`` means the file was written by something that turned
+    read counts into floats, which the archive format never does)."""
     name = COLUMN_NAMES[col]
     arr = values.to_numpy()
     if arr.dtype.kind in "iu":
         out = arr.astype(np.int64, copy=False)
     else:
-        num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.isnan(num)
-        if bad.any():
-            i = _first(bad)
-            raw = arr[i]
-            if raw is None or (isinstance(raw, float) and np.isnan(raw)):
-                _fail(path, i + 1, f"missing value in column {col + 1} ({name})")
-            _fail(path, i + 1, f"column {col + 1} ({name}) is not a number: {_q(raw)}")
-        frac = num != np.floor(num)
-        if frac.any():
-            i = _first(frac)
-            _fail(path, i + 1, f"column {col + 1} ({name}) must be an integer, found {_q(arr[i])}")
-        out = num.astype(np.int64)
+        text = _column_as_written(path, col).iloc[: len(values)]
+        plain = text.str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool)
+        if not plain.all():
+            i = _first(~plain)
+            cell = text.iloc[i]
+            what = f"column {col + 1} ({name})"
+            if cell.strip() == "":
+                _fail(path, i + 1, f"missing value in {what}")
+            num = pd.to_numeric(pd.Series([cell]), errors="coerce").iloc[0]
+            if np.isnan(num):
+                _fail(path, i + 1, f"{what} is not a number: {_q(cell)}")
+            if num < 0:
+                _fail(path, i + 1, f"{what} is negative: {cell}")
+            if not np.isfinite(num) or cell.strip().isdigit():
+                _fail(path, i + 1, f"{what} is too large: {cell}")
+            if num != np.floor(num):
+                _fail(path, i + 1, f"{what} must be an integer, found {_q(cell)}")
+            _fail(path, i + 1, f"{what} must be an integer written with digits only, found {_q(cell)}")
+        out = text.to_numpy(dtype=str).astype(np.int64)
     neg = out < 0
     if neg.any():
         i = _first(neg)
         _fail(path, i + 1, f"column {col + 1} ({name}) is negative: {out[i]}")
     return out
+
+
+def _first_bad_field_count(path) -> tuple[int, int] | None:
+    """(line, fields) of the first row without exactly ``N_COLUMNS`` fields (error path only: pandas
+    judges rows against the first one, so when line 1 is short it blames line 2)."""
+    with open(path, newline="") as fh:
+        for k, row in enumerate(csv.reader(fh), 1):
+            if len(row) != N_COLUMNS and row:
+                return k, len(row)
+    return None
 
 
 def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> Split:
@@ -79,21 +113,30 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
         df = pd.read_csv(path, header=None, dtype={0: object}, engine="c", skip_blank_lines=False,
                          keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as exc:
-        # pandas says e.g. "Expected 8 fields in line 7, saw 9"
-        raise DataFormatError(f"{path}: wrong number of columns ({exc}); expected {N_COLUMNS}: "
-                              f"{', '.join(COLUMN_NAMES)}") from exc
+        bad = _first_bad_field_count(path)
+        if bad is None:
+            raise DataFormatError(f"{path}: cannot be parsed as CSV ({exc})") from exc
+        _fail(path, bad[0], f"found {bad[1]} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
     except pd.errors.EmptyDataError:
         _fail(path, None, "the file is empty (no genes)")
     if df.shape[1] != N_COLUMNS:
         _fail(path, 1, f"found {df.shape[1]} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
+    # blank lines at the very end (an editor's extra newline) are not rows; blank lines inside are
     n_rows = len(df)
+    while n_rows and df.iloc[n_rows - 1].isna().all():
+        n_rows -= 1
+    if n_rows < len(df):
+        df = df.iloc[:n_rows]
+    if n_rows == 0:
+        _fail(path, None, "the file is empty (no genes)")
     # pandas pads a short row with empty cells: report it as a column count, not a missing value
     short_row = df[N_COLUMNS - 1].isna().to_numpy()
     if short_row.any():
         i = _first(short_row)
-        n_fields = int(df.iloc[i].notna().sum())
-        if n_fields < N_COLUMNS - 1 or df.iloc[i, :-1].notna().all():
-            _fail(path, i + 1, f"found {n_fields} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
+        n_fields = len(next(csv.reader([_raw_line(path, i + 1)]), []))
+        if n_fields == N_COLUMNS:
+            _fail(path, i + 1, f"missing value in column {N_COLUMNS} (label)")
+        _fail(path, i + 1, f"found {n_fields} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
 
     ids = df[0].to_numpy(dtype=object)
     # read_csv gives an empty GeneID as NaN, the only value unequal to itself; pd.isna over 660k
@@ -111,6 +154,9 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     off = bins != expected_bin
     if off.any():
         i = _first(off)
+        if expected_bin[i] > N_BINS and bins[i] == 1 and expected_bin[i] % N_BINS == 1:
+            first_line = int(np.repeat(starts, lengths)[i]) + 1
+            _fail(path, i + 1, f"duplicate gene {_q(ids[i])} (first seen at line {first_line})")
         if expected_bin[i] > N_BINS:
             _fail(path, i + 1, f"gene {_q(ids[i])} has more than {N_BINS} bins")
         if bins[i] == 1 and expected_bin[i] > 1:
@@ -151,6 +197,22 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
         X[:, j] = c
     X = X.reshape(n_genes, N_BINS, N_MARKS)
     return Split(gene_ids=gene_ids.astype(str), X=X, y=y)
+
+
+def check_disjoint(splits: dict[str, Split], where: dict[str, str]) -> None:
+    """A gene in two splits would let a model train on genes it is tested on: refuse, naming both files."""
+    seen: dict[str, str] = {}
+    for name, sp in splits.items():
+        ids = np.asarray(sp.gene_ids).astype(str)
+        for other, other_ids in seen.items():
+            shared = np.intersect1d(ids, other_ids)
+            if shared.size:
+                k = int(np.flatnonzero(np.isin(ids, shared[:1]))[0])
+                raise DataFormatError(
+                    f"{where[name]}, line {k * N_BINS + 1}: gene {_q(ids[k])} is also in {where[other]} "
+                    f"({shared.size} gene{'s' if shared.size > 1 else ''} shared between the {other} and {name} "
+                    f"splits); a gene must be in one split only")
+        seen[name] = ids
 
 
 def read_unlabelled(path: str | os.PathLike) -> Split:

@@ -17,9 +17,12 @@ some cell types. Only urllib is used, so fetching needs no extra dependency.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import http.client
 import json
+import lzma
 import os
 import re
 import shutil
@@ -29,6 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +113,18 @@ def _remote_file(f: dict, base: str, record: int) -> RemoteFile:
     links = f.get("links") or {}
     url = (links.get("content") or links.get("download") or links.get("self")
            or f"{base}/api/records/{record}/files/{urllib.parse.quote(key)}/content")
-    return RemoteFile(key=key, size=int(size), md5=digest.lower(), url=url)
+    return RemoteFile(key=key, size=int(size), md5=digest.lower(), url=_on_base(url, base))
+
+
+def _on_base(url: str, base: str) -> str:
+    """A mirror that serves Zenodo's record JSON unchanged still links to zenodo.org; download from the
+    mirror the user chose instead (same path). Relative links are resolved against the base."""
+    u, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
+    if not u.netloc:
+        return urllib.parse.urljoin(base + "/", url)
+    if u.netloc != b.netloc and u.netloc.split(":")[0].endswith("zenodo.org"):
+        return urllib.parse.urlunsplit((b.scheme, b.netloc, b.path.rstrip("/") + u.path, u.query, ""))
+    return url
 
 
 def get_record(base: str, record: int = RECORD) -> Record:
@@ -258,31 +273,8 @@ def extract_tasks(archives: list[Path], tasks: list[str], workdir: Path, on_task
     with tqdm(total=len(tasks) * len(SPLITS), unit="file", desc="extract", disable=None if progress else True,
               leave=False) as bar:
         for archive in archives:
-            for name, _size, open_member in _members(archive):
-                if len(first_names) < 5:
-                    first_names.append(name)
-                m = MEMBER_RE.search(name)
-                if not m or any(p.startswith(("__MACOSX", ".")) for p in name.split("/")):
-                    continue
-                layout_seen = True
-                task, split = m.groups()
-                if task not in wanted or task in done or split in found[task]:
-                    continue  # not asked for, or a second copy of a split: the first one wins
-                dest = workdir / task / f"{split}.csv"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                h = hashlib.md5()
-                with open_member() as src, open(dest, "wb") as out:
-                    while block := src.read(CHUNK):
-                        h.update(block)
-                        out.write(block)
-                found[task][split] = (dest, h.hexdigest(), f"{archive.name}:{name}")
-                bar.update()
-                if len(found[task]) == len(SPLITS):
-                    done.add(task)
-                    on_task(task, found[task])
-                    shutil.rmtree(workdir / task, ignore_errors=True)  # bound the disk space used
-                    if done == wanted:
-                        break  # no need to decompress the rest of a large tar
+            with _damaged_archive_is_a_format_error(archive):
+                layout_seen |= _extract_from(archive, wanted, found, done, first_names, workdir, on_task, bar)
             if done == wanted:
                 break
     if not layout_seen and wanted:
@@ -294,10 +286,56 @@ def extract_tasks(archives: list[Path], tasks: list[str], workdir: Path, on_task
             on_task(task, found[task])
 
 
+@contextlib.contextmanager
+def _damaged_archive_is_a_format_error(archive: Path):
+    """A truncated or corrupt archive (whose checksum matched: the upstream file itself is damaged)
+    is reported by name, not as a bare EOFError deep inside tarfile."""
+    try:
+        yield
+    except (EOFError, tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise DataFormatError(
+            f"{archive}: the archive is damaged ({type(exc).__name__}: {exc or 'ended early'}). Its size and md5 "
+            f"matched the record, so the file on the server is itself damaged; report it to the record's "
+            f"owners, or fetch from another --base-url.") from exc
+
+
+def _extract_from(archive: Path, wanted: set, found: dict, done: set, first_names: list, workdir: Path,
+                  on_task, bar) -> bool:
+    """One archive's part of ``extract_tasks``; True if it holds any file in the archive layout."""
+    layout_seen = False
+    for name, _size, open_member in _members(archive):
+        if len(first_names) < 5:
+            first_names.append(name)
+        m = MEMBER_RE.search(name)
+        # hidden or macOS resource folders are skipped; "./E003/..." (tar's own prefix) is not hidden
+        if not m or any(p.startswith(("__MACOSX", ".")) for p in name.split("/") if p not in ("", ".")):
+            continue
+        layout_seen = True
+        task, split = m.groups()
+        if task not in wanted or task in done or split in found[task]:
+            continue  # not asked for, or a second copy of a split: the first one wins
+        dest = workdir / task / f"{split}.csv"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        h = hashlib.md5()
+        with open_member() as src, open(dest, "wb") as out:
+            while block := src.read(CHUNK):
+                h.update(block)
+                out.write(block)
+        found[task][split] = (dest, h.hexdigest(), f"{archive.name}:{name}")
+        bar.update()
+        if len(found[task]) == len(SPLITS):
+            done.add(task)
+            on_task(task, found[task])
+            shutil.rmtree(workdir / task, ignore_errors=True)  # bound the disk space used
+            if done == wanted:
+                break  # no need to decompress the rest of a large tar
+    return layout_seen
+
+
 def check_task(task: str, files: dict) -> tuple[dict[str, Split] | None, str | None, list[str]]:
     """Validate one task's extracted splits: ``(splits, None, warnings)`` or ``(None, reason, [])``."""
     from ..tasks import get_spec
-    from .csvformat import read_split
+    from .csvformat import check_disjoint, read_split
 
     spec = get_spec(task)
     missing = [f"{s}.csv" for s in SPLITS if s not in files]
@@ -319,6 +357,10 @@ def check_task(task: str, files: dict) -> tuple[dict[str, Split] | None, str | N
             splits[s] = read_split(path)
         except DataFormatError as exc:
             return None, str(exc).replace(str(path), where), []
+    try:
+        check_disjoint(splits, {s: files[s][2] for s in SPLITS})
+    except DataFormatError as exc:
+        return None, str(exc), []
     sizes = {s: len(splits[s]) for s in SPLITS}
     if sizes != spec.split_sizes:  # usable, but not the published task: say so, don't refuse
         got = ", ".join(f"{s} {n}" for s, n in sizes.items())
@@ -387,28 +429,33 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    result.entry = _register(old, rec, base, root, wanted, result)
+    result.entry = _register(rec, base, root, wanted, result)
     return result
 
 
-def _register(old: dict | None, rec: Record, base: str, root: Path, files: list[RemoteFile],
-              result: FetchResult) -> dict:
-    """Merge this fetch into the ``remc`` registry entry (fetching more tasks adds to it)."""
-    entry = dict(old) if old else {
-        "name": store.REMC, "version": str(rec.record), "source": f"zenodo:{rec.record}", "created": store.now(),
-        "path": str(root), "single_task": False, "tasks": {}, "unavailable": {}, "warnings": {}, "files": {}}
-    entry = {**entry, "tasks": dict(entry["tasks"]), "unavailable": dict(entry.get("unavailable", {})),
-             "warnings": dict(entry.get("warnings", {})), "files": dict(entry.get("files", {}))}
-    for task, meta in result.fetched.items():
-        entry["tasks"][task] = {"content_hash": meta["content_hash"], "splits": meta["splits"]}
-        entry["unavailable"].pop(task, None)
-        entry["warnings"].pop(task, None)
-    entry["warnings"].update(result.warnings)
-    for task, reason in result.unavailable.items():
-        if task not in entry["tasks"]:
-            entry["unavailable"][task] = reason
-    entry["files"].update({f.key: {"size": f.size, "md5": f.md5} for f in files})
-    entry.update(record=rec.record, record_version=rec.version, base_url=base, updated=store.now(),
-                 content_hash=store.dataset_hash({t: m["content_hash"] for t, m in entry["tasks"].items()}))
-    store.register_dataset(entry)
+def _register(rec: Record, base: str, root: Path, files: list[RemoteFile], result: FetchResult) -> dict:
+    """Merge this fetch into the ``remc`` registry entry (fetching more tasks adds to it). The entry is
+    re-read under the registry lock, so a fetch of other tasks that finished meanwhile is kept."""
+    with store.registry_transaction() as reg:
+        old = reg["datasets"].get(store.REMC)
+        if old is not None and old.get("version") != str(rec.record):
+            old = None  # another record: a fresh entry, one dataset version never mixes records
+        entry = dict(old) if old else {
+            "name": store.REMC, "version": str(rec.record), "source": f"zenodo:{rec.record}",
+            "created": store.now(), "path": str(root), "single_task": False, "tasks": {}, "unavailable": {},
+            "warnings": {}, "files": {}}
+        entry = {**entry, "tasks": dict(entry["tasks"]), "unavailable": dict(entry.get("unavailable", {})),
+                 "warnings": dict(entry.get("warnings", {})), "files": dict(entry.get("files", {}))}
+        for task, meta in result.fetched.items():
+            entry["tasks"][task] = {"content_hash": meta["content_hash"], "splits": meta["splits"]}
+            entry["unavailable"].pop(task, None)
+            entry["warnings"].pop(task, None)
+        entry["warnings"].update(result.warnings)
+        for task, reason in result.unavailable.items():
+            if task not in entry["tasks"]:
+                entry["unavailable"][task] = reason
+        entry["files"].update({f.key: {"size": f.size, "md5": f.md5} for f in files})
+        entry.update(record=rec.record, record_version=rec.version, base_url=base, updated=store.now(),
+                     content_hash=store.dataset_hash({t: m["content_hash"] for t, m in entry["tasks"].items()}))
+        reg["datasets"][store.REMC] = entry
     return entry

@@ -14,8 +14,10 @@ failed import leaves the cache and the registry exactly as they were.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as _dt
+import fcntl
 import hashlib
 import json
 import os
@@ -153,10 +155,24 @@ def write_registry(reg: dict) -> None:
     atomic_write_text(registry_path(), json.dumps(reg, indent=2, sort_keys=True))
 
 
+@contextlib.contextmanager
+def registry_transaction():
+    """Read, change and write ``registry.json`` under an exclusive lock: two imports (or an import and a
+    fetch) finishing at once would otherwise each write back what they read, and one dataset would vanish."""
+    lock = home() / "registry.json.lock"
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            reg = read_registry()
+            yield reg
+            write_registry(reg)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def register_dataset(entry: dict) -> None:
-    reg = read_registry()
-    reg["datasets"][entry["name"]] = entry
-    write_registry(reg)
+    with registry_transaction() as reg:
+        reg["datasets"][entry["name"]] = entry
 
 
 def dataset_hash(task_hashes: dict[str, str]) -> str:
@@ -195,7 +211,7 @@ def find_task_folders(path: Path) -> dict[str, Path]:
 
 
 def parse_task_folder(folder: Path) -> dict[str, Split]:
-    from .csvformat import read_split
+    from .csvformat import check_disjoint, read_split
 
     splits = {}
     for s in SPLITS:
@@ -203,6 +219,7 @@ def parse_task_folder(folder: Path) -> dict[str, Split]:
         if not f.is_file():
             raise DataFormatError(f"{f}: missing split file")
         splits[s] = read_split(f)
+    check_disjoint(splits, {s: str(folder / f"{s}.csv") for s in SPLITS})
     return splits
 
 
@@ -247,6 +264,9 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
         "content_hash": dataset_hash({t: m["content_hash"] for t, m in tasks.items()}),
     }
     register_dataset(entry)
+    previous = reg["datasets"].get(name, {}).get("path")
+    if previous and Path(previous) != final and Path(previous).parent == final.parent:
+        shutil.rmtree(previous, ignore_errors=True)  # --overwrite with a new --version: drop the old arrays
     return entry
 
 
@@ -386,7 +406,9 @@ def dataset_info(name: str) -> dict:
         from ..tasks import all_specs
 
         root = datasets_dir() / SIMREMC / simremc_version()
-        cached = sorted(p.name for p in root.iterdir()) if root.exists() else []
+        # only committed tasks: a generation in progress (or killed) leaves a hidden staging folder
+        cached = sorted(p.name for p in root.iterdir() if not p.name.startswith(".")
+                        and (p / "task.json").is_file()) if root.exists() else []
         tasks = {}
         for t in cached:
             meta = json.loads((root / t / "task.json").read_text())
