@@ -7,6 +7,7 @@ Used for models and datasets. Lookups of unknown names raise ``UnknownNameError`
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -42,11 +43,20 @@ def load_target(target: str) -> Any:
         path = Path(mod_name)
         if not path.is_file():
             raise UnknownNameError(f"no such file {str(path)!r} in target {target!r}")
-        module_key = f"chrombench_user_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(module_key, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_key] = module
-        spec.loader.exec_module(module)
+        resolved = str(path.resolve())
+        # a stable module name (hash() of a str changes per process), imported once per process
+        module_key = f"chrombench_user_{hashlib.sha1(resolved.encode()).hexdigest()[:16]}"
+        module = sys.modules.get(module_key)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_key, path)
+            module = importlib.util.module_from_spec(spec)
+            module.__chrombench_file__ = resolved  # so a saved model names the file, not module_key
+            sys.modules[module_key] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_key]
+                raise
     else:
         try:
             module = importlib.import_module(mod_name)

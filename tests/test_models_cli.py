@@ -151,6 +151,105 @@ def test_predict_says_when_a_model_was_saved_in_another_format(trained_dir, tmp_
     assert result.exit_code == 2 and "model format 99" in result.output
 
 
+def _edited_copy(trained_dir, dest: Path, **changes) -> Path:
+    import shutil
+
+    shutil.copytree(trained_dir, dest)
+    config = json.loads((dest / "config.json").read_text())
+    for key, value in changes.items():
+        if key == "params":
+            config["params"].update(value)
+        else:
+            config[key] = value
+    (dest / "config.json").write_text(json.dumps(config))
+    return dest
+
+
+def test_predict_without_a_label_column_writes_no_label(trained_dir, tmp_path):
+    unlabelled = tmp_path / "genes.csv"
+    unlabelled.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in (TOY / "test.csv").read_text().splitlines()))
+    out = tmp_path / "preds.csv"
+    result = run("predict", trained_dir, unlabelled, "-o", out)
+    assert result.exit_code == 0, result.output
+    rows = read_predictions(out)
+    assert list(rows[0]) == ["gene_id", "probability"] and len(rows) == 10
+    expected = load_model(trained_dir).predict_proba(read_split(TOY / "test.csv").X)[:, 1]
+    np.testing.assert_allclose([float(r["probability"]) for r in rows], expected, atol=1e-8)
+
+
+def test_a_model_saved_on_a_gpu_predicts_on_this_cpu(trained_dir, tmp_path):
+    gpu = _edited_copy(trained_dir, tmp_path / "gpu", params={"device": "cuda"})
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: nothing to fall back from")
+    result = run("predict", gpu, TOY / "test.csv", "-o", tmp_path / "p.csv")  # --device auto
+    assert result.exit_code == 0, result.output
+    strict = CliRunner().invoke(main, ["predict", str(gpu), str(TOY / "test.csv"), "-o", str(tmp_path / "q.csv"),
+                                       "--device", "cuda"])
+    assert strict.exit_code != 0 and "no CUDA GPU" in strict.output
+
+
+def test_predict_names_the_version_whose_parameters_it_does_not_know(trained_dir, tmp_path):
+    newer = _edited_copy(trained_dir, tmp_path / "newer", chrombench_version="9.0.0", params={"warmup": 3})
+    result = CliRunner().invoke(main, ["predict", str(newer), str(TOY / "test.csv"), "-o", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2
+    assert "saved by chrombench 9.0.0 with parameters warmup" in result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+THIRD_PARTY = """
+import os
+from pathlib import Path
+from chrombench.baselines.classical import LogisticRegressionModel
+
+Path(os.environ["SENTINEL"]).write_text("imported")
+
+
+class MyModel(LogisticRegressionModel):
+    name = ""  # not a zoo name: saved as this file's target
+"""
+
+
+def test_a_third_party_model_reloads_in_a_new_process_only_with_trust_code(toy_task, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    source = tmp_path / "my_model.py"
+    source.write_text(THIRD_PARTY)
+    monkeypatch.setenv("SENTINEL", str(tmp_path / "trained"))
+    assert run("train", "-m", f"{source}:MyModel", "-t", toy_task, "-o", tmp_path / "mine").exit_code == 0
+    assert json.loads((tmp_path / "mine" / "config.json").read_text())["model"] == f"{source}:MyModel"
+
+    def predict(*extra):
+        env = {**__import__("os").environ, "SENTINEL": str(tmp_path / "predicted")}
+        return subprocess.run([sys.executable, "-m", "chrombench", "predict", str(tmp_path / "mine"),
+                               str(TOY / "test.csv"), "-o", str(tmp_path / "p.csv"), *extra],
+                              env=env, capture_output=True, text=True)
+
+    refused = predict()
+    assert refused.returncode == 2 and "third-party code" in refused.stderr and "--trust-code" in refused.stderr
+    assert not (tmp_path / "predicted").exists()  # its code did not run
+    trusted = predict("--trust-code")  # a fresh process: the saved target must name the file itself
+    assert trusted.returncode == 0, trusted.stderr
+    assert (tmp_path / "predicted").exists() and len(read_predictions(tmp_path / "p.csv")) == 10
+
+
+def test_a_config_naming_something_other_than_a_model_class_is_refused(trained_dir, tmp_path):
+    evil = _edited_copy(trained_dir, tmp_path / "evil", model="os:system")
+    result = CliRunner().invoke(main, ["predict", str(evil), str(TOY / "test.csv"), "-o", str(tmp_path / "p.csv"),
+                                       "--trust-code"])
+    assert result.exit_code == 2 and "not a chrombench model class" in result.output
+
+
+@pytest.mark.parametrize("bad, words", [(np.nan, "NaN or infinite"), (-1.0, "negative count")])
+def test_predict_proba_refuses_counts_that_are_not_counts(trained_dir, bad, words):
+    from chrombench.errors import DataFormatError
+
+    X = read_split(TOY / "test.csv").X.astype(np.float32)
+    X[3, 50, 2] = bad
+    with pytest.raises(DataFormatError, match=words):
+        load_model(trained_dir).predict_proba(X)
+
+
 def test_import_weights_then_predict_reproduces_the_source_model(tmp_path):
     torch.manual_seed(11)
     source = AttentiveChrome(input_transform="raw", device="cpu")

@@ -21,8 +21,11 @@ from ..explain.methods import METHODS
                    "between H3K4me3 bin scores and it, over genes predicted ON (the paper's protocol on real data).")
 @click.option("--genes", type=int, default=None, help="Explain only this many genes (a label-stratified sample).")
 @click.option("--steps", type=int, default=16, show_default=True, help="Integrated-gradients path steps.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where a neural model computes.")
+@click.option("--trust-code", is_flag=True, help="Load a model whose class is third-party code (its code is run).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes, steps, out_dir):
+def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes, steps, device, trust_code, out_dir):
     """Attention maps, saliency, integrated gradients or importances for MODEL_DIR.
 
     \b
@@ -46,7 +49,7 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
 
     if (input_csv is None) == (task is None):
         raise click.UsageError("give either INPUT_CSV or --task")
-    model = load_model(model_dir)
+    model = load_model(model_dir, trust_code=trust_code, device=device)
     truth = None
     if task:
         data = load_task(task, dataset, quick=quick)

@@ -214,12 +214,18 @@ class _EpochProgress:
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="CSV file to write.")
-def predict(model_dir, input_csv, out):
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where a neural model computes (a model trained on a GPU predicts on a CPU too).")
+@click.option("--trust-code", is_flag=True,
+              help="Load a model whose class is third-party code (a module:Class or file.py:Class target, "
+                   "e.g. a submission): that code is imported and run. Zoo models never need this.")
+def predict(model_dir, input_csv, out, device, trust_code):
     """Expression probabilities for the genes of INPUT_CSV with the model saved in MODEL_DIR.
 
     INPUT_CSV is in the archive format (no header; 100 rows per gene: GeneID, BinID, the 5 mark
-    counts, label). Writes OUT with columns gene_id, probability (of expression above the
-    median) and the input's label. Gene IDs are kept as written (leading zeros included).
+    counts, label); the label column may be left out. Writes OUT with columns gene_id,
+    probability (of expression above the median) and, when the input has it, the label. Gene IDs
+    are kept as written (leading zeros included).
 
     \b
     Examples:
@@ -227,28 +233,30 @@ def predict(model_dir, input_csv, out):
       chrombench import-weights E003_attchrome_avgAUC_model.pt -o models/ref-E003
       chrombench predict models/ref-E003 genes.csv -o preds.csv
     """
-    from ..data.csvformat import read_unlabelled
+    from ..data.csvformat import UNLABELLED, read_unlabelled
     from ..evaluate import auroc
     from ..models.io import load_model
 
-    model = load_model(model_dir)
+    model = load_model(model_dir, trust_code=trust_code, device=device)
     split = read_unlabelled(input_csv)
     proba = model.predict_proba(split.X)[:, 1]
-    _write_predictions(Path(out), split.gene_ids, proba, split.y)
+    labelled = not (split.y == UNLABELLED).any()
+    _write_predictions(Path(out), split.gene_ids, proba, split.y if labelled else None)
     msg = f"wrote {len(proba)} predictions to {out}"
-    if 0 < int(split.y.sum()) < len(split.y):
+    if labelled and 0 < int(split.y.sum()) < len(split.y):
         msg += f"; AUROC against the input's labels {auroc(split.y, proba):.4f}"
     click.echo(msg)
 
 
-def _write_predictions(path: Path, gene_ids, proba, labels) -> None:
+def _write_predictions(path: Path, gene_ids, proba, labels=None) -> None:
+    """gene_id, probability (and label, when the input had one), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["gene_id", "probability", "label"])
-        for gene, p, y in zip(gene_ids, proba, labels):
-            writer.writerow([str(gene), f"{float(p):.9g}", int(y)])
+        writer.writerow(["gene_id", "probability"] + (["label"] if labels is not None else []))
+        for k, (gene, p) in enumerate(zip(gene_ids, proba)):
+            writer.writerow([str(gene), f"{float(p):.9g}"] + ([int(labels[k])] if labels is not None else []))
     os.replace(tmp, path)
 
 

@@ -22,6 +22,7 @@ from ..errors import DataFormatError
 from .arrays import Split
 
 N_COLUMNS = 2 + N_MARKS + 1
+UNLABELLED = -1  # the label of a gene read from a file without a label column
 COLUMN_NAMES = ("GeneID", "BinID", *MARKS, "label")
 
 
@@ -89,19 +90,31 @@ def _integer_column(path, values: pd.Series, col: int) -> np.ndarray:
     return out
 
 
-def _first_bad_field_count(path) -> tuple[int, int] | None:
-    """(line, fields) of the first row without exactly ``N_COLUMNS`` fields (error path only: pandas
-    judges rows against the first one, so when line 1 is short it blames line 2)."""
+def _first_bad_field_count(path, allowed: tuple[int, ...]) -> tuple[int, int] | None:
+    """(line, fields) of the first row whose field count is not allowed or differs from line 1's
+    (error path only: pandas judges rows against the first one, so when line 1 is short it blames
+    line 2)."""
+    expected = None
     with open(path, newline="") as fh:
         for k, row in enumerate(csv.reader(fh), 1):
-            if len(row) != N_COLUMNS and row:
+            if not row:
+                continue
+            if expected is None and len(row) in allowed:
+                expected = len(row)
+            if len(row) != expected:
                 return k, len(row)
     return None
 
 
-def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> Split:
-    """Read one split file (train/valid/test.csv) into a validated ``Split``."""
+def read_split(path: str | os.PathLike, *, allow_single_class: bool = False, allow_unlabelled: bool = False) -> Split:
+    """Read one split file (train/valid/test.csv) into a validated ``Split``.
+
+    ``allow_unlabelled``: a file of 7 columns (no label) is read too, with every label set to
+    ``UNLABELLED`` (genes to predict need no label).
+    """
     path = Path(path)
+    allowed = (N_COLUMNS, N_COLUMNS - 1) if allow_unlabelled else (N_COLUMNS,)
+    expected = f"{N_COLUMNS}: {', '.join(COLUMN_NAMES)}" + (" (or 7, without the label)" if allow_unlabelled else "")
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -113,14 +126,15 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
         df = pd.read_csv(path, header=None, dtype={0: object}, engine="c", skip_blank_lines=False,
                          keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as exc:
-        bad = _first_bad_field_count(path)
+        bad = _first_bad_field_count(path, allowed)
         if bad is None:
             raise DataFormatError(f"{path}: cannot be parsed as CSV ({exc})") from exc
-        _fail(path, bad[0], f"found {bad[1]} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
+        _fail(path, bad[0], f"found {bad[1]} columns, expected {expected}")
     except pd.errors.EmptyDataError:
         _fail(path, None, "the file is empty (no genes)")
-    if df.shape[1] != N_COLUMNS:
-        _fail(path, 1, f"found {df.shape[1]} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
+    if df.shape[1] not in allowed:
+        _fail(path, 1, f"found {df.shape[1]} columns, expected {expected}")
+    unlabelled = df.shape[1] == N_COLUMNS - 1
     # blank lines at the very end (an editor's extra newline) are not rows; blank lines inside are
     n_rows = len(df)
     while n_rows and df.iloc[n_rows - 1].isna().all():
@@ -130,13 +144,16 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
     if n_rows == 0:
         _fail(path, None, "the file is empty (no genes)")
     # pandas pads a short row with empty cells: report it as a column count, not a missing value
-    short_row = df[N_COLUMNS - 1].isna().to_numpy()
+    last = df.shape[1] - 1
+    short_row = df[last].isna().to_numpy()
     if short_row.any():
         i = _first(short_row)
         n_fields = len(next(csv.reader([_raw_line(path, i + 1)]), []))
-        if n_fields == N_COLUMNS:
-            _fail(path, i + 1, f"missing value in column {N_COLUMNS} (label)")
-        _fail(path, i + 1, f"found {n_fields} columns, expected {N_COLUMNS}: {', '.join(COLUMN_NAMES)}")
+        if n_fields == df.shape[1]:
+            _fail(path, i + 1, f"missing value in column {last + 1} ({COLUMN_NAMES[last]})")
+        _fail(path, i + 1, f"found {n_fields} columns, expected {expected}")
+    if unlabelled:
+        df[N_COLUMNS - 1] = np.zeros(n_rows, dtype=np.int64)  # checked like labels, replaced below
 
     ids = df[0].to_numpy(dtype=object)
     # read_csv gives an empty GeneID as NaN, the only value unequal to itself; pd.isna over 660k
@@ -185,7 +202,9 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False) -> 
         i = _first(changes.ravel())
         _fail(path, i + 1, f"gene {_q(ids[i])}: label changes within the gene ({lab.ravel()[i - i % N_BINS]} -> {labels[i]})")
     y = lab[:, 0].astype(np.int8)
-    if not allow_single_class and (y.min() == y.max()):
+    if unlabelled:
+        y = np.full(n_genes, UNLABELLED, dtype=np.int8)
+    elif not allow_single_class and (y.min() == y.max()):
         _fail(path, None, f"all {n_genes} genes have label {y[0]}: a split needs both classes")
 
     int32_max = np.iinfo(np.int32).max
@@ -216,8 +235,9 @@ def check_disjoint(splits: dict[str, Split], where: dict[str, str]) -> None:
 
 
 def read_unlabelled(path: str | os.PathLike) -> Split:
-    """Read a split whose labels may be all one class (e.g. genes to predict)."""
-    return read_split(path, allow_single_class=True)
+    """Read genes to predict: labels may be all one class, or absent (7 columns; then every label is
+    ``UNLABELLED``)."""
+    return read_split(path, allow_single_class=True, allow_unlabelled=True)
 
 
 def write_split(path: str | os.PathLike, split: Split) -> None:

@@ -406,7 +406,8 @@ class PairRun:
             try:
                 from ..models.io import load_model
 
-                tr.log_attention(self.parent, load_model(mdir), self.data.test.X, self.data.test.y)
+                tr.log_attention(self.parent, load_model(mdir, trust_code=True), self.data.test.X,
+                                 self.data.test.y)  # our own refit of code this run already imported
             except Exception as exc:  # attention maps are a bonus; never fail a finished evaluation
                 log.warning("no attention maps for %s on %s: %s", self.spec.name, self.task, exc)
         tr.reconcile_trials(self.parent, tuning.trial_table(study, finished_only=False))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -43,6 +44,14 @@ def check_counts(X: Any, where: str = "X") -> np.ndarray:
         raise DataFormatError(
             f"{where} has shape {X.shape}; models take raw counts of shape [n_genes, {N_BINS} bins, "
             f"{N_MARKS} marks] in the order {', '.join(MARKS)}")
+    if X.dtype.kind not in "biuf":
+        raise DataFormatError(f"{where} has dtype {X.dtype}; models take numeric read counts")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        gene = int(np.flatnonzero(~np.isfinite(X).all(axis=(1, 2)))[0])
+        raise DataFormatError(f"{where}: gene {gene} has a NaN or infinite count")
+    if X.dtype.kind in "if" and X.size and X.min() < 0:
+        gene = int(np.flatnonzero((X < 0).any(axis=(1, 2)))[0])
+        raise DataFormatError(f"{where}: gene {gene} has a negative count; models take raw read counts")
     return X
 
 
@@ -111,7 +120,9 @@ class ChromModel(BaseEstimator):
 
         if self.name and self.name in MODELS:
             return self.name
-        return f"{type(self).__module__}:{type(self).__qualname__}"
+        module = sys.modules.get(type(self).__module__)
+        source = getattr(module, "__chrombench_file__", None) or type(self).__module__  # file.py or module
+        return f"{source}:{type(self).__qualname__}"
 
 
 def _jsonable(params: dict) -> dict:

@@ -33,10 +33,45 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
-def load_model(path: str | Path):
+def load_model(path: str | Path, *, trust_code: bool = False, device: str | None = None):
+    """The model saved in ``path``. Zoo models load from their weights alone. A model whose class is
+    third-party code (a ``module:Class`` or ``file.py:Class`` target, e.g. a submission) imports and
+    runs that code, so it loads only with ``trust_code=True``. ``device`` overrides where a neural
+    model computes (``None``: where it was saved from)."""
+    from .contract import ChromModel
+    from .registry import MODELS
+
     path = Path(path)
     config = read_config(path)
-    cls = get_model_class(config["model"])
-    model = cls(**config.get("params", {}))
-    model._load_state(path, config)
+    target = config.get("model")
+    saved_by = config.get("chrombench_version")
+    if not isinstance(target, str) or not target:
+        raise ModelFormatError(f"{path}/config.json names no model class")
+    if target not in MODELS:
+        if ":" not in target:
+            raise ModelFormatError(f"{path} is a {target!r} model, which this chrombench {__version__} does not "
+                                   f"have (saved by chrombench {saved_by})")
+        if not trust_code:
+            raise ModelFormatError(
+                f"{path} is a model of third-party code ({target}); loading it imports and runs that code. "
+                f"If you trust it, pass --trust-code (load_model(..., trust_code=True))")
+    cls = get_model_class(target)
+    if not (isinstance(cls, type) and issubclass(cls, ChromModel)):
+        raise ModelFormatError(f"{path}/config.json names {target!r}, which is not a chrombench model class")
+    params = dict(config.get("params", {}))
+    accepted = set(cls._get_param_names())
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ModelFormatError(
+            f"{path} was saved by chrombench {saved_by} with parameters {', '.join(unknown)} that {cls.__name__} "
+            f"of chrombench {__version__} does not take")
+    if device is not None and "device" in accepted:
+        params["device"] = device
+    model = cls(**params)
+    try:
+        model._load_state(path, config)
+    except ModelFormatError as exc:
+        if saved_by != __version__:
+            raise ModelFormatError(f"{exc} (saved by chrombench {saved_by}; this is chrombench {__version__})") from exc
+        raise
     return model
