@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -180,8 +181,12 @@ class TorchChromModel(ChromModel):
             raise ModelFormatError(f"{directory}: no {path.name} next to config.json")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # weights_only refuses anything that needs unpickling code
-            raise ModelFormatError(f"{path}: not a plain tensor file ({exc})") from exc
+        except pickle.UnpicklingError as exc:  # weights_only refuses anything that needs unpickling code
+            from chrombench.models.weights import unpickling_refusal
+
+            raise ModelFormatError(f"{path} is refused: not a plain tensor file ({unpickling_refusal(exc)})") from exc
+        except Exception as exc:
+            raise ModelFormatError(f"{path}: not a readable tensor file ({type(exc).__name__}: {exc})") from exc
         module = self._build_module()
         try:
             module.load_state_dict(state, strict=True)

@@ -172,6 +172,26 @@ def test_files_that_are_not_plain_state_dicts_are_refused(reference, tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
+class _RunsACommand:
+    """Unpickling this would call os.system: the classic malicious .pt file."""
+
+    def __reduce__(self):
+        import os
+
+        return os.system, ("echo pwned",)
+
+
+def test_a_file_that_would_run_code_is_refused_without_unsafe_advice(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"fdiff1_1.bias": _RunsACommand()}, path)
+    with pytest.raises(ModelFormatError) as err:
+        import_reference_weights(path, out=tmp_path / "out")
+    msg = str(err.value)
+    assert "unpickling code" in msg and "system" in msg
+    assert "weights_only=False" not in msg  # torch's suggestion is exactly what not to do with such a file
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_file_that_is_not_a_torch_file_is_refused(tmp_path):
     path = tmp_path / "weights.pt"
     path.write_text("GeneID,BinID\n")

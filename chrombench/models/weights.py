@@ -30,6 +30,15 @@ ARCHITECTURES = ABLATIONS
 SOURCE = "QData/AttentiveChrome reference state dict"
 
 
+def unpickling_refusal(exc: Exception) -> str:
+    """What a file refused by ``torch.load(weights_only=True)`` wanted to import, in a few words.
+
+    torch's own message ends by suggesting ``weights_only=False``, the one thing never to do with a
+    file of unknown origin, so it is not passed on."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # "Unsupported global: GLOBAL x.y" / "unsupported GLOBAL x.y whose"
+    return f"it refers to {found.group(1)}" if found else "it holds objects other than tensors"
+
+
 def read_state_dict(path: str | os.PathLike) -> dict:
     """A ``.pt`` file holding a plain ``{name: tensor}`` mapping, or a ModelFormatError saying why not."""
     import pickle
@@ -47,11 +56,9 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        what = f"it refers to {found.group(1)}" if found else str(exc).strip().splitlines()[0]
         raise ModelFormatError(
-            f"{path} is refused: loading it would need unpickling code ({what}). chrombench imports plain "
-            "state dicts of tensors only, as written by torch.save(model.state_dict(), FILE)") from exc
+            f"{path} is refused: loading it would need unpickling code ({unpickling_refusal(exc)}). chrombench "
+            "imports plain state dicts of tensors only, as written by torch.save(model.state_dict(), FILE)") from exc
     except Exception as exc:  # truncated archive, zip error ...
         raise ModelFormatError(f"{path} is not a readable torch .pt file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, Mapping):
