@@ -9,11 +9,14 @@ Poisson counts of that shape instead):
   default threads (how the reference runs) and once single-threaded, in rounds alternating with
   chrombench's trainer on the same number of batches (best round of each is kept);
 * ``chrombench``'s AttentiveChrome: one training epoch at the reference's settings (batch 16,
-  hidden 32, bidirectional) and one at chrombench's default batch size; prediction of 13,201
-  genes (the valid and test splits); DeepChrome for comparison.
+  hidden 32, bidirectional) and one at chrombench's default batch size (also with its validation
+  pass); prediction of 13,201 genes (the valid and test splits) against the naive model's
+  prediction without autograd (at batch 16, as the reference evaluates, and at batch 1024);
+  DeepChrome for comparison.
 
 Targets: reference-setting epoch >= 4x faster than the naive one (compared with the faster of the
-two naive timings, so the ratio does not profit from a bad thread setting); default-batch epoch
+two naive timings, so the ratio does not profit from a bad thread setting; it must hold both for the
+batch-matched rounds and for chrombench's real full epoch); default-batch epoch
 <= 3 s; predicting 13,201 genes <= 1.5 s. Timings on a shared machine vary with what else runs,
 so the CPU pressure (Linux PSI) before and after is printed too. Exit status 1 if a target is missed.
 
@@ -73,7 +76,27 @@ class NaiveAttentiveChrome(nn.Module):
         return self.out(v)[:, 0]
 
 
-def naive_batch_seconds(X: np.ndarray, y: np.ndarray, batches: int, threads: int) -> float:
+def naive_predict_seconds(X: np.ndarray, batch: int, genes: int, threads: int) -> float:
+    """Seconds to predict ``len(X)`` genes with the naive implementation (no autograd), extrapolated
+    from the first ``genes`` genes in batches of ``batch``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(0)
+        net = NaiveAttentiveChrome().eval()
+        Xt = torch.as_tensor(np.asarray(X[:genes], dtype=np.float32))
+        with torch.no_grad():
+            net(Xt[:batch])  # warm-up
+            start = time.perf_counter()
+            for i in range(0, len(Xt), batch):
+                torch.sigmoid(net(Xt[i:i + batch]))
+            return (time.perf_counter() - start) * len(X) / len(Xt)
+    finally:
+        torch.set_num_threads(before)
+
+
+def naive_batch_seconds(X: np.ndarray, y: np.ndarray, batches: int, threads: int,
+                        batch: int = REFERENCE_BATCH) -> float:
     """Seconds per training batch of the naive implementation, over ``batches`` batches."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -87,7 +110,7 @@ def naive_batch_seconds(X: np.ndarray, y: np.ndarray, batches: int, threads: int
         order = torch.randperm(len(Xt), generator=torch.Generator().manual_seed(0))
 
         def step(i):
-            idx = order[i * REFERENCE_BATCH:(i + 1) * REFERENCE_BATCH]
+            idx = order[i * batch:(i + 1) * batch]
             loss = loss_fn(net(Xt[idx]), yt[idx])
             opt.zero_grad()
             loss.backward()
@@ -185,22 +208,36 @@ def main(argv=None) -> int:
 
     ref_epoch, _ = epoch_seconds(AttentiveChrome, train, batch_size=REFERENCE_BATCH)
     default_batch = AttentiveChrome().batch_size
-    default_epoch, model = epoch_seconds(AttentiveChrome, train)
+    default_epoch, model = min((epoch_seconds(AttentiveChrome, train) for _ in range(2)), key=lambda r: r[0])
+    start = time.perf_counter()
+    AttentiveChrome(epochs=1, device="cpu").fit(train, train)  # an epoch as a user waits for it: + validation
+    with_valid = time.perf_counter() - start
     predict = best_of(lambda: model.predict_proba(X_predict), args.repeats)
+    # the naive way at chrombench's default batch, and its prediction (reference: batch 16; also large batches)
+    naive_default_batch = naive_batch_seconds(train.X, train.y, max(4, args.naive_batches // 8), 1, default_batch)
+    naive_default_batch *= -(-len(train) // default_batch)
+    naive_predict_16 = naive_predict_seconds(X_predict, REFERENCE_BATCH, 1600, 1)
+    naive_predict_big = naive_predict_seconds(X_predict, 1024, 2048, default_threads)
     dc_epoch, dc = epoch_seconds(DeepChrome, train)
     dc_predict = best_of(lambda: dc.predict_proba(X_predict), args.repeats)
     print(f"CPU pressure after:  {cpu_pressure()}")
 
-    speedup = naive_best / ours
+    # batch-matched (alternating rounds, robust to outside load) and the real full epoch: both must hold
+    speedup, speedup_full = naive_best / ours, naive_best / ref_epoch
+    naive_predict = min(naive_predict_16, naive_predict_big)
     rows = [
-        (f"AttentiveChrome epoch, batch {REFERENCE_BATCH}: speed-up over naive", f"{speedup:.1f}x",
-         f"{naive_best:.1f} s vs {ours:.2f} s per epoch (alternated batches; {naive_default / ours:.1f}x vs "
-         "naive at default threads)", f">= {EPOCH_SPEEDUP_TARGET:.0f}x", speedup >= EPOCH_SPEEDUP_TARGET),
-        (f"AttentiveChrome epoch, batch {REFERENCE_BATCH}, full pass", f"{ref_epoch:.2f} s", "", "", None),
-        (f"AttentiveChrome epoch, batch {default_batch} (chrombench default)", f"{default_epoch:.2f} s", "",
-         f"<= {DEFAULT_EPOCH_TARGET_S:.1f} s", default_epoch <= DEFAULT_EPOCH_TARGET_S),
-        (f"AttentiveChrome predict {len(X_predict):,} genes", f"{predict:.2f} s", "",
-         f"<= {PREDICT_TARGET_S:.1f} s", predict <= PREDICT_TARGET_S),
+        (f"AttentiveChrome epoch, batch {REFERENCE_BATCH}: speed-up over naive", f"{min(speedup, speedup_full):.1f}x",
+         f"{naive_best:.1f} s naive vs {ours:.2f} s (alternated batches, {speedup:.1f}x) and {ref_epoch:.2f} s "
+         f"(full epoch, {speedup_full:.1f}x); {naive_default / ours:.1f}x vs naive at default threads",
+         f">= {EPOCH_SPEEDUP_TARGET:.0f}x", min(speedup, speedup_full) >= EPOCH_SPEEDUP_TARGET),
+        (f"AttentiveChrome epoch, batch {default_batch} (chrombench default)", f"{default_epoch:.2f} s",
+         f"naive at batch {default_batch}: {naive_default_batch:.1f} s ({naive_default_batch / default_epoch:.1f}x); "
+         f"with the validation pass: {with_valid:.2f} s", f"<= {DEFAULT_EPOCH_TARGET_S:.1f} s",
+         default_epoch <= DEFAULT_EPOCH_TARGET_S),
+        (f"AttentiveChrome predict {len(X_predict):,} genes", f"{predict:.2f} s",
+         f"naive, no autograd: {naive_predict_16:.1f} s at batch {REFERENCE_BATCH}, {naive_predict_big:.1f} s at "
+         f"batch 1024 ({naive_predict / predict:.1f}x vs the faster)", f"<= {PREDICT_TARGET_S:.1f} s",
+         predict <= PREDICT_TARGET_S),
         (f"DeepChrome epoch, batch {DeepChrome().batch_size}", f"{dc_epoch:.2f} s", "", "", None),
         (f"DeepChrome predict {len(X_predict):,} genes", f"{dc_predict:.2f} s", "", "", None),
     ]
