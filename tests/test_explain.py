@@ -153,4 +153,59 @@ def test_cli_with_an_activity_track(tmp_path):
     bad.write_text("g1,1,2\n")
     res = CliRunner().invoke(main, ["explain", str(tmp_path / "model"), str(tmp_path / "genes.csv"), "--hactive",
                                     str(bad), "-o", str(tmp_path / "out2")])
-    assert res.exit_code == 2 and "bad.csv" in res.output and "expected 101 columns" in res.output
+    assert res.exit_code == 2 and "bad.csv, line 1: found 3 columns, expected 101" in res.output
+
+
+def _activity_rows(genes, n=3):
+    return [",".join([g] + ["1"] * 100) for g in genes[:n]]
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda r: ["gene_id," + ",".join(f"bin{k}" for k in range(1, 101))] + r, "line 1: not a number: 'bin1' (a header row"),
+    (lambda r: [r[0], r[1].replace(",1,", ",x,", 1), r[2]], "line 2: not a number: 'x'"),
+    (lambda r: [r[0], r[1], r[2].replace(",1,", ",,", 1)], "line 3: missing value"),
+    (lambda r: [r[0], r[1].replace(",1,", ",-2,", 1), r[2]], "line 2: bin 1 is negative: -2"),
+    (lambda r: [r[0], r[1].replace(",1,", ",nan,", 1), r[2]], "line 2: bin 1 is not finite"),
+    (lambda r: r + [r[0]], "line 4: duplicate gene 'g00000' (first seen at line 1)"),
+])
+def test_a_bad_activity_track_names_file_and_line(tmp_path, edit, words):
+    from chrombench.errors import DataFormatError
+    from chrombench.explain.report import read_hactive
+
+    genes = [f"g{i:05d}" for i in range(3)]
+    path = tmp_path / "act.csv"
+    path.write_text("\n".join(edit(_activity_rows(genes))) + "\n")
+    with pytest.raises(DataFormatError) as err:
+        read_hactive(path, genes)
+    assert str(err.value).startswith(f"{path}, ") and words in str(err.value)
+
+
+def test_integrated_gradients_reports_how_far_it_is_from_complete(single_thread_torch):
+    """Completeness: attributions sum to f(x) - f(baseline); the gap shrinks as steps grow."""
+    from chrombench.explain.methods import explain
+    from chrombench.models import make_model
+
+    split, _ = planted_task(n=200, seed=4)
+    model = make_model("deepchrome", epochs=2, batch_size=32, device="cpu", seed=0).fit(split, split)
+    gaps = {}
+    for steps in (1, 64):
+        diag = {}
+        explain(model, split.X[:40], "integrated-gradients", steps=steps, diagnostics=diag)
+        gaps[steps] = float(np.median(diag["completeness_gap"]))
+    assert gaps[64] < 0.05 and gaps[64] < gaps[1]
+
+
+def test_cli_refuses_zero_steps_and_zero_genes(tmp_path):
+    from click.testing import CliRunner
+
+    from chrombench.cli import main
+    from chrombench.data.csvformat import write_split
+    from chrombench.models import make_model
+
+    split, _ = planted_task(40)
+    make_model("logistic-regression").fit(split, split).save(tmp_path / "model")
+    write_split(tmp_path / "genes.csv", split)
+    for flag in ("--steps", "--genes"):
+        res = CliRunner().invoke(main, ["explain", str(tmp_path / "model"), str(tmp_path / "genes.csv"), flag, "0",
+                                        "-o", str(tmp_path / "out")])
+        assert res.exit_code == 2 and "0 is not in the range x>=1" in res.output

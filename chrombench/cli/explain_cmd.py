@@ -19,8 +19,10 @@ from ..explain.methods import METHODS
 @click.option("--hactive", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Activity track (gene_id then 100 bin values per row, e.g. H3K27ac): report the Pearson r "
                    "between H3K4me3 bin scores and it, over genes predicted ON (the paper's protocol on real data).")
-@click.option("--genes", type=int, default=None, help="Explain only this many genes (a label-stratified sample).")
-@click.option("--steps", type=int, default=16, show_default=True, help="Integrated-gradients path steps.")
+@click.option("--genes", type=click.IntRange(min=1), default=None,
+              help="Explain only this many genes (a label-stratified sample when the genes have labels).")
+@click.option("--steps", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Integrated-gradients path steps; the completeness gap printed tells whether they suffice.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where a neural model computes.")
 @click.option("--trust-code", is_flag=True, help="Load a model whose class is third-party code (its code is run).")
@@ -59,13 +61,17 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
     if genes is not None and genes < len(split):
         import numpy as np
 
-        idx = np.sort(np.random.default_rng(0).choice(len(split), genes, replace=False))
+        from ..data.csvformat import UNLABELLED
+        from ..engine.interpret import stratified_subsample
+
+        labels = np.asarray(split.y)
+        idx = stratified_subsample(np.zeros_like(labels) if (labels == UNLABELLED).any() else labels, genes)
         split = split.subset(idx)
         if truth is not None:
             from ..data.arrays import GroundTruth
 
             truth = GroundTruth(truth.oracle_auroc, np.asarray(truth.importance)[idx], truth.latent[idx])
-    activity = read_hactive(hactive, list(split.gene_ids)) if hactive else None
+    activity = read_hactive(hactive, list(split.gene_ids)) if hactive else None  # bad rows: file and line
     try:
         summary = explain_split(model, split, out_dir, list(methods) or None, truth=truth, hactive=activity,
                                steps=steps, progress=True)
@@ -78,6 +84,11 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
             line += f"  cell AUROC {s['cell_auroc']:.3f}  precision@k {s['precision_at_n_true']:.3f}  mark rho {s['mark_spearman']:.3f}"
         if "hactive" in info:
             line += f"  H3K4me3 vs activity r={info['hactive']['pearson_mean']:.3f} (n={info['hactive']['n_genes']})"
+        if "completeness_gap" in info:
+            gap = info["completeness_gap"]["median"]
+            line += f"  completeness gap {gap:.1%}"
+            if gap > 0.05:
+                line += f" (over 5%: try --steps {steps * 4})"
         click.echo(line)
     if truth is not None:
         r = summary["random_baseline"]

@@ -63,10 +63,15 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
     summary = {"n_genes": len(split), "methods": {}, "ig_steps": steps}
     for method in methods:
         t0 = time.perf_counter()
-        cells, marks = explain(model, split.X, method, steps=steps, progress=progress)
+        diagnostics: dict = {}
+        cells, marks = explain(model, split.X, method, steps=steps, progress=progress, diagnostics=diagnostics)
         elapsed = time.perf_counter() - t0
-        attention = model.attention(split.X) if method == "attention" else None
+        attention = (diagnostics["alpha"], diagnostics["beta"]) if method == "attention" else None
         info = {"seconds": elapsed, "files": write_tables(out, method, split, cells, marks, probs, attention)}
+        if "completeness_gap" in diagnostics:
+            gap = diagnostics["completeness_gap"]
+            info["completeness_gap"] = {"median": float(np.median(gap)), "p90": float(np.quantile(gap, 0.9)),
+                                        "steps": steps}
         name = method.replace("-", "_")
         ylabel = "alpha x beta" if method == "attention" else "score"
         files = [plots.profiles_by_class(cells, on, out / f"{name}_profiles.png",
@@ -96,15 +101,55 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
 
 
 def read_hactive(path: str | Path, gene_ids) -> np.ndarray:
-    """An activity track: one row per gene, ``gene_id`` then 100 bin values (CSV, no header)."""
+    """An activity track: one row per gene, ``gene_id`` then 100 bin values (CSV, no header).
+
+    Values are non-negative numbers (read counts or signal); every problem is reported with the file
+    and line, as for the archive format.
+    """
+    import csv
+
     from ..errors import DataFormatError
 
     path = Path(path)
-    df = pd.read_csv(path, header=None, dtype={0: str})
-    if df.shape[1] != N_BINS + 1:
-        raise DataFormatError(f"{path}: expected {N_BINS + 1} columns (gene_id then {N_BINS} bins), found {df.shape[1]}")
-    table = dict(zip(df[0], df.iloc[:, 1:].to_numpy(float)))
+
+    def fail(line: int, msg: str):
+        raise DataFormatError(f"{path}, line {line}: {msg}")
+
+    table: dict[str, np.ndarray] = {}
+    first_line: dict[str, int] = {}
+    with open(path, newline="") as fh:
+        for line, row in enumerate(csv.reader(fh), 1):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != N_BINS + 1:
+                fail(line, f"found {len(row)} columns, expected {N_BINS + 1} (gene_id then {N_BINS} bin values)")
+            gene = row[0]
+            if not gene:
+                fail(line, "missing gene_id")
+            if gene in table:
+                fail(line, f"duplicate gene {gene!r} (first seen at line {first_line[gene]})")
+            try:
+                values = np.array([float(v) for v in row[1:]])
+            except ValueError:
+                bad = next(v for v in row[1:] if not _is_number(v))
+                what = "missing value" if not bad.strip() else f"not a number: {bad!r}"
+                fail(line, f"{what} (a header row? the file has none)" if line == 1 else what)
+            if not np.isfinite(values).all():
+                fail(line, f"bin {int(np.flatnonzero(~np.isfinite(values))[0]) + 1} is not finite")
+            if (values < 0).any():
+                fail(line, f"bin {int(np.flatnonzero(values < 0)[0]) + 1} is negative: {values[values < 0][0]:g}")
+            table[gene], first_line[gene] = values, line
+    if not table:
+        raise DataFormatError(f"{path}: the file is empty (no genes)")
     missing = [g for g in gene_ids if g not in table]
     if missing:
         raise DataFormatError(f"{path}: no activity row for {len(missing)} genes, e.g. {missing[0]!r}")
     return np.stack([table[g] for g in gene_ids])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
