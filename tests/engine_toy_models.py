@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chrombench.data import store
+from chrombench.data import seal, store
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel, check_counts
 
@@ -93,6 +93,104 @@ class PeekingModel(TinyLogistic):
         return super().fit(train, valid, on_epoch)
 
 
+class ThreadPeekingModel(PeekingModel):
+    """Cheats from a thread of its own, where a per-context seal would not reach."""
+
+    name = "thread-peeking-model"
+
+    def fit(self, train, valid=None, on_epoch=None):
+        import threading
+
+        caught = []
+
+        def steal():
+            try:
+                self.stolen_ = np.asarray(store.load_task(self.peek, "simremc").test.y)
+            except BaseException as exc:  # hand it to fit, which is what the engine sees
+                caught.append(exc)
+
+        t = threading.Thread(target=steal)
+        t.start()
+        t.join()
+        if caught:
+            raise caught[0]
+        return TinyLogistic.fit(self, train, valid, on_epoch)
+
+
+class ResimulatingModel(PeekingModel):
+    """Cheats by running the simulator again for its task."""
+
+    name = "resimulating-model"
+
+    def fit(self, train, valid=None, on_epoch=None):
+        from chrombench.data.simulate import simulate_task
+        from chrombench.tasks import get_spec
+
+        spec = get_spec(self.peek)
+        splits, _ = simulate_task(self.peek, spec.group, spec.esc_like, spec.reported_deepchrome_auroc)
+        self.stolen_ = splits["test"].y
+        return TinyLogistic.fit(self, train, valid, on_epoch)
+
+
+class DirectoryReadingModel(PeekingModel):
+    """Cheats by reading the cached task folder with the store's own reader."""
+
+    name = "directory-reading-model"
+
+    def fit(self, train, valid=None, on_epoch=None):
+        root = store.datasets_dir() / "simremc" / store.simremc_version() / self.peek
+        _, splits, _ = store.read_task_dir(root)
+        self.stolen_ = np.asarray(splits["test"].y)
+        return TinyLogistic.fit(self, train, valid, on_epoch)
+
+
+def reachable_test_data(test_ids: set[str], frame=None) -> list[str]:
+    """What of the test split an in-process model can find without opening files: splits, tasks and
+    gene-ID arrays that the garbage collector tracks or that sit in the locals of a caller's frame."""
+    import gc
+    import sys
+
+    from chrombench.data.arrays import Split, TaskData
+
+    def holds_test(obj) -> bool:
+        if isinstance(obj, TaskData):
+            obj = obj.test
+        if isinstance(obj, Split):
+            obj = obj.gene_ids
+        if isinstance(obj, np.ndarray) and obj.dtype.kind in "UO" and obj.ndim == 1 and len(obj):
+            return str(obj[0]) in test_ids
+        return False
+
+    import warnings
+
+    with warnings.catch_warnings():  # isinstance() on torch's lazy deprecated aliases warns
+        warnings.simplefilter("ignore")
+        found = [f"gc: {type(o).__name__}" for o in gc.get_objects() if holds_test(o)]
+    f = frame or sys._getframe(1)
+    while f is not None:
+        found += [f"frame {f.f_code.co_name}: {name}" for name, value in list(f.f_locals.items()) if holds_test(value)]
+        f = f.f_back
+    return found
+
+
+class ScavengingModel(TinyLogistic):
+    """Looks everywhere in memory for the test split while it fits and writes what it found to
+    $CHROMBENCH_SPY (the test IDs to look for are in $CHROMBENCH_TEST_IDS)."""
+
+    name = "scavenger"
+
+    def fit(self, train, valid=None, on_epoch=None):
+        import sys
+
+        test_ids = set(Path(os.environ["CHROMBENCH_TEST_IDS"]).read_text().split())
+        report = {"found": reachable_test_data(test_ids, sys._getframe(1)),
+                  "memmap": any(isinstance(s.X, np.memmap) or getattr(s.X, "filename", None)
+                                for s in (train, valid) if s is not None)}
+        with open(os.environ["CHROMBENCH_SPY"], "a") as fh:
+            fh.write(json.dumps(report) + "\n")
+        return super().fit(train, valid, on_epoch)
+
+
 class SpyModel(TinyLogistic):
     """Honest, but writes every fit/predict_proba call (and whether tuning was running) to $CHROMBENCH_SPY."""
 
@@ -100,7 +198,7 @@ class SpyModel(TinyLogistic):
 
     def _note(self, event: str, X) -> None:
         with open(os.environ["CHROMBENCH_SPY"], "a") as fh:
-            fh.write(json.dumps({"event": event, "sealed": store.TEST_SEAL.get() is not None, "n": len(X),
+            fh.write(json.dumps({"event": event, "sealed": seal.any_sealed(), "n": len(X),
                                  "digest": _digest(X)}) + "\n")
 
     def fit(self, train, valid=None, on_epoch=None):

@@ -64,6 +64,39 @@ def test_a_model_reading_test_labels_during_tuning_fails_clearly(tmp_path, task)
     assert not list((tmp_path / "out").rglob("seed-*.json")), "no record may come out of a violating run"
 
 
+@pytest.mark.parametrize("cheat", ["ThreadPeekingModel", "ResimulatingModel", "DirectoryReadingModel"])
+def test_every_way_through_chrombench_to_the_test_labels_is_closed(tmp_path, task, cheat):
+    """From another thread, by re-running the simulator, or through the store's folder reader."""
+    with pytest.raises(ProtocolViolation, match="sealed"):
+        run_evaluations(config(tmp_path, f"{TOY}:{cheat}"), progress=False)
+    assert not list((tmp_path / "out").rglob("seed-*.json"))
+
+
+def test_the_test_split_is_not_in_memory_while_a_model_fits(tmp_path, task):
+    """A model that scavenges memory (gc, callers' frames) during fit finds no test genes, and its
+    train/valid splits are in-memory copies, not memory maps naming the cache folder."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(TOY).parent))
+    from engine_toy_models import reachable_test_data
+
+    test_ids = set(map(str, task.test.gene_ids))
+    holder = task  # noqa: F841 - the detector must see what the test itself holds, or it proves nothing
+    assert reachable_test_data(test_ids), "the detector finds test data when it is there"
+    (tmp_path / "ids.txt").write_text("\n".join(sorted(test_ids)))
+    spy = tmp_path / "spy.jsonl"
+    env = {**__import__("os").environ, "CHROMBENCH_SPY": str(spy), "CHROMBENCH_TEST_IDS": str(tmp_path / "ids.txt")}
+    cmd = [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:ScavengingModel", "-t", "E003", "--genes",
+           "200,100,100", "--trials", "3", "--seeds", "0-1", "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line) for line in spy.read_text().splitlines()]
+    assert len(reports) == 3 + 2  # every trial and every seed's refit looked
+    assert all(r["found"] == [] for r in reports), reports
+    assert not any(r["memmap"] for r in reports)
+
+
 def test_an_honest_model_sees_test_data_only_after_tuning(tmp_path, monkeypatch, task):
     spy = tmp_path / "spy.jsonl"
     monkeypatch.setenv("CHROMBENCH_SPY", str(spy))

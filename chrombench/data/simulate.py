@@ -129,6 +129,9 @@ def _gauss(center, width, x=X_POS):
 
 def simulate_task(eid: str, group: str, esc_like: bool, published_auroc: float, seed: int = 0):
     """All 19,802 genes of one task: (splits dict of Split, GroundTruth for the test split)."""
+    from . import seal
+
+    seal.check("simremc", eid, f"simulate_task({eid!r})")  # regenerating a task would give its test labels
     gene_ids, split_idx = gene_universe(seed)
     st = _shared_structure(seed)
     rng = _rng(seed, "task", eid)

@@ -15,7 +15,6 @@ failed import leaves the cache and the registry exactly as they were.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import datetime as _dt
 import fcntl
 import hashlib
@@ -29,17 +28,14 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from ..errors import ChrombenchError, DataFormatError, ProtocolViolation, UnknownNameError
+from ..errors import ChrombenchError, DataFormatError, UnknownNameError
+from . import seal
 from ..registry import suggest
 from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
 
 SIMREMC, REMC = "simremc", "remc"
 BUILTIN_DATASETS = (SIMREMC, REMC)
 
-# (dataset, task) whose test labels are sealed: set by the engine while it tunes or fits on that task,
-# so a model that reads the task back from the store during fit fails instead of peeking at test labels.
-TEST_SEAL: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("chrombench_test_seal",
-                                                                                     default=None)
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -120,6 +116,9 @@ def write_task_dir(directory: Path, splits: dict[str, Split], truth: GroundTruth
 
 
 def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth | None]:
+    directory = Path(directory)
+    # datasets/<name>/<version>/<task>: the same seal as load_task, for a caller that comes here directly
+    seal.check(directory.parent.parent.name, directory.name, f"reading {directory}")
     meta = json.loads((directory / "task.json").read_text())
     splits = {}
     for name in SPLITS:
@@ -366,9 +365,7 @@ def load_task(task: str, dataset: str | None = None, *, quick: bool = False, gen
               seed: int = 0) -> TaskData:
     """Load one task as arrays. ``quick`` subsamples genes as the quick suite does."""
     ds, name = resolve_task(task, dataset)
-    if TEST_SEAL.get() == (ds, name):
-        raise ProtocolViolation(f"load_task({task!r}) while a model is tuned or fitted on it: the test split of "
-                                f"{ds}/{name} is sealed; models see only the train and valid splits they are given")
+    seal.check(ds, name, f"load_task({task!r})")
     if ds == SIMREMC:
         directory = ensure_simulated(name, seed)
         version, simulated = simremc_version(seed), True

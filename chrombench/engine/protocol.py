@@ -2,14 +2,19 @@
 
 Every record carries ``results.PROTOCOL_VERSION``; changing what happens here means bumping it.
 
-1. Tuning sees a ``TuningView``: the task's train and valid splits and nothing else. Its ``test``
-   attribute raises ``ProtocolViolation``, and while tuning runs the engine seals the task in the
-   data store (``store.TEST_SEAL``), so a model that reloads the task from disk during ``fit`` fails
-   too. Test labels are therefore unreachable from the tuning path by construction, not by care.
-2. A trial fits ``model_cls(**search_space(trial))`` on train (valid for early stopping) and scores
+1. The engine holds a task as a ``TaskHandle``: a ``TuningView`` (train and valid, copied into
+   memory, so nothing in it leads back to the cache's files) and a way to load the test split. The
+   test split is loaded only after a model's ``fit`` has returned, for the one test prediction of
+   each seed, and dropped again: while any model fits, test labels are not in memory at all.
+2. While tuning or fitting, the task is sealed (``data.seal``, process-wide, every thread):
+   chrombench's store and simulator refuse to produce it, and ``TuningView.test`` raises
+   ``ProtocolViolation``. So a model cannot reach test labels through anything chrombench gives
+   it or offers. (Code that opens the cache's files by path or patches chrombench in memory is
+   hostile, and no check inside one process can stop it; a submission's code is part of its bundle.)
+3. A trial fits ``model_cls(**search_space(trial))`` on train (valid for early stopping) and scores
    valid AUROC. Iterative models report each epoch through ``on_epoch``; the trial reports the
    epoch's valid AUROC to Optuna and raises ``TrialPruned`` when the pruner says so.
-3. The best parameters are refitted once per seed and evaluated on the test split exactly once per
+4. The best parameters are refitted once per seed and evaluated on the test split exactly once per
    seed (test AUROC is the primary metric; AUPRC, accuracy, and the valid metrics are kept too).
 """
 
@@ -23,13 +28,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..data import store
-from ..data.arrays import DatasetRef, Split, TaskData
+from ..data import seal
+from ..data.arrays import DatasetRef, GroundTruth, Split, TaskData
 from ..errors import ChrombenchError, ProtocolViolation
 from ..evaluate import Evaluator, auroc
 from ..models.contract import _jsonable
 
-__all__ = ["ProtocolViolation", "TuningView", "sealed_test", "fixed_params", "TrialOutcome", "trial_params", "run_trial", "EpochLog",
+__all__ = ["ProtocolViolation", "TuningView", "TaskHandle", "sealed_test", "fixed_params", "TrialOutcome", "trial_params", "run_trial", "EpochLog",
            "SeedOutcome", "evaluate_seed", "model_summary"]
 
 SEED_PARAMS = ("seed", "random_state")  # the first one a model accepts receives the run's seed
@@ -47,7 +52,8 @@ class TuningView:
 
     @classmethod
     def of(cls, data: TaskData) -> "TuningView":
-        return cls(task=data.task, dataset=data.dataset, train=data.train, valid=data.valid)
+        """Train and valid of ``data`` as in-memory copies (a memory map would name the cache folder)."""
+        return cls(task=data.task, dataset=data.dataset, train=_in_memory(data.train), valid=_in_memory(data.valid))
 
     @property
     def test(self):
@@ -58,14 +64,47 @@ class TuningView:
         return getattr(self, name) if name != "test" else self.test
 
 
+def _in_memory(split: Split) -> Split:
+    return Split(np.array(split.gene_ids), np.array(split.X), np.array(split.y))
+
+
+@dataclass(frozen=True)
+class TaskHandle:
+    """The engine's hold on a task: the tuning view in memory, the test split only when asked for.
+
+    ``load`` returns the task afresh from the store (which refuses while the task is sealed).
+    """
+
+    view: TuningView
+    oracle_auroc: float | None  # the simulator's ceiling on the test split (a number, no labels)
+    load: Callable[[], TaskData] = field(repr=False)
+
+    @classmethod
+    def of(cls, data: TaskData, load: Callable[[], TaskData]) -> "TaskHandle":
+        return cls(TuningView.of(data), data.truth.oracle_auroc if data.truth is not None else None, load)
+
+    @property
+    def task(self) -> str:
+        return self.view.task
+
+    @property
+    def dataset(self) -> DatasetRef:
+        return self.view.dataset
+
+    def load_test(self) -> tuple[Split, GroundTruth | None]:
+        """The test split and (simulated tasks) its ground truth; never while the task is sealed."""
+        data = self.load()
+        if data.dataset.content_hash != self.dataset.content_hash:
+            raise ChrombenchError(f"{self.dataset.name}/{self.task} changed on disk during the run (content hash "
+                                  f"{data.dataset.content_hash[:12]}, was {self.dataset.content_hash[:12]})")
+        return data.test, data.truth
+
+
 @contextlib.contextmanager
 def sealed_test(dataset: str, task: str):
-    """While active, ``store.load_task`` refuses to return ``dataset/task`` (its test labels)."""
-    token = store.TEST_SEAL.set((dataset, task))
-    try:
+    """While active (in every thread), chrombench refuses to produce ``dataset/task`` (its test labels)."""
+    with seal.sealed(dataset, task):
         yield
-    finally:
-        store.TEST_SEAL.reset(token)
 
 
 def accepted_params(model_cls: type) -> set[str]:
@@ -162,26 +201,32 @@ class SeedOutcome:
     fit_time_s: float
     predictions: dict  # gene_id, probability, label of the test genes
     history: list
+    test: Split = field(repr=False)  # for what comes after the test prediction (interpretation scores)
+    truth: GroundTruth | None = field(default=None, repr=False)
 
 
-def evaluate_seed(model_cls: type, best_params: dict, data: TaskData, seed: int, device: str | None,
+def evaluate_seed(model_cls: type, best_params: dict, handle: TaskHandle, seed: int, device: str | None,
                   epoch_hooks: list | None = None) -> SeedOutcome:
     """Refit the tuned parameters with ``seed`` on train (valid for early stopping), test once."""
+    if not isinstance(handle, TaskHandle):  # a TaskData would put test labels in reach of fit
+        raise ProtocolViolation(f"evaluate_seed needs a TaskHandle, got {type(handle).__name__}")
+    view = handle.view
     params = {**best_params, **fixed_params(model_cls, seed, device)}
     model = model_cls(**params)
     log = EpochLog(list(epoch_hooks or []))
     t0 = time.perf_counter()
-    with sealed_test(data.dataset.name, data.task):  # fitting is still blind to test, also per seed
-        model.fit(data.train, data.valid, on_epoch=log)
+    with sealed_test(view.dataset.name, view.task):  # fitting is still blind to test, also per seed
+        model.fit(view.train, view.valid, on_epoch=log)
     fit_time = time.perf_counter() - t0
+    test, truth = handle.load_test()  # only now, after fit has returned
     evaluator = Evaluator()
-    valid_p = np.asarray(model.predict_proba(data.valid.X), dtype=np.float64)[:, 1]
-    test_p = np.asarray(model.predict_proba(data.test.X), dtype=np.float64)[:, 1]  # the one test prediction
-    metrics = {"test": evaluator.eval(data.test.y, test_p), "valid": evaluator.eval(data.valid.y, valid_p)}
-    preds = {"gene_id": np.asarray(data.test.gene_ids).astype(str), "probability": test_p,
-             "label": np.asarray(data.test.y, dtype=np.int8)}
+    valid_p = np.asarray(model.predict_proba(view.valid.X), dtype=np.float64)[:, 1]
+    test_p = np.asarray(model.predict_proba(test.X), dtype=np.float64)[:, 1]  # the one test prediction
+    metrics = {"test": evaluator.eval(test.y, test_p), "valid": evaluator.eval(view.valid.y, valid_p)}
+    preds = {"gene_id": np.asarray(test.gene_ids).astype(str), "probability": test_p,
+             "label": np.asarray(test.y, dtype=np.int8)}
     return SeedOutcome(metrics=metrics, model=model, params=params, fit_time_s=fit_time, predictions=preds,
-                       history=log.history)
+                       history=log.history, test=test, truth=truth)
 
 
 def model_summary(name: str, target: str | None, model_cls: type, model) -> dict:

@@ -174,12 +174,12 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
     summaries = []
     try:
         for ds, task in p.tasks:
-            data = None
+            handle = None
             for spec in p.models:
                 bar.describe(f"{spec.name} · {task}")
-                if data is None:
-                    data = store.load_task(task, ds, genes=p.genes)
-                keep, done = _existing_results(p, cfg, spec, data)
+                if handle is None:
+                    handle = _task_handle(ds, task, p.genes)
+                keep, done = _existing_results(p, cfg, spec, handle)
                 if keep:
                     summaries += [done] if done is not None else []
                     bar.advance()
@@ -187,7 +187,7 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
                 exp = f"chrombench/{p.suite or 'tasks'}/{ds}"
                 if exp not in trackers:
                     trackers[exp] = Tracker(p.tracking_uri, exp, None if cfg.tracking_uri else artifact_root(p.output_dir))
-                summary = PairRun(cfg, p, spec, data, storage, coord, trackers[exp], bar).run()
+                summary = PairRun(cfg, p, spec, handle, storage, coord, trackers[exp], bar).run()
                 if summary is not None:
                     summaries.append(summary)
                 bar.advance()
@@ -195,6 +195,13 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
         bar.close()
         coord.dispose()
     return summaries
+
+
+def _task_handle(ds: str, task: str, genes: dict | None) -> protocol.TaskHandle:
+    """Load the task once for its tuning view and identity; its test split is reloaded only when a
+    seed's fit is done (so it is not in memory while models fit)."""
+    full = store.load_task(task, ds, genes=genes)
+    return protocol.TaskHandle.of(full, lambda: store.load_task(task, ds, genes=genes))
 
 
 def is_current(path: Path, data) -> bool:
@@ -233,18 +240,19 @@ def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[b
 class PairRun:
     """One (model, task): tune, seeds, summary, tracking."""
 
-    def __init__(self, cfg, p: Plan, spec: ModelSpec, data, storage, coord: Coordinator, tracker: Tracker, bar):
-        self.cfg, self.p, self.spec, self.data = cfg, p, spec, data
+    def __init__(self, cfg, p: Plan, spec: ModelSpec, handle: protocol.TaskHandle, storage, coord: Coordinator,
+                 tracker: Tracker, bar):
+        self.cfg, self.p, self.spec, self.handle = cfg, p, spec, handle
         self.storage, self.coord, self.tracker, self.bar = storage, coord, tracker, bar
-        self.ds, self.task = data.dataset.name, data.task
+        self.ds, self.task = handle.dataset.name, handle.task
         self.budget = default_budget(spec.name, spec.cls, quick=p.suite == "quick", trials=cfg.trials,
                                      timeout=cfg.timeout)
-        self.study_name = ":".join(["chrombench", results.PROTOCOL_VERSION, self.ds, data.dataset.content_hash[:12],
+        self.study_name = ":".join(["chrombench", results.PROTOCOL_VERSION, self.ds, handle.dataset.content_hash[:12],
                                     self.task, spec.name])
         self.device = cfg.device
 
     def tags(self) -> dict:
-        d = self.data.dataset
+        d = self.handle.dataset
         return {"chrombench.model": self.spec.name, "chrombench.model.family": getattr(self.spec.cls, "family", "") or "custom",
                 "chrombench.task": self.task, "chrombench.suite": self.p.suite or "", "chrombench.dataset.name": d.name,
                 "chrombench.dataset.version": d.version, "chrombench.dataset.content_hash": d.content_hash,
@@ -273,7 +281,7 @@ class PairRun:
             self.parent = self.tracker.parent_run(self.study_name, f"{self.spec.name} · {self.task}", self.tags(),
                                                   reuse=self.cfg.overwrite_strategy != "always")
         study = tuning.open_study(self.storage, self.study_name)
-        view = protocol.TuningView.of(self.data)  # the tuning path gets this and nothing else
+        view = self.handle.view  # the tuning path gets this and nothing else
         fixed = protocol.fixed_params(self.spec.cls, self.cfg.seeds[0], self.device)
         tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
                     parent_run=self.parent, poll_interval=self.cfg.poll_interval,
@@ -298,7 +306,7 @@ class PairRun:
                 self.bar.phase(f"refit + test: seed {seed} ({len(self.cfg.seeds)} seeds)")
                 path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
                 row = rows.get(f"seed-{seed}")
-                if row is None and self.cfg.overwrite_strategy != "always" and is_current(path, self.data):
+                if row is None and self.cfg.overwrite_strategy != "always" and is_current(path, self.handle):
                     continue  # from an earlier run without this storage: keep it
                 if row is not None and row["status"] == "done":
                     self._materialize(seed, json.loads(row["payload"]))
@@ -318,13 +326,13 @@ class PairRun:
                                                                          "chrombench.worker": self.coord.worker})
         try:
             with Heartbeat(lambda: self.coord.beat(self.study_name, item), self.coord.heartbeat_interval):
-                out = protocol.evaluate_seed(self.spec.cls, self.best, self.data, seed, self.device)
-                extra = self._interpretation(seed, out.model)
+                out = protocol.evaluate_seed(self.spec.cls, self.best, self.handle, seed, self.device)
+                extra = self._interpretation(seed, out)
                 record = results.seal({
                     "kind": "seed", "model": protocol.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
                     "task": {"name": self.task, "suite": self.p.suite, "genes": self.p.genes},
-                    "dataset": self.data.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
-                    "oracle_auroc": self.data.truth.oracle_auroc if self.data.truth is not None else None,
+                    "dataset": self.handle.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
+                    "oracle_auroc": self.handle.oracle_auroc,
                     "fit_time_s": float(out.fit_time_s), "tuning": self.report,
                     "provenance": {"study": self.study_name, "worker": self.coord.worker, "mlflow_run_id": run_id},
                     **extra})
@@ -348,11 +356,11 @@ class PairRun:
         self.tracker.log_file(run_id, pred, "predictions")
         self.tracker.end(run_id)
 
-    def _interpretation(self, seed: int, model) -> dict:
+    def _interpretation(self, seed: int, out: protocol.SeedOutcome) -> dict:
         """Seed 0 on simulated data: explain methods scored against the planted truth (after test)."""
-        if seed != 0 or self.data.truth is None:
+        if seed != 0 or out.truth is None:
             return {}
-        scored = interpret.interpretation_scores(model, self.data.test, self.data.truth)
+        scored = interpret.interpretation_scores(out.model, out.test, out.truth)
         if scored is None:
             return {}
         return {"interpretation": scored[0], "interpretation_genes": scored[1]}
@@ -406,8 +414,9 @@ class PairRun:
             try:
                 from ..models.io import load_model
 
-                tr.log_attention(self.parent, load_model(mdir, trust_code=True), self.data.test.X,
-                                 self.data.test.y)  # our own refit of code this run already imported
+                test, _ = self.handle.load_test()  # every fit is done
+                tr.log_attention(self.parent, load_model(mdir, trust_code=True), test.X,
+                                 test.y)  # our own refit of code this run already imported
             except Exception as exc:  # attention maps are a bonus; never fail a finished evaluation
                 log.warning("no attention maps for %s on %s: %s", self.spec.name, self.task, exc)
         tr.reconcile_trials(self.parent, tuning.trial_table(study, finished_only=False))
