@@ -155,14 +155,18 @@ def test_resume_after_sigkill(tmp_path, home):
     cmd = [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:TinyLogistic", "-t", "E003", "--genes", GENES_CLI,
            "--trials", "6", "--seeds", "0-2", "--output-dir", str(out), "--no-progress"]
     env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "0.1", "CHROMBENCH_HOME": str(home)}
-    db = f"sqlite:///{out / 'optuna.db'}"
 
     def finished_trials() -> int:
+        # read-only: opening it through optuna would create the schema, racing the run doing the same
+        import sqlite3
+
+        path = out / "optuna.db"
+        if not path.exists():
+            return 0
         try:
-            names = optuna.get_all_study_names(db)
-            return sum(t.state.is_finished() and t.state.name != "FAIL"
-                       for t in optuna.load_study(study_name=names[0], storage=db).get_trials()) if names else 0
-        except Exception:  # the database is being created
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+                return conn.execute("SELECT count(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED')").fetchone()[0]
+        except sqlite3.Error:  # the schema is not there yet
             return 0
 
     def run_until(cond) -> None:
@@ -202,3 +206,51 @@ def test_resume_after_sigkill(tmp_path, home):
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"], "killed runs are marked, not left running"
     tracked = {r.info.run_name: r.data.tags["chrombench.state"] for r in runs if r.data.tags["chrombench.kind"] == "trial"}
     assert {f"trial-{t.number}": t.state.name for t in trials if t.state.name != "FAIL"}.items() <= tracked.items()
+    seed_runs = sorted(r.info.run_name for r in runs if r.data.tags["chrombench.kind"] == "seed")
+    assert seed_runs == ["seed-0", "seed-1", "seed-2"], "a killed seed's attempt does not stay beside its redo"
+
+
+def test_a_larger_budget_continues_the_study_and_refits_every_seed(tmp_path, home):
+    """--trials 2, then --trials 8 with more seeds: one winner for every seed and for the summary."""
+    out = tmp_path / "out"
+    first = run_evaluations(config(out, [f"{TOY}:TinyLogistic"], trials=2, seeds=[0]), progress=False)[0]
+    grown = run_evaluations(config(out, [f"{TOY}:TinyLogistic"], trials=8, seeds=[0, 1]), progress=False)[0]
+    assert first["tuning"]["best_params"] != grown["tuning"]["best_params"], "the bigger budget found a new winner"
+    assert len([t for t in study_trials(out) if t.state.is_finished()]) == 8  # continued, not restarted
+    seeds = [json.loads(results.seed_path(out, "simremc", "tiny-logistic", "E003", s).read_text()) for s in (0, 1)]
+    for rec in seeds:
+        assert rec["tuning"]["best_params"] == grown["tuning"]["best_params"]
+        assert {k: rec["model"]["params"][k] for k in ("lr", "l2")} == grown["tuning"]["best_params"]
+    assert grown["metrics"]["test_auroc"]["values"] == [r["metrics"]["test"]["auroc"] for r in seeds]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("chrombench/tasks/simremc").experiment_id
+    parent = next(r for r in client.search_runs([exp]) if r.data.tags["chrombench.kind"] == "parent")
+    assert float(parent.data.tags["best.lr"]) == pytest.approx(grown["tuning"]["best_params"]["lr"])
+    assert parent.info.status == "FINISHED"
+
+
+def test_a_run_stopped_while_finishing_its_mlflow_run_is_finished_by_the_next(tmp_path, home, monkeypatch):
+    from chrombench.engine.tracking import Tracker
+
+    out = tmp_path / "out"
+    cfg = config(out, [f"{TOY}:TinyLogistic"], trials=2, seeds=[0])
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt  # as if killed while the tuning plot was being logged
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Tracker, "log_tuning_history", dies)
+        with pytest.raises(KeyboardInterrupt):
+            run_evaluations(cfg, progress=False)
+    assert not results.summary_path(out, "simremc", "tiny-logistic", "E003").exists()
+    run_evaluations(cfg, progress=False)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("chrombench/tasks/simremc").experiment_id
+    parent = next(r for r in client.search_runs([exp]) if r.data.tags["chrombench.kind"] == "parent")
+    assert parent.info.status == "FINISHED"
+    assert "tuning" in [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert results.summary_path(out, "simremc", "tiny-logistic", "E003").exists()

@@ -13,10 +13,12 @@ that dies in between loses nothing and every worker ends with every record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -204,18 +206,25 @@ def _task_handle(ds: str, task: str, genes: dict | None) -> protocol.TaskHandle:
     return protocol.TaskHandle.of(full, lambda: store.load_task(task, ds, genes=genes))
 
 
-def is_current(path: Path, data) -> bool:
-    """A record file that this run would write too: same dataset content and protocol version.
+def is_current(path: Path, data, best_params: dict | None = None) -> bool:
+    """A record file that this run would write too: same dataset content and protocol version (and,
+    given ``best_params``, refit with those tuned parameters).
 
-    Anything else (another simulator version, another gene subsample, an older protocol) counts as
-    missing under only-missing, so results on different data are never mixed in one summary.
+    Anything else (another simulator version, another gene subsample, an older protocol, a winner of
+    a smaller tuning budget) counts as missing under only-missing, so a summary never mixes results
+    from two datasets or two sets of hyperparameters.
     """
     try:
         rec = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return False
     return (rec.get("dataset", {}).get("content_hash") == data.dataset.content_hash
-            and rec.get("protocol_version") == results.PROTOCOL_VERSION)
+            and rec.get("protocol_version") == results.PROTOCOL_VERSION
+            and (best_params is None or rec.get("tuning", {}).get("best_params") == best_params))
+
+
+def params_digest(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[bool, dict | None]:
@@ -232,9 +241,22 @@ def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[b
             return True, summary
         return False, None
     seeds_there = all(is_current(results.seed_path(p.output_dir, ds, spec.name, task, s), data) for s in cfg.seeds)
-    if summary is not None and seeds_there and is_current(spath, data) and sorted(summary["seeds"]) == sorted(cfg.seeds):
+    if summary is not None and seeds_there and is_current(spath, data) and sorted(summary["seeds"]) == sorted(cfg.seeds) \
+            and _same_budget(summary.get("tuning", {}), _budget(p, cfg, spec)):
         return True, summary
     return False, None
+
+
+def _budget(p: Plan, cfg: RunConfig, spec: ModelSpec):
+    return default_budget(spec.name, spec.cls, quick=p.suite == "quick", trials=cfg.trials, timeout=cfg.timeout)
+
+
+def _same_budget(recorded: dict, budget) -> bool:
+    """A summary tuned under another --trials/--timeout is not what this command asks for: a larger
+    budget continues the study, and the seeds are refit with its winner."""
+    if budget.trials is not None and recorded.get("budget_trials") != budget.trials:
+        return False
+    return recorded.get("budget_timeout_s") == budget.timeout_s
 
 
 class PairRun:
@@ -245,11 +267,16 @@ class PairRun:
         self.cfg, self.p, self.spec, self.handle = cfg, p, spec, handle
         self.storage, self.coord, self.tracker, self.bar = storage, coord, tracker, bar
         self.ds, self.task = handle.dataset.name, handle.task
-        self.budget = default_budget(spec.name, spec.cls, quick=p.suite == "quick", trials=cfg.trials,
-                                     timeout=cfg.timeout)
+        self.budget = _budget(p, cfg, spec)
         self.study_name = ":".join(["chrombench", results.PROTOCOL_VERSION, self.ds, handle.dataset.content_hash[:12],
                                     self.task, spec.name])
         self.device = cfg.device
+
+    def search_tags(self) -> dict:
+        """What one searches runs by in the MLflow UI; children carry them too."""
+        d = self.handle.dataset
+        return {"chrombench.model": self.spec.name, "chrombench.task": self.task, "chrombench.suite": self.p.suite or "",
+                "chrombench.dataset.name": d.name, "chrombench.dataset.version": d.version}
 
     def tags(self) -> dict:
         d = self.handle.dataset
@@ -277,6 +304,11 @@ class PairRun:
             with self.coord.study_lock(self.study_name):
                 tuning.delete_study(self.storage, self.study_name)
                 self.coord.reset(self.study_name)
+            # results of other seeds from before would otherwise sit beside the new ones
+            rdir = results.summary_path(self.p.output_dir, self.ds, self.spec.name, self.task).parent
+            for old in [*rdir.glob("seed-*.json"), *rdir.glob("seed-*.predictions.csv"), rdir / "summary.json"]:
+                old.unlink(missing_ok=True)
+            shutil.rmtree(self.model_dir(0).parent, ignore_errors=True)
         with self.coord.study_lock(self.study_name):
             self.parent = self.tracker.parent_run(self.study_name, f"{self.spec.name} · {self.task}", self.tags(),
                                                   reuse=self.cfg.overwrite_strategy != "always")
@@ -288,12 +320,16 @@ class PairRun:
                     on_progress=lambda done, n: self.bar.phase(f"tuning: {done}/{n if n else '?'} trials"))
         self.report = tuning.tuning_report(study, self.budget)
         self.best = tuning.best_params(study, self.spec.cls, self.budget)
+        # seeds belong to the winner they were refit with: a larger budget's new winner means new seeds
+        self.seed_key = params_digest(self.report["best_params"])
         records = self.seeds()
         summary = results.seal({**results.summarize(records, self.report), "model": self._model_block(records),
                                 "provenance": {"study": self.study_name, "storage": redact(self.p.storage)}})
         self._check(summary)
-        results.atomic_write_json(results.summary_path(self.p.output_dir, self.ds, self.spec.name, self.task), summary)
         self.finish_parent(study, records, summary)
+        # last: a summary on disk means the whole (model, task) is done, MLflow included, so a process
+        # killed while finishing the parent run is finished properly by the next run
+        results.atomic_write_json(results.summary_path(self.p.output_dir, self.ds, self.spec.name, self.task), summary)
         return summary
 
     # -- seeds -------------------------------------------------------------------------------------
@@ -305,12 +341,13 @@ class PairRun:
             for seed in pending:
                 self.bar.phase(f"refit + test: seed {seed} ({len(self.cfg.seeds)} seeds)")
                 path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
-                row = rows.get(f"seed-{seed}")
-                if row is None and self.cfg.overwrite_strategy != "always" and is_current(path, self.handle):
+                row = rows.get(self.seed_item(seed))
+                if row is None and self.cfg.overwrite_strategy != "always" and \
+                        is_current(path, self.handle, self.report["best_params"]):
                     continue  # from an earlier run without this storage: keep it
                 if row is not None and row["status"] == "done":
                     self._materialize(seed, json.loads(row["payload"]))
-                elif self.coord.claim(self.study_name, f"seed-{seed}"):
+                elif self.coord.claim(self.study_name, self.seed_item(seed)):
                     self._compute_seed(seed)
                 else:
                     waiting.append(seed)  # another live worker computes it
@@ -320,10 +357,14 @@ class PairRun:
         return [json.loads(results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, s).read_text())
                 for s in self.cfg.seeds]
 
+    def seed_item(self, seed: int) -> str:
+        return f"seed-{seed}@{self.seed_key}"
+
     def _compute_seed(self, seed: int) -> None:
-        item = f"seed-{seed}"
-        run_id = self.tracker.child_run(self.parent, item, SEED, tags={"chrombench.seed": str(seed),
-                                                                         "chrombench.worker": self.coord.worker})
+        item = self.seed_item(seed)
+        run_id = self.tracker.child_run(self.parent, f"seed-{seed}", SEED, tags={
+            **self.search_tags(), "chrombench.seed": str(seed), "chrombench.worker": self.coord.worker,
+            "chrombench.best_params_digest": self.seed_key})
         try:
             with Heartbeat(lambda: self.coord.beat(self.study_name, item), self.coord.heartbeat_interval):
                 out = protocol.evaluate_seed(self.spec.cls, self.best, self.handle, seed, self.device)
@@ -355,6 +396,7 @@ class PairRun:
             f"seed-{seed}.predictions.csv")
         self.tracker.log_file(run_id, pred, "predictions")
         self.tracker.end(run_id)
+        self.tracker.delete_earlier_attempts(self.parent, f"seed-{seed}", keep=run_id)  # a killed try, say
 
     def _interpretation(self, seed: int, out: protocol.SeedOutcome) -> dict:
         """Seed 0 on simulated data: explain methods scored against the planted truth (after test)."""
@@ -399,7 +441,10 @@ class PairRun:
     # -- the parent MLflow run ----------------------------------------------------------------------
     def finish_parent(self, study, records: list[dict], summary: dict) -> None:
         tr = self.tracker
-        tr.log_params(self.parent, {f"best.{k}": v for k, v in self.best.items()})
+        # tags, not params: a resumed run with a larger budget may find another winner, and MLflow
+        # refuses to change a logged param
+        tr.set_tags(self.parent, {f"best.{k}": v for k, v in self.best.items()} | {"chrombench.best_trial":
+                                                                                   str(self.report["best_trial"])})
         tr.log_metrics(self.parent, {"best_valid_auroc": self.report["best_valid_auroc"],
                                      "tuning_trials": self.report["n_trials"], "tuning_pruned": self.report["n_pruned"],
                                      "tuning_elapsed_s": self.report["elapsed_s"]}

@@ -112,8 +112,12 @@ class Tracker:
         if found:
             self.client.update_run(found, status="RUNNING")
             return found
+        earlier = self.client.search_runs([self.experiment_id], filter_string=(
+            f"tags.`chrombench.study` = '{study}' and tags.`chrombench.kind` = '{PARENT}'"), max_results=1000)
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={**_str_tags(tags), "chrombench.study": study, "chrombench.kind": PARENT})
+        for r in earlier:  # recomputed from scratch (--overwrite-strategy always): say which run is current
+            self.set_tags(r.info.run_id, {"chrombench.superseded_by": run.info.run_id})
         return run.info.run_id
 
     def child_run(self, parent_id: str, name: str, kind: str, tags: dict | None = None,
@@ -123,6 +127,15 @@ class Tracker:
         if params:
             self.log_params(run.info.run_id, params)
         return run.info.run_id
+
+    def delete_earlier_attempts(self, parent_id: str, name: str, keep: str) -> None:
+        """Delete (MLflow's soft delete) the other runs named ``name`` under ``parent_id``: attempts a
+        killed process left behind, superseded by ``keep``, so each seed appears once."""
+        runs = self.client.search_runs([self.experiment_id], filter_string=(
+            f"tags.`mlflow.parentRunId` = '{parent_id}' and attributes.run_name = '{name}'"), max_results=100)
+        for r in runs:
+            if r.info.run_id != keep:
+                self.client.delete_run(r.info.run_id)
 
     def end(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
