@@ -21,12 +21,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write_text
 from . import __version__
 
 SCHEMA_VERSION = 1
@@ -69,19 +69,7 @@ def problems(record: dict) -> list[str]:
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def record_dir(root: Path, dataset: str, model: str, task: str) -> Path:

@@ -237,3 +237,12 @@ class AttentiveToy(TinyLogistic):
         m = X.mean(axis=2)
         beta = np.exp(m) / np.exp(m).sum(axis=1, keepdims=True)
         return alpha, beta
+
+
+class Broken(TinyLogistic):
+    """Fails in every fit, as a model with a bug does."""
+
+    name = "broken"
+
+    def fit(self, train, valid=None, on_epoch=None):
+        raise RuntimeError("this model has a bug")

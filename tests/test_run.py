@@ -108,6 +108,18 @@ def test_rerun_reuses_everything_and_strategies(tmp_path, home):
         assert rec["dataset"]["content_hash"] == moved["dataset"]["content_hash"]  # never a mixed summary
 
 
+def test_one_failing_model_does_not_stop_the_others(tmp_path, home):
+    """The CLI finishes what works, prints it, names what failed, and exits 1; a rerun keeps the rest."""
+    args = ["run", "-m", f"{TOY}:Broken", "-m", f"{TOY}:TinyLogistic", "-t", "E003", "--genes", GENES_CLI,
+            "--trials", "2", "--seeds", "0", "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1
+    assert "broken · E003: " in res.output and "this model has a bug" in res.output
+    assert "tiny-logistic" in res.output.split("failed")[0]  # the table of what worked came first
+    assert results.summary_path(tmp_path / "out", "simremc", "tiny-logistic", "E003").exists()
+    assert not results.summary_path(tmp_path / "out", "simremc", "broken", "E003").exists()
+
+
 def test_empty_search_space_needs_one_trial(tmp_path, home):
     s = run_evaluations(config(tmp_path / "out", [f"{TOY}:Constant"], trials=5, seeds=[0]), progress=False)[0]
     assert s["tuning"]["n_trials"] == 1 and s["tuning"]["budget_trials"] == 1

@@ -80,6 +80,10 @@ def test_parent_trial_and_seed_runs_with_tags(tracked):
     for r in runs["trial"] + runs["seed"]:
         assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert "lr" in r.data.params
+        # searchable on their own in the UI (e.g. tags.`chrombench.task` = 'E003'), not only through the parent
+        assert {k: r.data.tags[k] for k in ("chrombench.model", "chrombench.task", "chrombench.dataset.name")} == \
+            {"chrombench.model": "attentive-toy", "chrombench.task": "E003", "chrombench.dataset.name": "simremc"}
+    assert "best.lr" in tags and tags["chrombench.best_trial"].isdigit()
     assert parent.data.metrics["test_auroc_mean"] == pytest.approx(summary["metrics"]["test_auroc"]["mean"])
 
 

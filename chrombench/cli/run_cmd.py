@@ -150,10 +150,18 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
     cfg = make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
                       output_dir, overwrite_strategy, device)
     _apply_env(cfg)
+    failures: dict = {}
     with _terminate_like_ctrl_c():
-        summaries = run_evaluations(cfg, progress=not no_progress)
-    click.echo(leaderboard_table(summaries))
+        summaries = run_evaluations(cfg, progress=not no_progress, failures=failures)
+    if summaries:
+        click.echo(leaderboard_table(summaries))
     _browse_hint(cfg)
+    if failures:
+        click.echo(f"\n{len(failures)} of the (model, task) pairs failed; the others are in the table above:", err=True)
+        for pair, why in failures.items():
+            click.echo(f"  {pair}: {why}", err=True)
+        click.echo("Fix the cause and run the same command again: finished pairs are kept.", err=True)
+        sys.exit(1)
 
 
 @click.command()

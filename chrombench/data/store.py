@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from ..atomic import atomic_write_text  # noqa: F401 - part of this module's API
 from ..errors import ChrombenchError, DataFormatError, UnknownNameError
 from . import seal
 from ..registry import suggest
@@ -52,16 +53,6 @@ def datasets_dir() -> Path:
 
 
 # -- atomic file helpers --------------------------------------------------------------------------
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
 
 def staging_dir(final: Path) -> Path:
     """A fresh temporary folder beside ``final`` (same file system, so rename is atomic)."""
@@ -316,6 +307,9 @@ def resolve_task(ref: str, dataset: str | None = None) -> tuple[str, str]:
     if "/" in ref:
         ds, task = ref.split("/", 1)
         return ds, task
+    if dataset is not None and dataset not in BUILTIN_DATASETS and dataset not in reg:
+        raise UnknownNameError(suggest(dataset, list(BUILTIN_DATASETS) + list(reg), "dataset")
+                               + "; `chrombench data list` shows them, `chrombench data import PATH --name NAME` adds one")
     if ref in reg and dataset in (None, ref):
         tasks = list(reg[ref]["tasks"])
         if len(tasks) == 1:

@@ -162,8 +162,12 @@ def plan(cfg: RunConfig) -> Plan:
 
 # -- the job ----------------------------------------------------------------------------------------
 
-def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
-    """Evaluate every model on every task; returns the sealed summary records (task-major order)."""
+def run_evaluations(cfg: RunConfig, progress: bool = True, failures: dict | None = None) -> list[dict]:
+    """Evaluate every model on every task; returns the sealed summary records (task-major order).
+
+    ``failures``: when given, a (model, task) that fails is recorded there ("model · task" -> why) and
+    the run goes on with the others; otherwise the first failure is raised. Ctrl-C always stops.
+    """
     p = plan(cfg)
     for ref, why in p.skipped_models.items():
         log.warning("skipping model %s: %s", ref, why)
@@ -189,7 +193,15 @@ def run_evaluations(cfg: RunConfig, progress: bool = True) -> list[dict]:
                 exp = f"chrombench/{p.suite or 'tasks'}/{ds}"
                 if exp not in trackers:
                     trackers[exp] = Tracker(p.tracking_uri, exp, None if cfg.tracking_uri else artifact_root(p.output_dir))
-                summary = PairRun(cfg, p, spec, handle, storage, coord, trackers[exp], bar).run()
+                try:
+                    summary = PairRun(cfg, p, spec, handle, storage, coord, trackers[exp], bar).run()
+                except Exception as exc:
+                    if failures is None:
+                        raise
+                    failures[f"{spec.name} · {task}"] = f"{type(exc).__name__}: {exc}"
+                    log.error("%s on %s failed, going on with the rest: %s: %s", spec.name, task,
+                              type(exc).__name__, exc)
+                    summary = None
                 if summary is not None:
                     summaries.append(summary)
                 bar.advance()
@@ -316,7 +328,7 @@ class PairRun:
         view = self.handle.view  # the tuning path gets this and nothing else
         fixed = protocol.fixed_params(self.spec.cls, self.cfg.seeds[0], self.device)
         tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
-                    parent_run=self.parent, poll_interval=self.cfg.poll_interval,
+                    parent_run=self.parent, poll_interval=self.cfg.poll_interval, child_tags=self.search_tags(),
                     on_progress=lambda done, n: self.bar.phase(f"tuning: {done}/{n if n else '?'} trials"))
         self.report = tuning.tuning_report(study, self.budget)
         self.best = tuning.best_params(study, self.spec.cls, self.budget)

@@ -121,7 +121,7 @@ def _sampler_for(study_name: str, n_trials_so_far: int, budget: Budget) -> optun
 
 def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningView, budget: Budget, fixed: dict, *,
          coord: Coordinator, tracker=None, parent_run: str | None = None, poll_interval: float = 2.0,
-         on_progress=None) -> None:
+         on_progress=None, child_tags: dict | None = None) -> None:
     """Run trials until the study's budget is met (by this worker or others) and none is running.
 
     ``on_progress(finished, budget)`` is called whenever the count is read (for a progress bar).
@@ -146,13 +146,16 @@ def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningVie
         if trial is None:  # the rest of the budget is running elsewhere: wait for it (or for it to die)
             time.sleep(poll_interval)
             continue
-        failures += _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tracker, parent_run)
+        error = _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tracker, parent_run,
+                           child_tags)
+        failures += error is not None
         if failures >= MAX_FAILED_TRIALS:
-            raise ChrombenchError(f"{failures} trials of {name} failed; see the errors above (a bug in the model?)")
+            raise ChrombenchError(f"{failures} trials failed (a bug in the model?); the last one: {error}")
 
 
-def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tracker, parent_run) -> int:
-    """Run and tell one trial. Returns 1 if it failed (and was marked FAIL), else 0."""
+def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tracker, parent_run,
+               child_tags: dict | None = None) -> str | None:
+    """Run and tell one trial. Returns what went wrong if it failed (and was marked FAIL), else None."""
     trial_id = trial._trial_id
     run_id = None
     log_ = protocol.EpochLog()
@@ -160,7 +163,8 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
     final: dict = {}
     if tracker is not None:
         run_id = tracker.child_run(parent_run, f"trial-{trial.number}", TRIAL,
-                                   tags={"chrombench.trial": str(trial.number), "chrombench.worker": coord.worker})
+                                   tags={**(child_tags or {}), "chrombench.trial": str(trial.number),
+                                         "chrombench.worker": coord.worker})
     state, status = TrialState.FAIL, "FAILED"
     try:
         with Heartbeat(lambda: storage.record_heartbeat(trial_id), coord.heartbeat_interval):
@@ -168,18 +172,18 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
             outcome = protocol.run_trial(trial, model_cls, view, params, log_)
         _tell(study, trial, TrialState.COMPLETE, outcome.value)
         state, status, final["value"] = TrialState.COMPLETE, "FINISHED", outcome.value
-        return 0
+        return None
     except optuna.TrialPruned:
         _tell(study, trial, TrialState.PRUNED)
         state, status = TrialState.PRUNED, "FINISHED"
-        return 0
+        return None
     except ProtocolViolation:
         _tell(study, trial, TrialState.FAIL)
         raise
     except Exception as exc:
         _tell(study, trial, TrialState.FAIL)
         log.error("trial %d of %s failed: %s: %s", trial.number, study.study_name, type(exc).__name__, exc)
-        return 1
+        return f"{type(exc).__name__}: {exc}"
     except BaseException:  # Ctrl-C: leave a FAIL so that a rerun redoes this trial
         _tell(study, trial, TrialState.FAIL)
         status = "KILLED"
