@@ -130,6 +130,8 @@ def test_names_are_checked_before_any_work(tmp_path, home):
         run_evaluations(config(tmp_path / "out", ["attentivchrome"]), progress=False)
     with pytest.raises(UnknownNameError, match="unknown task 'E0033'; did you mean 'E003'"):
         run_evaluations(config(tmp_path / "out", [f"{TOY}:TinyLogistic"], tasks=["E0033"]), progress=False)
+    with pytest.raises(UnknownNameError, match="unknown dataset 'simremcc'; did you mean 'simremc'"):
+        run_evaluations(config(tmp_path / "out", [f"{TOY}:TinyLogistic"], dataset="simremcc"), progress=False)
     res = CliRunner().invoke(main, ["run", "-m", "xgbost", "--output-dir", str(tmp_path / "o2")])
     assert res.exit_code == 2 and "did you mean 'xgboost'" in res.output
 
