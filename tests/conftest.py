@@ -89,7 +89,7 @@ def snapshot_home(home):
 
 def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str = "1.0+seed0",
                       simulated: bool = True, suite: str | None = "quick", oracle: dict | None = None,
-                      content_hashes: dict | None = None) -> list[dict]:
+                      content_hashes: dict | None = None, genes: dict | None = None) -> list[dict]:
     """Sealed seed and summary records from ``{model: {task: [test AUROC per seed]}}``.
 
     Seeds are numbered 0..n-1; other metrics are derived from the AUROC so they vary too. The
@@ -106,7 +106,7 @@ def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str = 
             common = {
                 "model": {"name": model, "target": model, "family": "test", "params": {"width": 3},
                           "n_parameters": 1000 + len(model)},
-                "task": {"name": task, "suite": suite, "genes": None},
+                "task": {"name": task, "suite": suite, "genes": genes},
                 "dataset": {"name": dataset, "version": version, "content_hash": h, "simulated": simulated},
                 "oracle_auroc": (oracle or {}).get(task),
                 "tuning": {"n_trials": 4, "n_pruned": 1, "budget_trials": 4, "budget_timeout_s": None,

@@ -2,14 +2,17 @@
 
 Only result records (JSON) are read; nothing here imports the engine or the models. Records that
 fail ``results.problems`` (schema violation, digest mismatch) are left out and listed, never shown.
-Results are grouped into one ``Section`` per (dataset name, version): simulated and real numbers,
-or two versions of a dataset, are never ranked together.
+Results are grouped into one ``Section`` per (dataset name, version, gene subsample): simulated and
+real numbers, two versions of a dataset, or a quick-suite subsample and the full task are never
+ranked together. Within a section every task must be the same data for every model (its content
+hash); a record measured on other data is left out and listed.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,7 @@ class Cell:
 class Section:
     dataset: str
     version: str
+    genes: dict | None  # the per-split gene subsample of every task (None: full size)
     simulated: bool
     models: list[str]  # best first
     tasks: list[str]
@@ -80,7 +84,7 @@ class Section:
 
     @property
     def key(self) -> str:
-        return f"{self.dataset} {self.version}"
+        return f"{self.dataset} {self.version}" + (f" {genes_label(self.genes)}" if self.genes else "")
 
     @property
     def top(self) -> str | None:
@@ -95,10 +99,12 @@ class Section:
             parts.append(f"--suite {self.suites[0]}")
         else:
             parts += [f"-t {t}" for t in self.tasks]
+            if self.genes:
+                parts.append("--genes " + ",".join(str(self.genes[s]) for s in ("train", "valid", "test")))
         if self.dataset != "simremc":
             parts.append(f"--data {self.dataset}")
         if sorted(self.models) != sorted(MODELS.names()) or len(self.suites) != 1:
-            parts += [f"-m {self._model_ref(m, MODELS)}" for m in self.models]
+            parts += [f"-m {shlex.quote(self._model_ref(m, MODELS))}" for m in self.models]
         if self.seeds:
             s = self.seeds
             contiguous = s == list(range(s[0], s[-1] + 1))
@@ -133,7 +139,8 @@ def collect(records: list[dict], n_boot: int = 1000) -> Board:
         if errs:
             skipped.append((path, "; ".join(errs)))
             continue
-        key = (rec["dataset"]["name"], rec["dataset"]["version"], rec["model"]["name"], rec["task"]["name"])
+        key = (rec["dataset"]["name"], rec["dataset"]["version"], _genes_key(rec), rec["model"]["name"],
+               rec["task"]["name"])
         if rec["kind"] == "seed":
             seeds[key].append(rec)
         elif key in summaries:
@@ -148,9 +155,42 @@ def collect(records: list[dict], n_boot: int = 1000) -> Board:
             summaries[key] = {**results.summarize(_dedupe_seeds(recs)), "_path": recs[0].get("_path")}
     by_dataset: dict[tuple, dict] = defaultdict(dict)
     for key, summary in summaries.items():
-        by_dataset[key[:2]][key[2:]] = (summary, _dedupe_seeds(seeds.get(key, [])))
-    sections = [_section(ds, ver, groups, n_boot) for (ds, ver), groups in sorted(by_dataset.items())]
+        by_dataset[key[:3]][key[3:]] = (summary, _dedupe_seeds(seeds.get(key, [])))
+    sections = []
+    for (ds, ver, genes), groups in sorted(by_dataset.items()):
+        groups = _same_data_per_task(groups, skipped)
+        sections.append(_section(ds, ver, dict(genes) if genes else None, groups, n_boot))
     return Board(sections=sections, skipped=skipped)
+
+
+def _genes_key(rec: dict) -> tuple:
+    genes = rec.get("task", {}).get("genes")
+    return tuple(sorted(genes.items())) if isinstance(genes, dict) else ()
+
+
+def genes_label(genes: dict | None) -> str:
+    if not genes:
+        return "full size"
+    return "genes " + "/".join(str(genes.get(s, "?")) for s in ("train", "valid", "test"))
+
+
+def _same_data_per_task(groups: dict, skipped: list) -> dict:
+    """Keep, per task, the records of its most common content hash; list the others as left out."""
+    by_task: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for (model, task), (summary, _) in groups.items():
+        by_task[task][summary["dataset"]["content_hash"]].append(model)
+    kept = {}
+    for (model, task), entry in groups.items():
+        hashes = by_task[task]
+        majority = max(hashes, key=lambda h: (len(hashes[h]), h))
+        if entry[0]["dataset"]["content_hash"] == majority:
+            kept[(model, task)] = entry
+        else:
+            skipped.append((entry[0].get("_path", "<record>"),
+                            f"{model} on {task} was measured on other data (content hash "
+                            f"{entry[0]['dataset']['content_hash'][:12]}) than {', '.join(sorted(hashes[majority]))} "
+                            f"({majority[:12]}); results on different test sets are never ranked together"))
+    return kept
 
 
 def collect_dirs(*roots: Path, n_boot: int = 1000) -> Board:
@@ -167,7 +207,7 @@ def _dedupe_seeds(recs: list[dict]) -> list[dict]:
 
 # -- one section ------------------------------------------------------------------------------------------
 
-def _section(dataset: str, version: str, groups: dict, n_boot: int) -> Section:
+def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boot: int) -> Section:
     cells: dict[tuple[str, str], Cell] = {}
     interpretation: dict[tuple[str, str], dict] = {}
     simulated = False
@@ -215,9 +255,10 @@ def _section(dataset: str, version: str, groups: dict, n_boot: int) -> Section:
     oracle = {t: next((cells[(m, t)].oracle for m in models if (m, t) in cells
                        and cells[(m, t)].oracle is not None), None) for t in tasks}
     return Section(
-        dataset=dataset, version=version, simulated=simulated, models=models, tasks=tasks, cells=cells,
+        dataset=dataset, version=version, genes=genes, simulated=simulated, models=models, tasks=tasks, cells=cells,
         matrix=matrix, oracle=oracle, complete_tasks=[tasks[j] for j in complete],
-        per_model={m: stats.describe(matrix[i]) for i, m in enumerate(models)},
+        per_model={m: {**stats.describe(matrix[i]), "common_mean": float(common_mean[order][i])}
+                   for i, m in enumerate(models)},
         avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
         wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
         n_parameters=n_params, interpretation=interpretation,

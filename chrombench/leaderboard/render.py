@@ -21,7 +21,7 @@ from string import Template
 import numpy as np
 
 from . import interpretation, plots, reported
-from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs
+from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label
 
 DEFAULT_RESULTS = (Path("chrombench-out/results"), Path("leaderboards/submissions"))
 DEFAULT_OUT = Path("leaderboard")
@@ -54,7 +54,18 @@ def _p_relation(p) -> str:
 
 def _title(section: Section) -> str:
     kind = "simulated" if section.simulated else "real"
-    return f"{section.dataset} {section.version} ({kind} data)"
+    return f"{section.dataset} {section.version}, {genes_label(section.genes)} ({kind} data)"
+
+
+def _md(text: str) -> str:
+    """A name inside a Markdown table cell: a '|' would end the cell, '<' would start HTML."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def _ranked_on_common_tasks(section: Section) -> bool:
+    """The order is by the mean over the tasks every model has; when that is not all of them, the
+    tables show that mean too, or the order would look wrong next to each model's own mean."""
+    return len(section.models) >= 2 and 0 < len(section.complete_tasks) < len(section.tasks)
 
 
 def reproduce_commands(board: Board, render_command: str | None = None) -> list[str]:
@@ -70,6 +81,7 @@ def _model_rows(section: Section) -> list[dict]:
         p_raw, p_holm = section.wilcoxon.get(m, (math.nan, math.nan))
         wins = section.wins.get(m)
         rows.append({"rank": rank, "model": m, "family": section.families.get(m, ""), "mean": d["mean"],
+                     "common_mean": d.get("common_mean", math.nan),
                      "median": d["median"], "min": d["min"], "max": d["max"], "tasks": d["n"],
                      "avg_rank": section.avg_ranks.get(m, math.nan), "p_holm": p_holm, "p_raw": p_raw,
                      "wins": wins, "n_parameters": section.n_parameters.get(m, 0)})
@@ -80,7 +92,11 @@ def _stats_lines(section: Section) -> list[str]:
     lines = []
     n_common = len(section.complete_tasks)
     if len(section.models) >= 2 and n_common < len(section.tasks):
-        lines.append(f"Ranks and tests use the {n_common} of {len(section.tasks)} tasks that every model has.")
+        lines.append(f"Ranks, tests and the order of the table use the {n_common} of {len(section.tasks)} tasks "
+                     "that every model has.")
+    if len(section.models) >= 2 and 2 <= n_common < 6:
+        lines.append(f"With {n_common} tasks the signed-rank test cannot give p below {2 / 2 ** n_common:.3g} "
+                     "(all tasks in one direction): no difference can be significant at 0.05 before 6 tasks.")
     if section.friedman is not None:
         fr = section.friedman
         lines.append(f"Friedman test over {fr.n} tasks, {fr.k} models: chi² = {fr.statistic:.2f}, "
@@ -119,13 +135,16 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             out += [f"> {SIMULATED_NOTE}", ""]
         out += [f"Reproduce with: `{s.reproduce()}`", ""]
         has_wins = bool(s.wins)
-        header = ["#", "model", "mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm)"]
+        common = _ranked_on_common_tasks(s)
+        header = ["#", "model"] + ([f"mean AUROC, {len(s.complete_tasks)} common tasks"] if common else [])
+        header += ["mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm)"]
         header += [f"wins vs {REFERENCE_MODEL}"] if has_wins else []
         header += ["parameters"]
         rows = []
         for r in _model_rows(s):
-            row = [str(r["rank"]), r["model"], fmt(r["mean"]), fmt(r["median"]), fmt(r["min"]), fmt(r["max"]),
-                   str(r["tasks"]), fmt(r["avg_rank"], 2), fmt_p(r["p_holm"])]
+            row = [str(r["rank"]), _md(r["model"])] + ([fmt(r["common_mean"])] if common else [])
+            row += [fmt(r["mean"]), fmt(r["median"]), fmt(r["min"]), fmt(r["max"]),
+                    str(r["tasks"]), fmt(r["avg_rank"], 2), fmt_p(r["p_holm"])]
             if has_wins:
                 row.append(f"{r['wins'][0]}/{r['wins'][1]}" if r["wins"] else "—")
             rows.append(row + [f"{r['n_parameters']:,}"])
@@ -133,7 +152,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         out += [f"- {line}" for line in _stats_lines(s)] + [""]
         out += ["### Test AUROC per task (mean ± std over seeds)", ""]
         show_oracle = s.simulated and any(v is not None for v in s.oracle.values())
-        header = ["task"] + (["oracle (ceiling)"] if show_oracle else []) + s.models
+        header = ["task"] + (["oracle (ceiling)"] if show_oracle else []) + [_md(m) for m in s.models]
         rows = []
         for t in s.tasks:
             row = [t] + ([fmt(s.oracle[t])] if show_oracle else [])
@@ -216,17 +235,22 @@ def _table(header: list[str], rows: list[str], cls: str = "sortable", text_cols:
 def _html_section(s: Section, index: int) -> str:
     badge = '<span class="badge sim">simulated</span>' if s.simulated else '<span class="badge real">real data</span>'
     parts = [f'<section class="results" id="section-{index}" data-dataset="{html.escape(s.key)}">',
-             f"<h2>{html.escape(s.dataset)} {html.escape(s.version)} {badge}</h2>"]
+             f"<h2>{html.escape(s.dataset)} {html.escape(s.version)}, {html.escape(genes_label(s.genes))} {badge}</h2>"]
     if s.simulated:
         parts.append(f'<p class="note">{html.escape(SIMULATED_NOTE)}</p>')
     parts.append(f'<p>Reproduce with:</p><code class="cmd">{html.escape(s.reproduce())}</code>')
-    header = ["#", "model", "family", "mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm) vs top"]
+    common = _ranked_on_common_tasks(s)
+    header = ["#", "model", "family"] + ([f"mean AUROC, {len(s.complete_tasks)} common tasks"] if common else [])
+    header += ["mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm) vs top"]
     header += [f"wins vs {REFERENCE_MODEL}"] if s.wins else []
     header += ["parameters"]
     rows = []
     for r in _model_rows(s):
-        cells = [_td(str(r["rank"]), r["rank"]), _td(r["model"], cls="text model"), _td(r["family"], cls="text"),
-                 _td(fmt(r["mean"]), r["mean"], "best" if r["rank"] == 1 else ""), _td(fmt(r["median"]), r["median"]),
+        cells = [_td(str(r["rank"]), r["rank"]), _td(r["model"], cls="text model"), _td(r["family"], cls="text")]
+        if common:
+            cells.append(_td(fmt(r["common_mean"]), r["common_mean"], "best" if r["rank"] == 1 else ""))
+        cells += [_td(fmt(r["mean"]), r["mean"], "best" if r["rank"] == 1 and not common else ""),
+                 _td(fmt(r["median"]), r["median"]),
                  _td(fmt(r["min"]), r["min"]), _td(fmt(r["max"]), r["max"]), _td(str(r["tasks"]), r["tasks"]),
                  _td(fmt(r["avg_rank"], 2), r["avg_rank"]), _td(fmt_p(r["p_holm"]), r["p_holm"])]
         if s.wins:
