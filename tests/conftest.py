@@ -120,8 +120,21 @@ def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str = 
     return out
 
 
-def write_records(root: Path, records: list[dict]) -> list[Path]:
-    """Write records in the engine's layout (results/<dataset>/<model>/<task>/seed-k.json, summary.json)."""
+def predictions_with_auroc(auroc: float, n: int = 100) -> str:
+    """A predictions CSV (gene_id, probability, label) of n ON and n OFF genes whose AUROC is exactly
+    ``auroc`` (to 1/n^2): ON gene i is scored above exactly c_i OFF genes, with sum(c_i) = auroc * n^2."""
+    total = round(auroc * n * n)
+    if abs(total / (n * n) - auroc) > 1e-9:
+        raise ValueError(f"AUROC {auroc} is not a multiple of 1/{n * n}")
+    above = [total // n + (1 if i < total % n else 0) for i in range(n)]
+    rows = [f"g{i:04d},{c / (n + 1):.8g},1" for i, c in enumerate(above)]
+    rows += [f"g{n + j:04d},{(j + 0.5) / (n + 1):.8g},0" for j in range(n)]
+    return "gene_id,probability,label\n" + "\n".join(rows) + "\n"
+
+
+def write_records(root: Path, records: list[dict], predictions: bool = False) -> list[Path]:
+    """Write records in the engine's layout (results/<dataset>/<model>/<task>/seed-k.json, summary.json);
+    ``predictions``: also each seed's predictions CSV beside it, matching its test AUROC."""
     from chrombench import results
 
     paths = []
@@ -130,6 +143,9 @@ def write_records(root: Path, records: list[dict]) -> list[Path]:
         path = (results.seed_path(root, ds, model, task, rec["seed"]) if rec["kind"] == "seed"
                 else results.summary_path(root, ds, model, task))
         results.atomic_write_json(path, rec)
+        if predictions and rec["kind"] == "seed":
+            path.with_name(f"seed-{rec['seed']}.predictions.csv").write_text(
+                predictions_with_auroc(rec["metrics"]["test"]["auroc"]))
         paths.append(path)
     return paths
 

@@ -60,10 +60,17 @@ class Submitted:
 
 
 def make_bundle(root: Path, records_factory, name="my-model", tasks=QUICK, seeds=3, extra=None, **kw) -> Path:
-    recs = records_factory({name: {t: [0.8 + 0.01 * k for k in range(seeds)] for t in tasks}}, **kw)
+    from conftest import write_records
+
+    recs = records_factory({name: {t: [round(0.8 + 0.01 * k, 2) for k in range(seeds)] for t in tasks}}, **kw)
     for r in recs:
         if extra:
             extra(r)
+    import tempfile
+
+    run = Path(tempfile.mkdtemp(prefix="run-", dir=root.parent))  # outside root: not a loose record there
+    write_records(run, recs, predictions=True)  # as the engine leaves them: predictions beside seeds
+    recs = results.read_records(run / "results")
     card = model_card(Submitted, f"{name}.py:Submitted", name, recs, "quick", wall_time_s=1.0, trials=4, timeout=None)
     return write_bundle(root / name, name, f"{name}.py:Submitted", "quick", recs, card, command="chrombench submit ...")
 
@@ -177,8 +184,8 @@ def test_record_added_after_the_bundle_was_made(tmp_path, records_factory):
     lucky = next(r for r in extra if r["kind"] == "seed" and r["seed"] == 3)
     results.atomic_write_json(bundle / "records/E003/seed-3.json", lucky)
     report = v.validate_bundle(bundle, fake_registry())
-    assert reasons(report, "E003/seed-3.json") == [
-        "not listed in bundle.json: a record was added after the bundle was made"]
+    assert reasons(report, "E003/seed-3.json")[0] == \
+        "not listed in bundle.json: a record was added after the bundle was made"
 
 
 def test_record_removed_after_the_bundle_was_made(tmp_path, records_factory):
@@ -305,3 +312,55 @@ def test_submit_end_to_end_writes_a_bundle_that_validates(tmp_path, home, monkey
     assert res.exit_code == 0 and "mark-means" in res.output
     res = CliRunner().invoke(main, ["leaderboard", "render", "--out", "lb"])
     assert res.exit_code == 0 and "| 1 | mark-means |" in (tmp_path / "lb/leaderboard.md").read_text()
+
+
+def test_predictions_edited_or_a_resealed_summary_are_caught(tmp_path, records_factory):
+    """Digests stop edits by hand, not a resealed record: the numbers are recomputed from below."""
+    bundle = make_bundle(tmp_path, records_factory)
+    csv = bundle / "records/E112/seed-0.predictions.csv"
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines[:1] + [ln.rsplit(",", 1)[0] + ",1" for ln in lines[1:]]) + "\n")  # all ON
+    summary = bundle / "records/E003/summary.json"
+    rec = json.loads(summary.read_text())
+    rec["metrics"]["test_auroc"]["mean"] = 0.99
+    rec["digest"] = results.compute_digest(rec)  # resealed with the public code
+    summary.write_text(json.dumps(rec))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert "sha256 differs from the one in bundle.json: the predictions were edited" in \
+        reasons(report, "E112/seed-0.predictions.csv")
+    assert any("does not follow from the seed records" in r for r in reasons(report, "E003/summary.json"))
+
+
+def test_a_resealed_seed_record_must_match_its_predictions(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    f = bundle / "records/E123/seed-2.json"
+    rec = json.loads(f.read_text())
+    rec["metrics"]["test"]["auroc"] = 0.97
+    rec["digest"] = results.compute_digest(rec)
+    f.write_text(json.dumps(rec))
+    report = v.validate_bundle(bundle, fake_registry())
+    assert any("test AUROC 0.970000 does not follow from seed-2.predictions.csv (0.820000)" in r
+               for r in reasons(report, "E123/seed-2.json"))
+
+
+def test_records_outside_any_bundle_are_rejected(tmp_path, records_factory, records_writer):
+    make_bundle(tmp_path / "lb", records_factory)
+    records_writer(tmp_path / "lb" / "sneaky", records_factory({"sneaky": {"E003": [0.99, 0.99, 0.99]}}))
+    reports = v.validate_paths([tmp_path / "lb"], fake_registry())
+    bad = [r for r in reports if not r.ok]
+    assert len(bad) == 1 and bad[0].name == "(records outside any bundle)"
+    assert all("outside any bundle" in r.reason and "/sneaky/" in r.file for r in bad[0].rejections)
+    assert len(bad[0].rejections) == 4
+
+
+def test_render_shows_only_the_bundles_that_validate(tmp_path, records_factory, home):
+    from chrombench.data.store import load_task
+    from chrombench.leaderboard.render import render
+
+    quick_hashes = {t: load_task(t, "simremc", quick=True).dataset.content_hash for t in QUICK}
+    make_bundle(tmp_path / "lb", records_factory, name="good", content_hashes=quick_hashes)
+    make_bundle(tmp_path / "lb", records_factory, name="forged", content_hashes={t: "f" * 64 for t in QUICK})
+    md = render([tmp_path / "lb"], tmp_path / "page").markdown.read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert any("| good |" in r for r in table) and not any("forged" in r for r in table)
+    assert f"`{tmp_path / 'lb' / 'forged'}`: bundle rejected by `chrombench leaderboard validate`" in md

@@ -404,9 +404,39 @@ def render(result_dirs=DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT, reproduce: 
     ``reproduce`` is the command printed at the top; by default it is inferred from the records
     (one `chrombench run` per section) followed by ``render_command``.
     """
-    board = collect_dirs(*result_dirs, n_boot=n_boot)
+    records, left_out = gather(result_dirs)
+    board = collect(records, n_boot=n_boot)
+    board.skipped[:0] = left_out
     cmds = [reproduce] if reproduce else reproduce_commands(board, render_command)
     return render_board(board, out_dir, cmds, title)
+
+
+def gather(result_dirs) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The records to show, and what was left out. A folder holding bundles gives only the records of
+    bundles that pass ``validate`` (a rejected bundle, or a record beside the bundles, is listed as
+    left out): a submission is shown only as checked. Any other folder (your own run's output) is
+    read as it is; its records still pass the schema and digest checks in ``collect``."""
+    from .. import results
+    from .validate import RECORDS_DIR, find_bundles, loose_records, validate_bundle
+
+    records, left_out = [], []
+    for root in map(Path, result_dirs):
+        if not root.exists():
+            continue
+        bundles = find_bundles(root)
+        if not bundles:
+            records += results.read_records(root)
+            continue
+        for bundle in bundles:
+            report = validate_bundle(bundle)
+            if report.ok:
+                records += results.read_records(bundle / RECORDS_DIR)
+            else:
+                more = f" (and {len(report.rejections) - 1} more)" if len(report.rejections) > 1 else ""
+                left_out.append((str(bundle), f"bundle rejected by `chrombench leaderboard validate`: "
+                                              f"{report.rejections[0]}{more}"))
+        left_out += [(str(f), "outside any bundle, so never validated") for f in loose_records(root, bundles)]
+    return records, left_out
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from .. import __version__, results
 from ..errors import ChrombenchError
 from .collect import find_predictions
-from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, records_digest
+from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, _sha256, records_digest
 
 SUBMISSIONS = Path("leaderboards/submissions")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
@@ -163,7 +163,7 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
     bundle_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
     try:
-        listed = {}
+        listed, predictions = {}, {}
         for rec in records:
             sealed = {k: v for k, v in rec.items() if k != "_path"}  # copied as the run sealed it
             if sealed["model"]["name"] != name:
@@ -177,7 +177,9 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             listed[rel] = sealed["digest"]
             preds = find_predictions(rec) if rec["kind"] == "seed" else None
             if preds is not None:
-                shutil.copyfile(preds, stage / RECORDS_DIR / task / f"seed-{sealed['seed']}.predictions.csv")
+                prel = f"{RECORDS_DIR}/{task}/seed-{sealed['seed']}.predictions.csv"
+                shutil.copyfile(preds, stage / prel)
+                predictions[prel] = _sha256(stage / prel)
         first = records[0]
         manifest = {
             "bundle_format": BUNDLE_FORMAT, "name": name, "target": target, "suite": suite,
@@ -186,6 +188,7 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             "seeds": sorted({r["seed"] for r in records if r["kind"] == "seed"}),
             "tasks": sorted({r["task"]["name"] for r in records}),
             "records": dict(sorted(listed.items())), "records_digest": records_digest(listed.values()),
+            "predictions": dict(sorted(predictions.items())),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "chrombench_version": __version__, "code_version": results.code_version(), "command": command,
         }

@@ -9,7 +9,15 @@ A bundle is a folder with a manifest ``bundle.json`` and result records under ``
 - a task of the suite is missing, or the seeds are too few (under 3, or under the manifest's
   declared ``n_seeds``) or differ between tasks;
 - a record's dataset content hash differs from the hash the dataset registry computes for that
-  task (the results were measured on other data).
+  task (the results were measured on other data);
+- a summary does not follow from its seed records (recomputed), a seed's test AUROC does not follow
+  from its predictions CSV (recomputed), or a predictions CSV differs from the manifest's sha256;
+- a result record lies under the validated folder but outside any bundle (it would be rendered
+  without ever being checked).
+
+The digests stop edits by hand and mistakes; they are not signatures (anyone can reseal a record
+with the public code), which is why numbers are recomputed from the layer below them wherever the
+bundle holds that layer.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ from ..errors import ChrombenchError
 
 MANIFEST = "bundle.json"
 RECORDS_DIR = "records"
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2  # 2: predictions CSVs are listed in the manifest with their sha256
 MIN_SEEDS = 3
 MANIFEST_FIELDS = ("bundle_format", "name", "suite", "dataset", "protocol_version", "seeds", "records",
-                   "records_digest")
+                   "records_digest", "predictions")
+AUROC_TOLERANCE = 1e-6  # predictions are written with 8 significant digits
 
 HashLookup = Callable[[str, str, "dict | None"], tuple[str, str]]
 
@@ -91,7 +100,30 @@ def validate_paths(paths, lookup: HashLookup = registry_hash) -> list[BundleRepo
         if not bundles:
             raise ChrombenchError(f"{p}: no bundle found (a folder with {MANIFEST}, written by `chrombench submit`)")
         reports += [validate_bundle(b, lookup) for b in bundles]
+        loose = loose_records(Path(p), bundles)
+        if loose:
+            report = BundleReport(path=Path(p), name="(records outside any bundle)")
+            report.rejections += [Rejection(str(f), "a result record outside any bundle: it would be rendered "
+                                                    "unchecked; bundle it with `chrombench submit` or remove it")
+                                  for f in loose]
+            reports.append(report)
     return reports
+
+
+def loose_records(root: Path, bundles: list[Path]) -> list[Path]:
+    """Result-record files under ``root`` that no bundle in ``bundles`` contains."""
+    inside = [b.resolve() for b in bundles]
+    out = []
+    for f in sorted(root.rglob("*.json")) if root.is_dir() else []:
+        if f.name == MANIFEST or any(b in f.resolve().parents for b in inside):
+            continue
+        try:
+            doc = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict) and doc.get("kind") in ("seed", "summary") and "metrics" in doc:
+            out.append(f)
+    return out
 
 
 def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleReport:
@@ -113,10 +145,16 @@ def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleRep
         reject(manifest_file, f"protocol version {manifest['protocol_version']!r}; this chrombench accepts "
                               f"{results.PROTOCOL_VERSION!r}")
 
+    if manifest["bundle_format"] != BUNDLE_FORMAT:
+        reject(manifest_file, f"bundle format {manifest['bundle_format']!r}; this chrombench reads format "
+                              f"{BUNDLE_FORMAT}: make the bundle again with this version")
+        return report
     records = _check_records(path, manifest, reject)
     report.n_records = len(records)
     _check_manifest(path, manifest, records, reject)
     _check_coverage(path, manifest, records, reject)
+    _check_summaries(path, records, reject)
+    _check_predictions(path, manifest, records, reject)
     _check_dataset_hashes(path, manifest, records, lookup, reject)
     return report
 
@@ -132,6 +170,7 @@ def _check_records(path: Path, manifest: dict, reject) -> dict[str, dict]:
             rec = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             reject(f, f"not valid JSON: {exc}")
+            records[rel] = {}  # present (so not also reported as removed), but nothing in it to check
             continue
         if not isinstance(rec, dict):
             reject(f, "not a result record (a JSON object is expected)")
@@ -240,3 +279,70 @@ def _check_dataset_hashes(path: Path, manifest: dict, records: dict[str, dict], 
             reject(path / rel, f"dataset content hash {ds['content_hash'][:12]}... does not match the registry's "
                                f"{expected[:12]}... for {ds.get('name')}/{task['name']}: the results were measured "
                                "on other data")
+
+
+def _check_summaries(path: Path, records: dict[str, dict], reject) -> None:
+    """A summary's numbers must be what its seed records give (a resealed summary is still caught)."""
+    by_task: dict[str, list[dict]] = {}
+    summaries, broken = {}, set()
+    for rel, rec in records.items():
+        if results.problems(rec):
+            if isinstance(rec.get("task"), dict):
+                broken.add(rec["task"].get("name"))  # reported already; its summary cannot be recomputed
+            continue
+        task = rec["task"]["name"]
+        if rec["kind"] == "seed":
+            by_task.setdefault(task, []).append(rec)
+        else:
+            summaries[task] = (rel, rec)
+    for task, (rel, summ) in sorted(summaries.items()):
+        seeds = by_task.get(task)
+        if not seeds or task in broken:
+            continue  # reported by the coverage or record checks
+        expected = results.summarize(seeds)["metrics"]
+        for key, exp in expected.items():
+            got = summ["metrics"].get(key, {})
+            if not all(abs(float(got.get(k, float("nan"))) - exp[k]) <= 1e-9 for k in ("mean", "std")) or \
+                    [round(float(v), 12) for v in got.get("values", [])] != [round(v, 12) for v in exp["values"]]:
+                reject(path / rel, f"summary {key} (mean {got.get('mean')}) does not follow from the seed records "
+                                   f"(mean {exp['mean']:.6g}): the summary was changed after the run")
+                break
+
+
+def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], reject) -> None:
+    """Predictions CSVs: exactly the manifest's list with the same sha256, and each seed's test AUROC
+    recomputed from its CSV must equal the record's."""
+    from ..evaluate import auroc
+    from .collect import read_predictions
+
+    listed = manifest["predictions"] if isinstance(manifest["predictions"], dict) else {}
+    on_disk = {f.relative_to(path).as_posix(): f for f in (path / RECORDS_DIR).rglob("*.predictions.csv")}
+    for rel in sorted(set(on_disk) - set(listed)):
+        reject(path / rel, "not listed in bundle.json: a predictions file was added after the bundle was made")
+    for rel in sorted(set(listed) - set(on_disk)):
+        reject(path / rel, "listed in bundle.json but missing: a predictions file was removed")
+    for rel in sorted(set(listed) & set(on_disk)):
+        if _sha256(on_disk[rel]) != listed[rel]:
+            reject(path / rel, "sha256 differs from the one in bundle.json: the predictions were edited")
+    for rel, rec in sorted(records.items()):
+        if rec.get("kind") != "seed" or results.problems(rec):
+            continue
+        csv_rel = rel.rsplit("/", 1)[0] + f"/seed-{rec['seed']}.predictions.csv"
+        if csv_rel not in on_disk:
+            reject(path / rel, f"no {csv_rel.rsplit('/', 1)[1]} beside it: a seed's test predictions are part of "
+                               "the bundle")
+            continue
+        try:
+            _, prob, label = read_predictions(on_disk[csv_rel])
+            value = auroc(label, prob)
+        except (ValueError, KeyError) as exc:
+            reject(path / csv_rel, f"cannot be read as gene_id,probability,label: {exc}")
+            continue
+        claimed = rec["metrics"]["test"]["auroc"]
+        if abs(value - claimed) > AUROC_TOLERANCE:
+            reject(path / rel, f"test AUROC {claimed:.6f} does not follow from {csv_rel.rsplit('/', 1)[1]} "
+                               f"({value:.6f}): the record or its predictions were changed")
+
+
+def _sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
