@@ -228,3 +228,17 @@ def test_few_tasks_say_that_no_difference_can_be_significant(tmp_path, records_f
     records_writer(tmp_path / "out", records_factory(aurocs({"lstm": 0.8, "xgboost": 0.75}, tasks=TASKS[:3])))
     md = lb.markdown(lb.collect_dirs(tmp_path / "out"), [])
     assert "With 3 tasks the signed-rank test cannot give p below 0.25" in md
+
+
+def test_a_record_with_numbers_that_are_not_aurocs_is_left_out_not_a_crash(tmp_path, records_factory, records_writer):
+    from chrombench import results
+
+    recs = records_factory(aurocs({"lstm": 0.8, "xgboost": 0.75}))
+    bad = next(r for r in recs if r["kind"] == "summary" and r["model"]["name"] == "xgboost")
+    body = {k: v for k, v in bad.items() if k != "digest"}
+    body["metrics"] = {**body["metrics"], "test_auroc": {"mean": "high", "std": 0.0, "values": [1.7]}}
+    recs[recs.index(bad)] = results.seal(body)  # resealed: only the schema can catch it
+    records_writer(tmp_path / "out", recs)
+    r = lb.render([tmp_path / "out"], tmp_path / "board")
+    md = r.markdown.read_text()
+    assert "metrics/test_auroc/mean: 'high' is not of type 'number'" in md
