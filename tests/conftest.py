@@ -87,7 +87,7 @@ def snapshot_home(home):
     return snap
 
 
-def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str = "1.0+seed0",
+def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str | None = None,
                       simulated: bool = True, suite: str | None = "quick", oracle: dict | None = None,
                       content_hashes: dict | None = None, genes: dict | None = None) -> list[dict]:
     """Sealed seed and summary records from ``{model: {task: [test AUROC per seed]}}``.
@@ -98,7 +98,9 @@ def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str = 
     import hashlib
 
     from chrombench import results
+    from chrombench.data.store import simremc_version
 
+    version = version or (simremc_version() if dataset == "simremc" else "1")
     out = []
     for model, per_task in aurocs.items():
         for task, values in per_task.items():

@@ -246,3 +246,15 @@ class Broken(TinyLogistic):
 
     def fit(self, train, valid=None, on_epoch=None):
         raise RuntimeError("this model has a bug")
+
+
+class WindowedLogistic(__import__("chrombench.baselines.classical", fromlist=["x"]).LogisticRegressionModel):
+    """The zoo's logistic regression on 1 kb windows only: per-bin ('flat') weights fitted to a few
+    hundred genes are too noisy for an importance map to mean anything, and a test must not depend
+    on which feature set the sampler draws."""
+
+    name = "windowed-logistic"
+
+    @classmethod
+    def search_space(cls, trial) -> dict:
+        return {"C": trial.suggest_float("C", 1e-2, 10.0, log=True), "features": "windows"}

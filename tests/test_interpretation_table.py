@@ -5,6 +5,7 @@ valid, explaining never fails a run, and the leaderboard shows a method x model 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from chrombench.leaderboard import render as lb
 from chrombench.leaderboard.interpretation import TITLE
 
 GENES = {"train": 200, "valid": 100, "test": 100}
+MODEL = f"windowed-logistic={Path(__file__).with_name('engine_toy_models.py')}:WindowedLogistic"
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +34,13 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_out(home, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    run_evaluations(RunConfig(models=["logistic-regression"], tasks=["E003"], genes=GENES, seeds=[0, 1], trials=1,
+    run_evaluations(RunConfig(models=[MODEL], tasks=["E003"], genes=GENES, seeds=[0, 1], trials=1,
                               output_dir=out), progress=False)
     return out
 
 
 def seed_record(out, seed: int) -> dict:
-    return json.loads(results.seed_path(out, "simremc", "logistic-regression", "E003", seed).read_text())
+    return json.loads(results.seed_path(out, "simremc", "windowed-logistic", "E003", seed).read_text())
 
 
 def test_seed0_record_scores_importance_above_random(run_out):
@@ -53,10 +55,10 @@ def test_seed0_record_scores_importance_above_random(run_out):
 
 
 def test_rerun_keeps_the_sealed_record(run_out):
-    before = results.seed_path(run_out, "simremc", "logistic-regression", "E003", 0).read_bytes()
-    run_evaluations(RunConfig(models=["logistic-regression"], tasks=["E003"], genes=GENES, seeds=[0, 1], trials=1,
+    before = results.seed_path(run_out, "simremc", "windowed-logistic", "E003", 0).read_bytes()
+    run_evaluations(RunConfig(models=[MODEL], tasks=["E003"], genes=GENES, seeds=[0, 1], trials=1,
                               output_dir=run_out), progress=False)
-    assert results.seed_path(run_out, "simremc", "logistic-regression", "E003", 0).read_bytes() == before
+    assert results.seed_path(run_out, "simremc", "windowed-logistic", "E003", 0).read_bytes() == before
 
 
 def test_leaderboard_shows_the_interpretation_table(run_out, tmp_path):
@@ -66,7 +68,7 @@ def test_leaderboard_shows_the_interpretation_table(run_out, tmp_path):
     table = md.split(f"### {TITLE}")[1]
     rows = {line.split("|")[2].strip(): line for line in table.splitlines() if line.startswith("| ")}
     assert "importance" in rows and "random" in rows
-    assert "logistic-regression" in rows["importance"]
+    assert "windowed-logistic" in rows["importance"]
     rec = seed_record(run_out, 0)
     assert f"{rec['interpretation']['importance']['cell_auroc']:.3f}" in rows["importance"]
     assert 'class="oracle"' in page.split(TITLE)[1]  # the random row is pinned like the oracle
@@ -85,7 +87,7 @@ def test_explaining_failure_leaves_the_run_and_record_intact(home, tmp_path, mon
 
     monkeypatch.setattr("chrombench.explain.methods.explain", broken)
     out = tmp_path / "out"
-    summary = run_evaluations(RunConfig(models=["logistic-regression"], tasks=["E003"], genes=GENES, seeds=[0],
+    summary = run_evaluations(RunConfig(models=[MODEL], tasks=["E003"], genes=GENES, seeds=[0],
                                         trials=1, output_dir=out), progress=False)[0]
     rec = seed_record(out, 0)
     assert not results.problems(summary) and not results.problems(rec)

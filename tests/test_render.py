@@ -12,10 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
+from chrombench.data.store import simremc_version
 from chrombench.leaderboard import render as lb
 from chrombench.leaderboard.reported import SECTION_TITLE
 
 TASKS = ["E003", "E112", "E123", "E116"]
+SIM = simremc_version()
 MODELS = {"attentivechrome": 0.82, "deepchrome": 0.79, "lstm": 0.80, "xgboost": 0.76}
 
 
@@ -165,7 +167,7 @@ def test_cli_render_writes_the_three_files(many, tmp_path):
     assert {p.name for p in out.iterdir()} >= {"leaderboard.md", "leaderboard.csv", "index.html"}
     top = out.joinpath("leaderboard.md").read_text().splitlines()[2]
     assert top.startswith("Reproduce with:") and f"--out {out}" in top
-    assert "simremc 1.0+seed0: 4 models x 4 tasks" in res.output
+    assert f"simremc {SIM}: 4 models x 4 tasks" in res.output
 
 
 def test_console_table_lists_models_tasks_and_the_simulated_flag(records_factory):
@@ -189,7 +191,7 @@ def test_a_subsample_and_the_full_task_are_never_ranked_together(tmp_path, recor
     board = lb.collect_dirs(tmp_path / "a", tmp_path / "b")
     assert sorted((s.genes is None, s.models[0]) for s in board.sections) == [(False, "lstm"), (True, "deepchrome")]
     md = lb.markdown(board, [])
-    assert "simremc 1.0+seed0, genes 800/400/400 (simulated data)" in md and "simremc 1.0+seed0, full size" in md
+    assert f"simremc {SIM}, genes 800/400/400 (simulated data)" in md and f"simremc {SIM}, full size" in md
 
 
 def test_a_record_on_other_data_for_the_same_task_is_left_out(tmp_path, records_factory, records_writer):

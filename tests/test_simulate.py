@@ -60,12 +60,19 @@ def test_calibrated_to_the_real_sample(e003, e123):
     toy = [read_split(TOY / f"{s}.csv") for s in ("train", "valid", "test")]
     tX = np.concatenate([s.X for s in toy]).astype(float)
     ty = np.concatenate([s.y for s in toy])
-    for data in (e003, e123):
-        X, y = np.asarray(data.train.X, float), data.train.y
-        for j, mark in enumerate(MARKS):
-            for cls in (0, 1):
-                sim, real = X[y == cls][:, :, j].mean(), tX[ty == cls][:, :, j].mean()
-                assert real / 1.8 < sim < real * 1.8, f"{data.task} {mark} class {cls}: sim {sim:.2f} vs real {real:.2f}"
+    # Per-mark class means against what the real sample allows: 10 ON and 20 OFF genes with heavy
+    # tails pin a mean down only to its bootstrap 95% interval (H3K4me3 OFF: 9.8 to 28.5), and the
+    # sample's cell type is unknown, so a simulated cell type may sit up to 1.5x outside it.
+    rng = np.random.default_rng(0)
+    for j, mark in enumerate(MARKS):
+        for cls in (0, 1):
+            per_gene = tX[ty == cls][:, :, j].mean(axis=1)
+            boot = [rng.choice(per_gene, len(per_gene)).mean() for _ in range(2000)]
+            lo, hi = np.percentile(boot, [2.5, 97.5])
+            for data in (e003, e123):
+                X, y = np.asarray(data.train.X, float), data.train.y
+                sim = X[y == cls][:, :, j].mean()
+                assert lo / 1.5 < sim < hi * 1.5, f"{data.task} {mark} class {cls}: sim {sim:.2f}, real CI [{lo:.2f}, {hi:.2f}]"
     # the direction of the ON/OFF differences of the informative marks matches the real sample
     X, y = np.asarray(e123.train.X, float), e123.train.y
     on, off = X[y == 1].mean(axis=(0, 1)), X[y == 0].mean(axis=(0, 1))
@@ -75,6 +82,19 @@ def test_calibrated_to_the_real_sample(e003, e123):
     # heavy tails: most bins small, a few very large
     k4 = X[:, :, K4ME3]
     assert np.median(k4) < 5 and k4.max() > 300
+    # the shape, not only the means: zero shares, upper quantiles, promoters without any H3K4me3
+    for data in (e003, e123):
+        X, y = np.asarray(data.train.X, float), data.train.y
+        for j, mark in enumerate(MARKS):
+            sim_v, real_v = X[:, :, j].ravel(), tX[:, :, j].ravel()
+            assert abs(np.mean(sim_v == 0) - np.mean(real_v == 0)) < 0.1, f"{data.task} {mark} share of zero bins"
+            for q in (90, 99):
+                sim_q, real_q = np.percentile(sim_v, q), np.percentile(real_v, q)
+                assert real_q / 2 <= sim_q <= real_q * 2, f"{data.task} {mark} p{q}: sim {sim_q} vs real {real_q}"
+    def no_peak(X, y, cls):
+        return np.mean(np.asarray(X, float)[y == cls][:, 45:56, K4ME3].mean(axis=1) < 2)
+    for cls in (0, 1):  # real: 30% of ON and 40% of OFF genes have no H3K4me3 at the TSS
+        assert abs(no_peak(e123.train.X, e123.train.y, cls) - no_peak(tX, ty, cls)) < 0.15, f"class {cls}"
 
 
 def test_planted_biology(e003, e123):
@@ -123,9 +143,10 @@ def test_difficulty_follows_published_aurocs(home, e003, e123):
 
     def feats(X):
         return np.log1p(np.asarray(X, np.float32).reshape(len(X), 10, 10, 5).mean(2)).reshape(len(X), -1)
-    lr = LogisticRegression(max_iter=2000, C=0.1).fit(feats(e003.train.X), e003.train.y)
-    got = auroc(e003.test.y, lr.predict_proba(feats(e003.test.X))[:, 1])
-    assert 0.72 < got < e003.truth.oracle_auroc
+    for data, published in ((e112, 0.69), (e003, 0.77), (e123, 0.92)):
+        lr = LogisticRegression(max_iter=3000, C=0.1).fit(feats(data.train.X), data.train.y)
+        got = auroc(data.test.y, lr.predict_proba(feats(data.test.X))[:, 1])
+        assert abs(got - published) < 0.035 and got < data.truth.oracle_auroc, f"{data.task}: {got:.3f}"
 
 
 def test_ground_truth_importance_maps(e123):
@@ -141,10 +162,11 @@ def test_ground_truth_importance_maps(e123):
 
 
 def test_housekeeping_genes_shared_across_tasks(home, e003, e123):
+    """A gene's ON/OFF label agrees across cell types far above chance (0.5), more within a group."""
     e016 = load_task("E016")  # another embryonic stem cell line
-    same_group = np.corrcoef(e003.train.y, e016.train.y)[0, 1]
-    other_group = np.corrcoef(e003.train.y, e123.train.y)[0, 1]
-    assert 0.15 < other_group < same_group < 0.9
+    same_group = np.mean(e003.train.y == e016.train.y)
+    other_group = np.mean(e003.train.y == e123.train.y)
+    assert 0.65 < other_group < same_group < 0.9, (other_group, same_group)
 
 
 def test_quick_subsample_is_stratified_and_deterministic(home):
