@@ -1,4 +1,4 @@
-"""``chrombench leaderboard render|validate`` and ``chrombench submit``."""
+"""``chrombench leaderboard render|validate|bundle`` and ``chrombench submit``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def leaderboard():
       chrombench leaderboard render --out leaderboards/quick-simremc
       chrombench leaderboard validate                     # every bundle under leaderboards/
       chrombench leaderboard validate leaderboards/submissions/my-model
+      chrombench leaderboard bundle --suite quick --out leaderboards/zoo   # a run's results as bundles
     """
 
 
@@ -89,6 +90,39 @@ def validate_cmd(paths):
     click.echo(f"{len(reports) - rejected} of {len(reports)} bundles accepted.")
     if rejected:
         raise SystemExit(1)
+
+
+@leaderboard.command("bundle")
+@click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                default=Path("chrombench-out/results"))
+@click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default="quick", show_default=True)
+@click.option("-m", "--model", "models", multiple=True, help="Only these models (repeatable). Default: every one.")
+@click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("leaderboards/zoo"),
+              show_default=True, help="Each model's bundle goes to OUT/<model>.")
+@click.option("--overwrite", is_flag=True, help="Replace existing bundles of the same names.")
+def bundle_cmd(results_dir, suite, models, out_root, overwrite):
+    """Bundle the results of a `chrombench run` (one bundle per model), without running anything.
+
+    The records go in as the run sealed them, with their predictions, a model card and the
+    manifest; each bundle is validated like a submission. This is how the zoo's results are shipped.
+
+    \b
+    Example:
+      chrombench run && chrombench leaderboard bundle --suite quick --out leaderboards/zoo
+    """
+    from ..leaderboard.submit import bundle_results
+    from ..leaderboard.validate import validate_bundle
+
+    bundles = bundle_results(results_dir, suite, out_root, models=list(models) or None, overwrite=overwrite)
+    rejected = 0
+    for b in bundles:
+        report = validate_bundle(b)
+        click.echo(f"{'OK      ' if report.ok else 'REJECTED'}  {b} ({report.n_records} records)")
+        for rej in report.rejections:
+            click.echo(f"  {rej.file}: {rej.reason}", err=True)
+        rejected += not report.ok
+    if rejected:
+        raise ChrombenchError(f"{rejected} of {len(bundles)} bundles do not pass validation")
 
 
 def parse_seeds(text: str) -> list[int]:

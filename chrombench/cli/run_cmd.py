@@ -70,6 +70,9 @@ def budget_options(fn):
                      help="only-missing: resume, skip finished seeds. always: redo everything (one worker). "
                           "never: leave any existing result untouched."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        click.option("--workers", type=click.IntRange(1), default=None,
+                     help="Processes on this machine sharing the work (each trial and seed is still done once). "
+                          "Default: one per CPU core, up to 4; 1 with --overwrite-strategy always."),
         click.option("--no-progress", is_flag=True, help="No progress bar (logs and CI)."),
     ]
     for opt in reversed(opts):
@@ -126,12 +129,45 @@ def leaderboard_table(summaries: list[dict]) -> str:
     return plain_table(summaries)
 
 
+def _worker_args(command: str, models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
+                 output_dir, overwrite_strategy, device) -> list[str]:
+    """The same command for an extra worker process."""
+    args = [command]
+    for flag, values in (("-m", models), ("-t", tasks)):
+        for v in values:
+            args += [flag, v]
+    for flag, value in (("--suite", suite), ("--data", dataset), ("--trials", trials), ("--timeout", timeout),
+                        ("--seeds", seeds), ("--genes", genes), ("--storage", storage),
+                        ("--tracking-uri", tracking_uri), ("--output-dir", output_dir),
+                        ("--overwrite-strategy", overwrite_strategy), ("--device", device)):
+        if value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+@contextlib.contextmanager
+def _local_workers(n: int | None, overwrite_strategy: str, output_dir: Path, args: list[str]):
+    """Run the block as the main worker, with ``n - 1`` more on this machine; yields a list that is
+    filled, after the block, with the extra workers that failed."""
+    from ..engine import workers
+
+    n = 1 if overwrite_strategy == "always" else (n or workers.default_workers())
+    extra = workers.spawn(args, n, Path(output_dir) / "logs") if n > 1 else []
+    failed: list = []
+    try:
+        yield failed
+    except BaseException:
+        workers.stop(extra)
+        raise
+    failed += workers.join(extra)
+
+
 @click.command()
 @click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
               help="A zoo model, module:Class, path/file.py:Class or NAME=TARGET; repeat for more. Default: all 10.")
 @budget_options
 def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
-        overwrite_strategy, device, no_progress):
+        overwrite_strategy, device, workers, no_progress):
     """Tune (Optuna), refit per seed, test once per seed, track (MLflow), write result records.
 
     \b
@@ -151,11 +187,15 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
                       output_dir, overwrite_strategy, device)
     _apply_env(cfg)
     failures: dict = {}
-    with _terminate_like_ctrl_c():
+    args = _worker_args("run", models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
+                        output_dir, overwrite_strategy, device)
+    with _terminate_like_ctrl_c(), _local_workers(workers, overwrite_strategy, output_dir, args) as failed:
         summaries = run_evaluations(cfg, progress=not no_progress, failures=failures)
     if summaries:
         click.echo(leaderboard_table(summaries))
     _browse_hint(cfg)
+    for w in failed:
+        failures[f"worker {w.index}"] = f"exited with {w.proc.returncode}; see {w.log}"
     if failures:
         click.echo(f"\n{len(failures)} of the (model, task) pairs failed; the others are in the table above:", err=True)
         for pair, why in failures.items():
@@ -167,7 +207,7 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
 @click.command()
 @budget_options
 def ablate(tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir, overwrite_strategy,
-           device, no_progress):
+           device, workers, no_progress):
     """AttentiveChrome against its ablations under the same protocol, compared per task.
 
     \b
@@ -181,10 +221,15 @@ def ablate(tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracki
     cfg = make_config((), tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
                       overwrite_strategy, device)
     _apply_env(cfg)
-    with _terminate_like_ctrl_c():
+    args = _worker_args("ablate", (), tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
+                        output_dir, overwrite_strategy, device)
+    with _terminate_like_ctrl_c(), _local_workers(workers, overwrite_strategy, output_dir, args) as failed:
         _, comparison = run_ablations(cfg, progress=not no_progress)
     click.echo(format_comparison(comparison))
     _browse_hint(cfg)
+    if failed:
+        raise ChrombenchError("; ".join(f"worker {w.index} exited with {w.proc.returncode} (see {w.log})"
+                                        for w in failed))
 
 
 def _browse_hint(cfg) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from ..data.arrays import GroundTruth, Split
 
 MAX_GENES = 300
+QUICK_GENES = 100  # the quick suite's (a demo and CI run: seconds, not minutes)
 IG_STEPS = 8
 SUBSAMPLE_SEED = 0  # fixed: every model is scored on the same genes of a task
 log = logging.getLogger("chrombench.engine")

@@ -13,6 +13,8 @@ that dies in between loses nothing and every worker ends with every record.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -32,7 +34,7 @@ from ..registry import suggest
 from . import interpret, protocol, tuning
 from .budgets import default_budget
 from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact, schema_lock
-from .tracking import SEED, Tracker, artifact_root, local_uri, probe_tracking
+from .tracking import SEED, Tracker, artifact_root, ensure_store, local_uri, probe_tracking
 
 # Idle OpenMP threads (torch, XGBoost) spin by default; on a shared 2-core machine a spinning barrier
 # made DeepChrome fits 7x slower whenever another process held a core (PASSIVE: 1.7x). Takes effect
@@ -175,40 +177,80 @@ def run_evaluations(cfg: RunConfig, progress: bool = True, failures: dict | None
     with schema_lock(p.storage):  # workers started together would race to create the tables
         storage = tuning.open_storage(p.storage, cfg.heartbeat_interval, cfg.grace_period)
         coord = Coordinator(p.storage, cfg.heartbeat_interval, cfg.grace_period)
+    ensure_store(p.tracking_uri)  # the same race in a new local MLflow store
     trackers: dict[str, Tracker] = {}
     bar = _Progress(len(p.tasks) * len(p.models), enabled=progress)
-    summaries = []
+    results_by_pair: dict[tuple[str, str], dict] = {}
+    handles: dict[str, protocol.TaskHandle] = {}
+
+    def one_pair(ds: str, task: str, spec: ModelSpec) -> None:
+        bar.describe(f"{spec.name} · {task}")
+        if task not in handles:
+            handles.clear()  # one task's arrays at a time
+            handles[task] = _task_handle(ds, task, p.genes)
+        handle = handles[task]
+        keep, done = _existing_results(p, cfg, spec, handle)
+        if keep:
+            if done is not None:
+                results_by_pair[(task, spec.name)] = done
+            return
+        exp = f"chrombench/{p.suite or 'tasks'}/{ds}"
+        if exp not in trackers:
+            trackers[exp] = Tracker(p.tracking_uri, exp, None if cfg.tracking_uri else artifact_root(p.output_dir))
+        try:
+            summary = PairRun(cfg, p, spec, handle, storage, coord, trackers[exp], bar).run()
+        except Exception as exc:
+            if failures is None:
+                raise
+            failures[f"{spec.name} · {task}"] = f"{type(exc).__name__}: {exc}"
+            log.error("%s on %s failed, going on with the rest: %s: %s", spec.name, task, type(exc).__name__, exc)
+            summary = None
+        if summary is not None:
+            results_by_pair[(task, spec.name)] = summary
+
+    # Workers on this machine (same output folder) split whole (model, task) pairs: a pair held by
+    # another worker is left for later, then waited for. Each pair's tuning stays one sequence, so the
+    # results do not depend on the number of local workers.
+    deferred = []
     try:
         for ds, task in p.tasks:
-            handle = None
             for spec in p.models:
-                bar.describe(f"{spec.name} · {task}")
-                if handle is None:
-                    handle = _task_handle(ds, task, p.genes)
-                keep, done = _existing_results(p, cfg, spec, handle)
-                if keep:
-                    summaries += [done] if done is not None else []
-                    bar.advance()
-                    continue
-                exp = f"chrombench/{p.suite or 'tasks'}/{ds}"
-                if exp not in trackers:
-                    trackers[exp] = Tracker(p.tracking_uri, exp, None if cfg.tracking_uri else artifact_root(p.output_dir))
-                try:
-                    summary = PairRun(cfg, p, spec, handle, storage, coord, trackers[exp], bar).run()
-                except Exception as exc:
-                    if failures is None:
-                        raise
-                    failures[f"{spec.name} · {task}"] = f"{type(exc).__name__}: {exc}"
-                    log.error("%s on %s failed, going on with the rest: %s: %s", spec.name, task,
-                              type(exc).__name__, exc)
-                    summary = None
-                if summary is not None:
-                    summaries.append(summary)
-                bar.advance()
+                with pair_lock(p.output_dir, ds, task, spec.name, wait=False) as mine:
+                    if mine:
+                        one_pair(ds, task, spec)
+                        bar.advance()
+                    else:
+                        deferred.append((ds, task, spec))
+        for ds, task, spec in deferred:
+            bar.describe(f"{spec.name} · {task}")
+            bar.phase("waiting for another worker")
+            with pair_lock(p.output_dir, ds, task, spec.name, wait=True):
+                one_pair(ds, task, spec)  # done by the other worker (kept), or redone if it died
+            bar.advance()
     finally:
         bar.close()
         coord.dispose()
-    return summaries
+    order = [(task, spec.name) for _, task in p.tasks for spec in p.models]
+    return [results_by_pair[k] for k in order if k in results_by_pair]
+
+
+@contextlib.contextmanager
+def pair_lock(out: Path, ds: str, task: str, model: str, wait: bool):
+    """An exclusive ``flock`` on this (model, task) in the output folder; yields whether we hold it.
+
+    The kernel drops it when its holder dies, so a killed worker never blocks the others."""
+    path = Path(out) / "locks" / ds / f"{re.sub(r'[^A-Za-z0-9_.@+-]', '_', model)}__{task}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _task_handle(ds: str, task: str, genes: dict | None) -> protocol.TaskHandle:
@@ -414,7 +456,10 @@ class PairRun:
         """Seed 0 on simulated data: explain methods scored against the planted truth (after test)."""
         if seed != 0 or out.truth is None:
             return {}
-        scored = interpret.interpretation_scores(out.model, out.test, out.truth)
+        # the quick suite scores 100 test genes: integrated gradients on 300 cost a neural model as much
+        # as its whole refit there
+        genes = interpret.QUICK_GENES if self.p.suite == "quick" else interpret.MAX_GENES
+        scored = interpret.interpretation_scores(out.model, out.test, out.truth, max_genes=genes)
         if scored is None:
             return {}
         return {"interpretation": scored[0], "interpretation_genes": scored[1]}

@@ -78,6 +78,27 @@ def probe_tracking(uri: str) -> None:
         raise ChrombenchError(f"cannot reach --tracking-uri {uri}: {first[:300]}") from exc
 
 
+def ensure_store(uri: str) -> None:
+    """Create a local SQLite tracking store once, under a file lock: two processes opening a new
+    ``mlflow.db`` together both run its migrations and one dies ("duplicate column name"), which is
+    what several workers started at once on one output folder do. Servers migrate their own store."""
+    if not uri.startswith("sqlite:///"):
+        return
+    import fcntl
+
+    _quiet()
+    from mlflow import MlflowClient
+
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the schema
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class Tracker:
     """Find-or-create runs and log to them. One instance per experiment."""
 

@@ -41,6 +41,9 @@ class Budget:
     trials: int | None  # finished trials; None = only the timeout limits
     timeout_s: float | None  # summed trial-seconds; None = only the trial count limits
     overrides: dict = field(default_factory=dict)  # fixed kwargs, e.g. fewer epochs for the quick suite
+    # search-space parameters this budget holds at one value (sampled as fixed, so every trial's record
+    # says what the model really used), e.g. the published architecture in the quick suite
+    held: dict = field(default_factory=dict)
 
 
 def quiet_optuna() -> None:
@@ -112,11 +115,12 @@ def fail_dead_trials(study: optuna.Study, storage, grace_period: float) -> int:
     return n
 
 
-def _sampler_for(study_name: str, n_trials_so_far: int, budget: Budget) -> optuna.samplers.TPESampler:
+def _sampler_for(study_name: str, n_trials_so_far: int, budget: Budget) -> optuna.samplers.BaseSampler:
     """A TPE sampler seeded by (study, trial index): reproducible, and distinct across workers."""
     base = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:4], "big")
     startup = 10 if budget.trials is None else max(2, min(10, budget.trials // 3))
-    return optuna.samplers.TPESampler(seed=(base + 7919 * n_trials_so_far) % 2**32, n_startup_trials=startup)
+    tpe = optuna.samplers.TPESampler(seed=(base + 7919 * n_trials_so_far) % 2**32, n_startup_trials=startup)
+    return optuna.samplers.PartialFixedSampler(budget.held, tpe) if budget.held else tpe
 
 
 def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningView, budget: Budget, fixed: dict, *,

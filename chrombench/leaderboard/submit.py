@@ -256,3 +256,44 @@ def submit(target: str, name: str, *, suite: str = "quick", dataset: str = "simr
     card = model_card(model_cls, target, name, records, suite, wall, trials, timeout)
     command = command or f"chrombench submit {target} --name {name} --suite {suite} --seeds {','.join(map(str, seeds))}"
     return write_bundle(bundle_dir, name, target, suite, records, card, command, overwrite=overwrite)
+
+
+# -- bundles from an existing run ----------------------------------------------------------------------------
+
+def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: list[str] | None = None,
+                   overwrite: bool = False, command: str | None = None) -> list[Path]:
+    """One bundle per model found in ``results_dir`` (a `chrombench run` output) for ``suite``: the
+    records as the run sealed them, no rerun. Models without every task of the suite are reported."""
+    from ..models.registry import get_model_class
+    from ..tasks import get_suite
+
+    spec = get_suite(suite)
+    recs = [r for r in results.read_records(Path(results_dir)) if r["task"].get("suite") == suite
+            and r["task"]["name"] in spec.tasks]
+    by_model: dict[str, list[dict]] = {}
+    for r in recs:
+        by_model.setdefault(r["model"]["name"], []).append(r)
+    wanted = models or sorted(by_model)
+    missing = [m for m in wanted if m not in by_model]
+    if missing:
+        raise ChrombenchError(f"no {suite}-suite records of {', '.join(missing)} under {results_dir}")
+    written = []
+    for name in wanted:
+        mine = by_model[name]
+        have = {r["task"]["name"] for r in mine if r["kind"] == "summary"}
+        if have != set(spec.tasks):
+            raise ChrombenchError(f"{name}: no summary for {', '.join(sorted(set(spec.tasks) - have))} under "
+                                  f"{results_dir}; run `chrombench run -m {name} --suite {suite}` first")
+        summaries = [r for r in mine if r["kind"] == "summary"]
+        seeds = sorted({s for r in summaries for s in r["seeds"]})
+        records = summaries + [r for r in mine if r["kind"] == "seed" and r["seed"] in seeds]
+        target = summaries[0]["model"].get("target") or name
+        model_cls = get_model_class(target)
+        # compute time from the records themselves: tuning plus every seed's fit
+        spent = sum(r["tuning"].get("elapsed_s", 0.0) for r in summaries) + sum(
+            r.get("fit_time_s", 0.0) for r in records if r["kind"] == "seed")
+        card = model_card(model_cls, target, name, records, suite, spent, None, None)
+        card["wall_time_note"] = "compute seconds from the records (tuning plus seed fits), not a wall-clock time"
+        written.append(write_bundle(Path(out_root) / name, name, target, suite, records, card,
+                                    command or f"chrombench run -m {name} --suite {suite}", overwrite=overwrite))
+    return written
