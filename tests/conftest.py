@@ -6,6 +6,7 @@ cache or sees another test's datasets.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,11 @@ import pytest
 from chrombench import N_BINS, N_MARKS
 from chrombench.data.arrays import SPLITS, Split
 from chrombench.data.csvformat import write_split
+
+
+# One worker unless a test asks for more (--workers N): an extra worker is a fresh process, which
+# re-runs the command without a test's in-process monkeypatches, and costs a start-up per command.
+os.environ.setdefault("CHROMBENCH_WORKERS", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -69,7 +69,8 @@ def test_ablate_command_runs_every_variant_under_the_same_protocol(tmp_path, mon
     # the zoo's AttentiveChrome variants are slow to train; toy stand-ins exercise the same path
     monkeypatch.setattr(ablate, "ABLATIONS", (f"full={TOY}:TinyLogistic", f"frozen={TOY}:Constant"))
     res = CliRunner().invoke(main, ["ablate", "-t", "E003", "-t", "E112", "--genes", "150,80,80", "--trials", "2",
-                                    "--seeds", "0-1", "--output-dir", str(tmp_path / "out"), "--no-progress"])
+                                    "--seeds", "0-1", "--output-dir", str(tmp_path / "out"), "--no-progress",
+                                    "--workers", "1"])  # the patched list lives in this process only
     assert res.exit_code == 0, res.output
     assert "Test AUROC of full" in res.output and "frozen" in res.output and "/2" in res.output
     recs = sorted((tmp_path / "out" / "results" / "simremc").glob("*/*/summary.json"))

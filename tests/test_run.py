@@ -268,3 +268,30 @@ def test_a_run_stopped_while_finishing_its_mlflow_run_is_finished_by_the_next(tm
     assert parent.info.status == "FINISHED"
     assert "tuning" in [a.path for a in client.list_artifacts(parent.info.run_id)]
     assert results.summary_path(out, "simremc", "tiny-logistic", "E003").exists()
+
+
+def test_local_workers_split_whole_pairs_and_change_no_number(tmp_path, home):
+    """--workers 2 gives exactly the results of one worker, each pair done once, by either worker."""
+    def cli(out, workers):
+        cmd = [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:TinyLogistic", "-m", f"{TOY}:AttentiveToy",
+               "-t", "E003", "-t", "E112", "--genes", GENES_CLI, "--trials", "3", "--seeds", "0-1",
+               "--output-dir", str(out), "--workers", str(workers), "--no-progress"]
+        env = {**os.environ, "CHROMBENCH_HOME": str(home), "CHROMBENCH_TOY_SLEEP": "0.05"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return {(r["model"]["name"], r["task"]["name"], r.get("seed")): r["metrics"]
+                for r in results.read_records(out / "results")}
+
+    one, two = cli(tmp_path / "one", 1), cli(tmp_path / "two", 2)
+    assert len(one) == 2 * 2 * 3 and one == two
+    log = (tmp_path / "two" / "logs" / "worker-1.log").read_text()
+    assert "Traceback" not in log
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'two' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("chrombench/tasks/simremc").experiment_id],
+                              max_results=500)
+    parents = [r for r in runs if r.data.tags["chrombench.kind"] == "parent"]
+    assert len(parents) == 4 and all(r.info.status == "FINISHED" for r in parents)
+    workers = {r.data.tags["chrombench.worker"].split(":")[1] for r in runs if r.data.tags["chrombench.kind"] == "seed"}
+    assert len(workers) == 2, "both workers took pairs"

@@ -72,7 +72,8 @@ def budget_options(fn):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
         click.option("--workers", type=click.IntRange(1), default=None,
                      help="Processes on this machine sharing the work (each trial and seed is still done once). "
-                          "Default: one per CPU core, up to 4; 1 with --overwrite-strategy always."),
+                          "Default: $CHROMBENCH_WORKERS, else one per CPU core up to 4; 1 with "
+                          "--overwrite-strategy always."),
         click.option("--no-progress", is_flag=True, help="No progress bar (logs and CI)."),
     ]
     for opt in reversed(opts):

@@ -21,6 +21,14 @@ MAX_DEFAULT = 4  # beyond this, the shared SQLite stores rather than the cores s
 
 
 def default_workers() -> int:
+    """``$CHROMBENCH_WORKERS`` (e.g. 1 in a batch job that was given one core), else one per CPU core,
+    up to ``MAX_DEFAULT``."""
+    env = os.environ.get("CHROMBENCH_WORKERS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"CHROMBENCH_WORKERS={env!r} is not a whole number") from None
     return max(1, min(MAX_DEFAULT, os.cpu_count() or 1))
 
 
