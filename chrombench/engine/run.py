@@ -528,7 +528,9 @@ class PairRun:
 
 def _predictions_csv(pred: dict) -> str:
     lines = ["gene_id,probability,label"]
-    lines += [f"{g},{p:.8g},{int(y)}" for g, p, y in zip(pred["gene_id"], pred["probability"], pred["label"])]
+    # repr: the shortest text that reads back as the same float, so the test AUROC recomputed from this
+    # file (the leaderboard's check) is exactly the record's; 8 digits made ties that moved it by 1e-5
+    lines += [f"{g},{float(p)!r},{int(y)}" for g, p, y in zip(pred["gene_id"], pred["probability"], pred["label"])]
     return "\n".join(lines) + "\n"
 
 
