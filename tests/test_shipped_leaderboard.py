@@ -24,3 +24,17 @@ def test_shipped_quick_page_has_every_zoo_model_and_how_to_reproduce():
     assert "simulated" in md and "Reported on the real REMC data" in md
     html = (ROOT / "quick-simremc" / "index.html").read_text()
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html.replace("https://www.w3.org", "")
+
+
+def test_the_shipped_page_is_what_chrombench_renders_from_the_committed_bundles(tmp_path):
+    """The page cannot drift from its records: rendered again from leaderboards/zoo and
+    leaderboards/submissions, with the command at its top, it comes out the same."""
+    from chrombench.leaderboard.render import render
+
+    shipped = ROOT / "quick-simremc"
+    first = (shipped / "leaderboard.md").read_text().splitlines()[2]
+    command = first.removeprefix("Reproduce with: `").removesuffix("`")
+    again = render([ROOT / "zoo", ROOT / "submissions"], tmp_path, reproduce=command)
+    assert again.markdown.read_text() == (shipped / "leaderboard.md").read_text()
+    assert again.csv.read_text() == (shipped / "leaderboard.csv").read_text()
+    assert not again.board.skipped  # every shipped record was shown
