@@ -35,6 +35,8 @@ import threading
 import torch
 from torch import nn
 
+from . import native_lstm
+
 # Gate order: torch's (i, f, g, o) -> ours (o, i, f, g), as chunk indices of the 4H axis.
 _TORCH_TO_OURS = (3, 0, 1, 2)
 _OURS_TO_TORCH = (1, 2, 3, 0)
@@ -200,7 +202,10 @@ def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
     saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
     Wk = W.detach().transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
     Wk[:, 3 * H:] *= 2  # the g gate's sigmoid(2z), for tanh(z) = 2 sigmoid(2z) - 1
-    _forward_steps(buf, Wk, saved, H)
+    if native_lstm.usable(buf, Wk, *(saved or ()), hidden=H):
+        native_lstm.forward(buf, Wk, saved, H)
+    else:
+        _forward_steps(buf, Wk, saved, H)
     return buf, saved, key
 
 
@@ -248,6 +253,8 @@ def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
     "last"). "attention": softmax over positions of ``h_t . context``; "uniform": 1/T each;
     "last": each direction's final state.
     """
+    if mode != "last" and native_lstm.usable(buf, context, hidden=H):
+        return _native_pool_forward(buf, n, H, bidirectional, mode, context)
     hf = buf[1:, :n, :H]  # [T, n, H, B]: forward states at positions 0..T-1
     hr = buf[1:, n:, :H] if bidirectional else None  # reverse states in step order: position T-1-t
     if mode == "last":
@@ -264,6 +271,58 @@ def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
     if bidirectional:
         parts.append(_weighted_sum(hr, weights.flip(0)))
     return torch.cat(parts, dim=1), weights
+
+
+def _per_block(t: torch.Tensor, n: int, bidirectional: bool, dim: int) -> torch.Tensor:
+    """A per-sequence tensor whose ``dim`` holds [forward half; reverse half] -> one entry per block
+    (blocks 0..n-1 forward, n..2n-1 reverse) along dim 0, contiguous."""
+    if not bidirectional:
+        return t.contiguous()
+    return torch.cat(t.chunk(2, dim=dim), dim=0).contiguous()
+
+
+def _step_order(per_position: torch.Tensor, bidirectional: bool) -> torch.Tensor:
+    """``[T, n, B]`` indexed by position -> ``[T, D, B]`` indexed by each block's own step."""
+    if not bidirectional:
+        return per_position.contiguous()
+    return torch.cat([per_position, per_position.flip(0)], dim=1)
+
+
+def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
+    """``_pool_forward`` through the native passes over ``buf`` (one read of the states each)."""
+    T, B = buf.shape[0] - 1, buf.shape[3]
+    if mode == "attention":
+        dots = native_lstm.block_dots(buf, _per_block(context, n, bidirectional, 1), H)  # [T, D, B]
+        scores = dots[:, :n] + dots[:, n:].flip(0) if bidirectional else dots
+        weights = torch.softmax(scores, dim=0)
+    else:
+        weights = buf.new_full((T, n, B), 1.0 / T)
+    rep = native_lstm.block_weighted_sum(buf, _step_order(weights, bidirectional), H)  # [D, H, B]
+    return (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
+
+
+def _native_pool_factors(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights):
+    """What the native backward needs to form dLoss/dh_t = w_t g + ds_t c itself (see
+    ``native_lstm.backward``), and dLoss/dcontext."""
+    T, D, B = buf.shape[0] - 1, buf.shape[1], buf.shape[3]
+    g = _per_block(g_rep, n, bidirectional, 1)  # [D, H, B]
+    if mode == "last":
+        w = buf.new_zeros(T, D, B)
+        w[-1] = 1.0
+        return (w, g, None, None), None
+    w = _step_order(weights, bidirectional)
+    if mode != "attention":
+        return (w, g, None, None), None
+    d_w = native_lstm.block_dots(buf, g, H)  # dLoss/dweights through the summary, per block
+    d_weights = d_w[:, :n] + d_w[:, n:].flip(0) if bidirectional else d_w
+    if g_weights is not None:
+        d_weights = d_weights + g_weights
+    d_scores = weights * (d_weights - (weights * d_weights).sum(0, keepdim=True))  # through the softmax
+    ds = _step_order(d_scores, bidirectional)
+    d_context = native_lstm.block_weighted_sum(buf, ds, H).sum(2)  # [D, H]
+    if bidirectional:
+        d_context = torch.cat([d_context[:n], d_context[n:]], dim=1)
+    return (w, g, ds, _per_block(context.detach(), n, bidirectional, 1)), d_context
 
 
 def _pool_backward(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights, dhs):
@@ -316,13 +375,20 @@ class _Lease:
             pass
 
 
-def _backpropagate(ctx, dhs, W, buf, saved, n: int) -> tuple:
-    """BPTT from ``dhs`` through all blocks; returns (dx [n, B, T, I] or None, dW)."""
+def _backpropagate(ctx, dhs, W, buf, saved, n: int, factors=None) -> tuple:
+    """BPTT from ``dhs`` (or the native kernel's ``factors``) through all blocks; returns
+    (dx [n, B, T, I] or None, dW)."""
     hidden, bidirectional = ctx.settings
     T, D, K, B = buf.shape[0] - 1, buf.shape[1], buf.shape[2], buf.shape[3]
     dW = torch.empty_like(W)
-    dx_steps = dhs.new_empty(T, D, K - hidden - 1, B) if ctx.needs_input_grad[0] else None
-    _backward_steps(dhs, buf, saved, W, hidden, dW, dx_steps)
+    dx_steps = buf.new_empty(T, D, K - hidden - 1, B) if ctx.needs_input_grad[0] else None
+    W = W.detach()
+    if factors is not None:
+        native_lstm.backward(None, buf, saved, W, hidden, dW, dx_steps, factors)
+    elif native_lstm.usable(dhs, buf, *saved, W, dW, dx_steps, hidden=hidden):
+        native_lstm.backward(dhs, buf, saved, W, hidden, dW, dx_steps)
+    else:
+        _backward_steps(dhs, buf, saved, W, hidden, dW, dx_steps)
     dx = None
     if dx_steps is not None:
         dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps
@@ -384,6 +450,11 @@ class _PooledLSTM(torch.autograd.Function):
             g_rep = buf.new_zeros(n, buf.shape[3], (2 if bidirectional else 1) * hidden)
         if g_weights is not None:
             g_weights = g_weights.permute(2, 0, 1)  # [n, B, T] -> [T, n, B]
+        if native_lstm.usable(buf, *saved, W, context, hidden=hidden):  # dLoss/dh_t formed in the kernel
+            factors, d_context = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, context, weights,
+                                                      g_rep.permute(0, 2, 1), g_weights)
+            dx, dW = _backpropagate(ctx, None, W, buf, saved, n, factors)
+            return dx, dW, d_context, None, None, None
         dhs = buf.new_empty(buf.shape[0] - 1, buf.shape[1], hidden, buf.shape[3])
         d_context = _pool_backward(buf, n, hidden, bidirectional, ctx.mode, context, weights,
                                    g_rep.permute(0, 2, 1), g_weights, dhs)

@@ -1,0 +1,483 @@
+/* Fused CPU kernels for many small independent LSTMs (AVX2 + FMA), in batched_lstm.py's layout.
+ *
+ * Why native code: AttentiveChrome's ten per-mark LSTMs (hidden 32, one input) do tiny matrix
+ * products at every one of 100 steps. Through torch each step is a dozen kernel calls whose
+ * intermediate tensors go round trip through memory, and that overhead, not the arithmetic, set
+ * the epoch time. Here one call runs a block's whole sequence: each hidden unit's four gate rows
+ * are computed together in registers (a 4 x 16 tile), squashed and turned into the new state
+ * without leaving them. The backward pass (back-propagation through time) likewise fuses the gate
+ * derivatives with the two products that follow them.
+ *
+ * Layout (all float32, C order; d = block, t = step, b = gene, genes last so vectors run over genes):
+ *   buf   [T+1][D][K][B]  operands [h_{t-1}; x_t; 1] of step t at buf[t]; h_t is written to buf[t+1][.][0:H]
+ *   Wk    [D][4H][K]      forward weights, gate rows (o, i, f, g), g rows doubled: gates = sigmoid(Wk @ op)
+ *   W     [D][K][4H]      the undoubled weights, for the backward products
+ *   acts  [T][D][4H][B]   the four sigmoids per step (o, i, f, sg) where g = 2 sg - 1
+ *   vs    [T+1][D][H][B]  v = -2c (vs[0] = 0);  qs [T][D][H][B]  q = sigmoid(v), so tanh(c) = 1 - 2q
+ * batched_lstm.py documents the algebra; the torch code there is the reference these must match.
+ * Blocks are independent, so threads take whole blocks: results do not depend on the thread count.
+ */
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* -- vector helpers ---------------------------------------------------------------------------- */
+
+/* Loads and stores of 8 genes; the last vector of a row may be partial (masked). */
+INLINE __m256 ld(const float *p, int partial, __m256i m) {
+    return partial ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p);
+}
+INLINE void st(float *p, __m256 v, int partial, __m256i m) {
+    if (partial) _mm256_maskstore_ps(p, m, v); else _mm256_storeu_ps(p, v);
+}
+
+/* exp by range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (Cephes' single-precision
+ * coefficients), about 1 ulp. n = round(-z log2 e) comes from adding 1.5 * 2^23, which leaves n in the
+ * low mantissa bits, so 2^n is a shift of those bits (no floor, no conversion). Arguments are clamped
+ * to +-87 so that 1 / (1 + exp) stays a normal float: sigmoid saturates at ~1.6e-38 instead of
+ * producing denormals, which are slow. */
+INLINE __m256 exp_neg_ps(__m256 z) { /* exp(-z) */
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+    __m256 t = _mm256_fmadd_ps(z, _mm256_set1_ps(-1.44269504088896341f), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 x = _mm256_fnmsub_ps(n, _mm256_set1_ps(0.693359375f), z); /* -z - n ln2, in two parts */
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* 1 / (1 + exp(-z)): the reciprocal estimate (12 bits) and one Newton step (~23 bits) instead of a
+ * division, whose throughput bounded the forward pass. */
+INLINE __m256 sigmoid_ps(__m256 z) {
+    __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), exp_neg_ps(z));
+    __m256 r = _mm256_rcp_ps(d);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0f)));
+}
+
+INLINE __m256i tail_mask(int n) { /* lanes 0..n-1 on */
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Calls f(b0, nv, partial, mask) over the genes of a row: tiles of 24, 16, 8 genes, then a masked rest. */
+#define FOR_GENE_TILES(B, CALL)                                                  \
+    do {                                                                         \
+        int b0_ = 0;                                                             \
+        __m256i full_ = _mm256_set1_epi32(-1);                                   \
+        for (; b0_ + 24 <= (B); b0_ += 24) CALL(b0_, 3, 0, full_);               \
+        if (b0_ + 16 <= (B)) { CALL(b0_, 2, 0, full_); b0_ += 16; }              \
+        if (b0_ + 8 <= (B)) { CALL(b0_, 1, 0, full_); b0_ += 8; }                \
+        if (b0_ < (B)) { __m256i m_ = tail_mask((B) - b0_); CALL(b0_, 1, 1, m_); } \
+    } while (0)
+
+/* -- forward ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    int T, D, K, H, B;
+    float *buf;
+    const float *Wk;
+    float *acts, *vs, *qs; /* NULL when nothing is kept for a backward pass */
+} fwd_args;
+
+/* Gate pre-activations of one step for all 4H rows: out[r][b] = sum_k w[r][k] op[k][b], in tiles of
+ * 4 rows x nv vectors of genes (12 accumulators at nv = 3, enough to hide the FMA latency). */
+INLINE void gemm_tile(float *out, const float *w, int K, const float *op, int B, int b0, int nv, int partial,
+                      __m256i m) {
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const float *row = op + (size_t)k * B + b0;
+        __m256 x[3];
+        for (int v = 0; v < nv; v++) x[v] = ld(row + 8 * v, partial && v == nv - 1, m);
+        for (int r = 0; r < 4; r++) {
+            __m256 wr = _mm256_broadcast_ss(w + (size_t)r * K + k);
+            for (int v = 0; v < nv; v++) acc[r][v] = _mm256_fmadd_ps(wr, x[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int v = 0; v < nv; v++) st(out + (size_t)r * B + b0 + 8 * v, acc[r][v], partial && v == nv - 1, m);
+}
+
+/* The new state of hidden unit j for genes b0..: squash the four gates, then
+ * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q   (the torch code's exact sequence).
+ * Kept apart from the products above: fused, each tile's two dependent sigmoid chains stalled it. */
+INLINE void state_tile(float *act, size_t ga, const float *vprev, float *vnext, float *q, float *h, int b0, int nv,
+                       int partial, __m256i m, int keep) {
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        __m256 o = sigmoid_ps(ld(act + at, p, m)), i = sigmoid_ps(ld(act + ga + at, p, m));
+        __m256 f = sigmoid_ps(ld(act + 2 * ga + at, p, m)), sg = sigmoid_ps(ld(act + 3 * ga + at, p, m));
+        __m256 vv = _mm256_mul_ps(f, ld(vprev + at, p, m));
+        vv = _mm256_fmadd_ps(_mm256_mul_ps(i, sg), _mm256_set1_ps(-4.0f), vv);
+        vv = _mm256_fmadd_ps(i, _mm256_set1_ps(2.0f), vv);
+        __m256 qq = sigmoid_ps(vv);
+        st(vnext + at, vv, p, m);
+        st(h + at, _mm256_fmadd_ps(_mm256_mul_ps(o, qq), _mm256_set1_ps(-2.0f), o), p, m);
+        if (keep) {
+            st(act + at, o, p, m);
+            st(act + ga + at, i, p, m);
+            st(act + 2 * ga + at, f, p, m);
+            st(act + 3 * ga + at, sg, p, m);
+            st(q + at, qq, p, m);
+        }
+    }
+}
+
+static int forward_block(const fwd_args *a, int d) {
+    const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H;
+    const int keep = a->acts != NULL;
+    /* inference keeps only the current cell state (updated in place) and one step's gates */
+    float *vscratch = keep ? NULL : calloc((size_t)H * B, sizeof(float));
+    float *gscratch = keep ? NULL : malloc((size_t)G * B * sizeof(float));
+    if (!keep && (!vscratch || !gscratch)) { free(vscratch); free(gscratch); return 1; }
+    const float *w = a->Wk + (size_t)d * G * K;
+    const size_t ga = (size_t)H * B;
+    for (int t = 0; t < T; t++) {
+        const float *op = a->buf + ((size_t)(t * D + d) * K) * B;
+        float *gates = keep ? a->acts + ((size_t)(t * D + d) * G) * B : gscratch;
+        /* genes outer: a tile's operand columns stay in L1 while all 4H weight rows pass over them */
+#define GEMM_CALL(b0, nv, partial, m)                                                                   \
+        for (int r0 = 0; r0 < G; r0 += 4) gemm_tile(gates + (size_t)r0 * B, w + (size_t)r0 * K, K, op, B, b0, nv, partial, m)
+        FOR_GENE_TILES(B, GEMM_CALL);
+#undef GEMM_CALL
+        const float *vprev = keep ? a->vs + ((size_t)(t * D + d) * H) * B : vscratch;
+        float *vnext = keep ? a->vs + ((size_t)((t + 1) * D + d) * H) * B : vscratch;
+        float *q = keep ? a->qs + ((size_t)(t * D + d) * H) * B : NULL;
+        float *h = a->buf + ((size_t)((t + 1) * D + d) * K) * B;
+        for (int j = 0; j < H; j++) {
+            size_t u = (size_t)j * B;
+#define STATE_CALL(b0, nv, partial, m) \
+            state_tile(gates + u, ga, vprev + u, vnext + u, q ? q + u : NULL, h + u, b0, nv, partial, m, keep)
+            FOR_GENE_TILES(B, STATE_CALL);
+#undef STATE_CALL
+        }
+    }
+    free(vscratch);
+    free(gscratch);
+    return 0;
+}
+
+/* -- backward ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    int T, D, K, H, B;
+    const float *dhs, *buf, *acts, *vs, *qs, *W;
+    float *dW, *dx;
+    /* when dhs is NULL, dL/dh_t comes from a summary sum_t w_t h_t with attention scores h_t . c:
+     * dhs[t][j][b] = pw[t][b] pg[j][b] + pds[t][b] pc[j]  (pds, pc NULL: no score term) */
+    const float *pw, *pg, *pds, *pc;
+} bwd_args;
+
+INLINE void grad_tile(float *o, const float *w, const float *g, const float *ds, float c, int b0, int nv,
+                      int partial, __m256i m) {
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        __m256 x = _mm256_mul_ps(ld(w + at, p, m), ld(g + at, p, m));
+        if (ds) x = _mm256_fmadd_ps(ld(ds + at, p, m), _mm256_set1_ps(c), x);
+        st(o + at, x, p, m);
+    }
+}
+
+/* dL/dh_t of block d into out [H][B]: read from dhs, or formed from the summary's factors. */
+static void step_grad(const bwd_args *a, int d, int t, float *out) {
+    const int D = a->D, H = a->H, B = a->B;
+    if (a->dhs) {
+        memcpy(out, a->dhs + ((size_t)(t * D + d) * H) * B, (size_t)H * B * sizeof(float));
+        return;
+    }
+    const float *w = a->pw + ((size_t)t * D + d) * B, *g = a->pg + (size_t)d * H * B;
+    const float *ds = a->pds ? a->pds + ((size_t)t * D + d) * B : NULL, *c = a->pc ? a->pc + (size_t)d * H : NULL;
+    for (int j = 0; j < H; j++) {
+        float cj = c ? c[j] : 0.0f;
+        float *o = out + (size_t)j * B;
+        const float *gj = g + (size_t)j * B;
+#define GRAD_CALL(b0, nv, partial, m) grad_tile(o, w, gj, ds, cj, b0, nv, partial, m)
+        FOR_GENE_TILES(B, GRAD_CALL);
+#undef GRAD_CALL
+    }
+}
+
+/* out[r][b] = (init ? init[r][b] : 0) + sum_j w[r * ws + j] dg[j][b] for rows r < nr (nr <= 4), 4H terms. */
+INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, int nr, const float *dg, int J,
+                      int B, int b0, int nv, int partial, __m256i m) {
+    __m256 acc[4][3];
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
+    for (int j = 0; j < J; j++) {
+        const float *row = dg + (size_t)j * B + b0;
+        __m256 x[3];
+        for (int v = 0; v < nv; v++) x[v] = ld(row + 8 * v, partial && v == nv - 1, m);
+        for (int r = 0; r < nr; r++) {
+            __m256 wr = _mm256_broadcast_ss(w + r * ws + j);
+            for (int v = 0; v < nv; v++) acc[r][v] = _mm256_fmadd_ps(wr, x[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++) {
+            int p = partial && v == nv - 1;
+            size_t at = (size_t)r * B + b0 + 8 * v;
+            __m256 s = acc[r][v];
+            if (init) s = _mm256_add_ps(ld(init + at, p, m), s);
+            st(out + at, s, p, m);
+        }
+}
+
+static void rows_product(float *out, const float *init, const float *w, size_t ws, int rows, const float *dg,
+                         int J, int B) {
+    /* rows outer (measured faster here than genes outer, unlike the forward products) */
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        int nr = rows - r0 < 4 ? rows - r0 : 4;
+        float *o = out + (size_t)r0 * B;
+        const float *in = init ? init + (size_t)r0 * B : NULL;
+        const float *wr = w + (size_t)r0 * ws;
+#define ROWS_CALL(b0, nv, partial, m)                                                     \
+        do {                                                                              \
+            if (nr == 4) rows_tile(o, in, wr, ws, 4, dg, J, B, b0, nv, partial, m);       \
+            else rows_tile(o, in, wr, ws, nr, dg, J, B, b0, nv, partial, m);              \
+        } while (0)
+        FOR_GENE_TILES(B, ROWS_CALL);
+#undef ROWS_CALL
+    }
+}
+
+/* dWT[j][k0 .. k0 + 8 nk) += sum_b dg[j][b] opT[b][k] for rows j, j + 1 (opT: operands gene-major). */
+INLINE void dw_tile(float *dWT, int Kp, const float *dg, const float *opT, int B, int j, int k0, int nk) {
+    __m256 acc[2][5];
+    for (int r = 0; r < 2; r++)
+        for (int v = 0; v < nk; v++) acc[r][v] = _mm256_loadu_ps(dWT + (size_t)(j + r) * Kp + k0 + 8 * v);
+    const float *g0 = dg + (size_t)j * B, *g1 = g0 + B;
+    for (int b = 0; b < B; b++) {
+        __m256 a0 = _mm256_broadcast_ss(g0 + b), a1 = _mm256_broadcast_ss(g1 + b);
+        const float *o = opT + (size_t)b * Kp + k0;
+        for (int v = 0; v < nk; v++) {
+            __m256 x = _mm256_loadu_ps(o + 8 * v);
+            acc[0][v] = _mm256_fmadd_ps(a0, x, acc[0][v]);
+            acc[1][v] = _mm256_fmadd_ps(a1, x, acc[1][v]);
+        }
+    }
+    for (int r = 0; r < 2; r++)
+        for (int v = 0; v < nk; v++) _mm256_storeu_ps(dWT + (size_t)(j + r) * Kp + k0 + 8 * v, acc[r][v]);
+}
+
+static void dw_accumulate(float *dWT, int Kp, const float *dg, const float *opT, int B, int G) {
+    int nkv = Kp / 8;
+    for (int j = 0; j < G; j += 2)
+        for (int v0 = 0; v0 < nkv; v0 += 5) {
+            int nk = nkv - v0 < 5 ? nkv - v0 : 5;
+            switch (nk) { /* constant trip counts, so each case is fully unrolled */
+                case 5: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 5); break;
+                case 4: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 4); break;
+                case 3: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 3); break;
+                case 2: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 2); break;
+                default: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 1); break;
+            }
+        }
+}
+
+/* Gate derivatives of one step for hidden unit j (the torch code's _backward_steps, fused):
+ *   ndc -= 4 dh o q (1 - q);  dz_o = dh o' (1 - 2q);  dz_i = ndc i' (1 - 2 sg);
+ *   dz_f = ndc f' v_{t-1} / 2;  dz_g = -4 ndc i sg';  then ndc *= f   (x' = x (1 - x), ndc = -dL/dc) */
+INLINE void gate_grads(float *dg, float *ndc, const float *dh, const float *act, const float *q, const float *vp,
+                       int H, int B, int j, int b0, int nv, int partial, __m256i m) {
+    const size_t ga = (size_t)H * B, u = (size_t)j * B + b0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = u + 8 * v;
+        __m256 o = ld(act + at, p, m), i = ld(act + ga + at, p, m);
+        __m256 f = ld(act + 2 * ga + at, p, m), sg = ld(act + 3 * ga + at, p, m);
+        __m256 qq = ld(q + at, p, m), dh_ = ld(dh + at, p, m);
+        __m256 kq = _mm256_mul_ps(_mm256_fnmadd_ps(qq, qq, qq), o);
+        __m256 n = _mm256_fmadd_ps(_mm256_mul_ps(dh_, kq), _mm256_set1_ps(-4.0f), ld(ndc + at, p, m));
+        __m256 two_q = _mm256_add_ps(qq, qq), two_sg = _mm256_add_ps(sg, sg);
+        st(dg + at, _mm256_mul_ps(dh_, _mm256_mul_ps(_mm256_fnmadd_ps(o, o, o), _mm256_sub_ps(one, two_q))), p, m);
+        st(dg + ga + at, _mm256_mul_ps(n, _mm256_mul_ps(_mm256_fnmadd_ps(i, i, i), _mm256_sub_ps(one, two_sg))), p, m);
+        __m256 df = _mm256_mul_ps(_mm256_mul_ps(_mm256_fnmadd_ps(f, f, f), ld(vp + at, p, m)), _mm256_set1_ps(0.5f));
+        st(dg + 2 * ga + at, _mm256_mul_ps(n, df), p, m);
+        __m256 dgg = _mm256_mul_ps(_mm256_mul_ps(_mm256_fnmadd_ps(sg, sg, sg), i), _mm256_set1_ps(-4.0f));
+        st(dg + 3 * ga + at, _mm256_mul_ps(n, dgg), p, m);
+        st(ndc + at, _mm256_mul_ps(n, f), p, m);
+    }
+}
+
+static int backward_block(const bwd_args *a, int d) {
+    const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H, I = K - H - 1;
+    const int Kp = (K + 7) / 8 * 8;
+    float *ndc = calloc((size_t)H * B, sizeof(float)), *dh = malloc((size_t)H * B * sizeof(float));
+    float *dg = malloc((size_t)G * B * sizeof(float)), *opT = calloc((size_t)B * Kp, sizeof(float));
+    float *dWT = calloc((size_t)G * Kp, sizeof(float)), *given = malloc((size_t)H * B * sizeof(float));
+    int status = 0;
+    if (!ndc || !dh || !dg || !opT || !dWT || !given) { status = 1; goto done; }
+    const float *W = a->W + (size_t)d * K * G;
+    step_grad(a, d, T - 1, dh);
+    for (int t = T - 1; t >= 0; t--) {
+        const float *act = a->acts + ((size_t)(t * D + d) * G) * B;
+        const float *q = a->qs + ((size_t)(t * D + d) * H) * B;
+        const float *vp = a->vs + ((size_t)(t * D + d) * H) * B; /* v_{t-1}, i.e. -2 c_{t-1} */
+        for (int j = 0; j < H; j++) {
+#define GATE_CALL(b0, nv, partial, m) gate_grads(dg, ndc, dh, act, q, vp, H, B, j, b0, nv, partial, m)
+            FOR_GENE_TILES(B, GATE_CALL);
+#undef GATE_CALL
+        }
+        /* dW += dg op^T, through the operands laid out gene-major (padding columns stay zero) */
+        const float *op = a->buf + ((size_t)(t * D + d) * K) * B;
+        for (int k = 0; k < K; k++)
+            for (int b = 0; b < B; b++) opT[(size_t)b * Kp + k] = op[(size_t)k * B + b];
+        dw_accumulate(dWT, Kp, dg, opT, B, G);
+        if (a->dx) /* dL/dx_t = W_x dg */
+            rows_product(a->dx + ((size_t)(t * D + d) * I) * B, NULL, W + (size_t)H * G, G, I, dg, G, B);
+        if (t > 0) { /* dL/dh_{t-1} = (the summary's gradient) + W_h dg */
+            step_grad(a, d, t - 1, given);
+            rows_product(dh, given, W, G, H, dg, G, B);
+        }
+    }
+    float *dW = a->dW + (size_t)d * K * G;
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < G; j++) dW[(size_t)k * G + j] = dWT[(size_t)j * Kp + k];
+done:
+    free(ndc); free(dh); free(dg); free(opT); free(dWT); free(given);
+    return status;
+}
+
+/* -- summaries over steps (attention pooling), block by block ------------------------------------ */
+
+typedef struct {
+    int T, D, K, H, B, op;
+    const float *buf, *vec; /* op 0: out[t][d][b] = sum_j h_t[j][b] vec[d][j][b]  (vstride 0: vec[d][j]) */
+    const float *w;         /* op 1: out[d][j][b] = sum_t w[t][d][b] h_t[j][b] */
+    float *out;
+    int vstride;
+} pool_args;
+
+/* Register tiles over genes (as elsewhere): small gene counts made plain loops all overhead. */
+INLINE void dots_tile(const float *h, size_t hs, int H, const float *vec, int per_gene, size_t vs, float *out, int b0,
+                      int nv, int partial, __m256i m) {
+    __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int j = 0; j < H; j++) {
+        __m256 c = per_gene ? _mm256_setzero_ps() : _mm256_broadcast_ss(vec + j);
+        for (int v = 0; v < nv; v++) {
+            int p = partial && v == nv - 1;
+            __m256 x = ld(h + j * hs + b0 + 8 * v, p, m);
+            if (per_gene) c = ld(vec + j * vs + b0 + 8 * v, p, m);
+            acc[v] = _mm256_fmadd_ps(x, c, acc[v]);
+        }
+    }
+    for (int v = 0; v < nv; v++) st(out + b0 + 8 * v, acc[v], partial && v == nv - 1, m);
+}
+
+/* out[j][b] += w[b] h[j][b] over one step's rows: steps outer, so the states stream in memory order */
+INLINE void wsum_tile(const float *h, const float *w, float *out, int first, int b0, int nv, int partial, __m256i m) {
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        __m256 x = _mm256_mul_ps(ld(w + at, p, m), ld(h + at, p, m));
+        st(out + at, first ? x : _mm256_add_ps(ld(out + at, p, m), x), p, m);
+    }
+}
+
+static int pool_block(const pool_args *a, int d) {
+    const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B;
+    const size_t hs = B, ts = (size_t)D * K * B; /* from one hidden unit to the next; one step to the next */
+    const float *h0 = a->buf + ((size_t)D + d) * K * B; /* h_0 of block d (buf[1]) */
+    if (a->op == 0) {
+        const float *vec = a->vec + (size_t)d * H * (a->vstride ? B : 1);
+        for (int t = 0; t < T; t++) {
+            float *o = a->out + ((size_t)t * D + d) * B;
+#define DOTS_CALL(b0, nv, partial, m) dots_tile(h0 + t * ts, hs, H, vec, a->vstride, B, o, b0, nv, partial, m)
+            FOR_GENE_TILES(B, DOTS_CALL);
+#undef DOTS_CALL
+        }
+    } else {
+        for (int t = 0; t < T; t++) {
+            const float *w = a->w + ((size_t)t * D + d) * B;
+            for (int j = 0; j < H; j++) {
+                float *o = a->out + ((size_t)d * H + j) * B;
+                const float *h = h0 + t * ts + j * hs;
+#define WSUM_CALL(b0, nv, partial, m) wsum_tile(h, w, o, t == 0, b0, nv, partial, m)
+                FOR_GENE_TILES(B, WSUM_CALL);
+#undef WSUM_CALL
+            }
+        }
+    }
+    return 0;
+}
+
+/* -- threads: whole blocks per thread ---------------------------------------------------------- */
+
+typedef struct {
+    const void *args;
+    int backward, d0, d1, status;
+} job;
+
+static void *run_job(void *p) {
+    job *jb = p;
+    for (int d = jb->d0; d < jb->d1 && !jb->status; d++)
+        jb->status = jb->backward == 2 ? pool_block(jb->args, d)
+                   : jb->backward ? backward_block(jb->args, d) : forward_block(jb->args, d);
+    return NULL;
+}
+
+/* work: a rough count of multiply-adds; below ~2M per thread, starting a thread costs more than it saves */
+static int run_blocks(const void *args, int backward, int D, int threads, double work) {
+    if (threads > work / 2e6) threads = (int)(work / 2e6);
+    if (threads > D) threads = D;
+    if (threads < 1) threads = 1;
+    job jobs[64];
+    pthread_t ids[64];
+    if (threads > 64) threads = 64;
+    for (int k = 0; k < threads; k++) {
+        jobs[k] = (job){args, backward, D * k / threads, D * (k + 1) / threads, 0};
+    }
+    int started = 0;
+    for (int k = 1; k < threads; k++) {
+        if (pthread_create(&ids[k], NULL, run_job, &jobs[k]) != 0) break;
+        started = k;
+    }
+    for (int k = started + 1; k < threads; k++) run_job(&jobs[k]); /* threads that could not start */
+    run_job(&jobs[0]);
+    int status = jobs[0].status;
+    for (int k = 1; k < threads; k++) {
+        if (k <= started) pthread_join(ids[k], NULL);
+        status |= jobs[k].status;
+    }
+    return status;
+}
+
+/* -- entry points (ctypes) --------------------------------------------------------------------- */
+
+int cb_abi_version(void) { return 2; }
+
+int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
+                    float *qs, int threads) {
+    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, qs};
+    return run_blocks(&a, 0, D, threads, (double)T * D * K * 4 * H * B);
+}
+
+int cb_lstm_backward(int T, int D, int K, int H, int B, const float *dhs, const float *buf, const float *acts,
+                     const float *vs, const float *qs, const float *W, float *dW, float *dx, const float *pw,
+                     const float *pg, const float *pds, const float *pc, int threads) {
+    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, qs, W, dW, dx, pw, pg, pds, pc};
+    return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
+}
+
+int cb_block_dots(int T, int D, int K, int H, int B, const float *buf, const float *vec, int per_gene, float *out,
+                  int threads) {
+    pool_args a = {T, D, K, H, B, 0, buf, vec, NULL, out, per_gene};
+    return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
+}
+
+int cb_block_wsum(int T, int D, int K, int H, int B, const float *buf, const float *w, float *out, int threads) {
+    pool_args a = {T, D, K, H, B, 1, buf, NULL, w, out, 0};
+    return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
+}

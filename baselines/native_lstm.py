@@ -1,0 +1,216 @@
+"""The fused AVX2 LSTM kernels of ``native/lstm_kernel.c``: built on first use, then loaded through ctypes.
+
+Nothing is compiled at install time, so chrombench stays a pure-Python package. The first time a CPU
+recurrence runs, the C file is compiled with the system's C compiler (``$CC``, else ``cc``; about a
+second) into ``$CHROMBENCH_HOME/native/`` under a name that hashes the source, compiler and flags,
+and later processes load that file. Where the kernels cannot be used (no compiler, no AVX2/FMA, not
+Linux or macOS on x86-64, ``CHROMBENCH_NATIVE=0``) ``available()`` is False and ``batched_lstm``
+runs its pure-torch recurrence instead, which computes the same function, only slower; the
+reason is logged once. ctypes releases the GIL during the calls, so Python threads (as the
+attribution methods use) run them in parallel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
+FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
+ABI_VERSION = 2
+
+_lock = threading.Lock()
+_state: dict = {}  # "lib" once loaded, "why" once refused
+
+
+def _cpu_has_avx2_fma() -> bool:
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: trust the compiler's target only if the CPU says so
+        try:
+            out = subprocess.run(["sysctl", "-n", "machdep.cpu.leaf7_features", "machdep.cpu.features"],
+                                 capture_output=True, text=True, timeout=5).stdout.upper()
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return "AVX2" in out and "FMA" in out
+    return "avx2" in flags and "fma" in flags
+
+
+def _cache_dir() -> Path:
+    from chrombench.data.store import home  # the one place CHROMBENCH_HOME is resolved
+
+    return home() / "native"
+
+
+def _build(compiler: str) -> Path:
+    source = SOURCE.read_bytes()
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    digest = hashlib.sha256(source + "\0".join(FLAGS).encode() + version.encode()).hexdigest()[:16]
+    target = _cache_dir() / f"lstm_kernel-{digest}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # compile beside the target and rename: a concurrent process sees no file or a whole one
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".lstm_kernel-", suffix=".so")
+    os.close(fd)
+    try:
+        done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", partial, "-lm"],
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"{compiler} failed on {SOURCE.name}: {done.stderr.strip()[:500]}")
+        os.chmod(partial, 0o755)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
+def _load():
+    if os.environ.get("CHROMBENCH_NATIVE", "1").strip().lower() in ("0", "no", "false", "off"):
+        raise RuntimeError("CHROMBENCH_NATIVE=0")
+    if not _cpu_has_avx2_fma():
+        raise RuntimeError("the CPU has no AVX2/FMA")
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not compiler:
+        raise RuntimeError("no C compiler (set CC or install gcc)")
+    lib = ctypes.CDLL(str(_build(compiler)))
+    if lib.cb_abi_version() != ABI_VERSION:
+        raise RuntimeError("stale kernel library")
+    i, p = ctypes.c_int, ctypes.c_void_p
+    lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, p, i]
+    lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, i]
+    lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, i, p, i]
+    lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
+    for fn in (lib.cb_lstm_forward, lib.cb_lstm_backward, lib.cb_block_dots, lib.cb_block_wsum):
+        fn.restype = i
+    return lib
+
+
+def _library():
+    lib = _state.get("lib")
+    if lib is not None or "why" in _state:
+        return lib
+    with _lock:
+        if "lib" not in _state and "why" not in _state:
+            try:
+                _state["lib"] = _load()
+            except Exception as exc:  # any failure means: use the torch recurrence
+                _state["why"] = str(exc)
+                log.info("fused LSTM kernels not used (%s); running the pure-torch recurrence", exc)
+        return _state.get("lib")
+
+
+def available() -> bool:
+    return _library() is not None
+
+
+def unavailable_reason() -> str | None:
+    _library()
+    return _state.get("why")
+
+
+def usable(*tensors: torch.Tensor, hidden: int) -> bool:
+    """Whether the kernels can take these operands: CPU float32 contiguous tensors, hidden % 8 == 0."""
+    if hidden % 8 or not available():
+        return False
+    return all(t is None or (t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous())
+               for t in tensors)
+
+
+def _ptr(t: torch.Tensor | None):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+_local = threading.local()
+
+
+def default_threads() -> int:
+    """Threads a kernel call may use: ``$CHROMBENCH_NATIVE_THREADS`` (set for each of several local
+    workers, so that they share the cores), else torch's intra-op thread count."""
+    env = os.environ.get("CHROMBENCH_NATIVE_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, torch.get_num_threads())
+
+
+@contextmanager
+def threads(n: int):
+    """Kernel calls made by this Python thread inside the block use ``n`` threads.
+
+    The trainer runs torch single-threaded (its OpenMP threads spin between the small operations and
+    took the cores from these kernels: an epoch ran 1.5x slower with both active), so it hands the
+    cores to the kernels explicitly."""
+    before = getattr(_local, "n", None)
+    _local.n = max(1, int(n))
+    try:
+        yield
+    finally:
+        _local.n = before
+
+
+def _threads() -> int:
+    n = getattr(_local, "n", None)
+    return n if n is not None else max(1, torch.get_num_threads())
+
+
+def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int) -> None:
+    """The native ``_forward_steps``: fills ``buf[1:, :, :H]`` (and ``saved`` = (acts, vs, qs) if given)."""
+    T1, D, K, B = buf.shape
+    acts, vs, qs = saved if saved is not None else (None, None, None)
+    _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _ptr(qs),
+                                      _threads()))
+
+
+def _check(status: int) -> None:
+    if status:
+        raise MemoryError("the fused LSTM kernel could not allocate its scratch memory")
+
+
+def backward(dhs, buf, saved, W, hidden: int, dW, dx_steps, factors=None) -> None:
+    """The native ``_backward_steps``: writes ``dW`` (and ``dx_steps`` if given).
+
+    The gradient with respect to every step's hidden state is ``dhs [T, D, H, B]`` or, with
+    ``dhs=None``, formed inside the kernel from a summary's ``factors = (w [T, D, B], g [D, H, B],
+    ds [T, D, B] | None, c [D, H] | None)`` as ``w_t g + ds_t c`` (see ``pooled_factors``), so that
+    the ``[T, D, H, B]`` tensor is never written to memory and read back."""
+    acts, vs, qs = saved
+    T, D, _, B = acts.shape
+    K = buf.shape[2]
+    pw, pg, pds, pc = factors if factors is not None else (None, None, None, None)
+    _check(_library().cb_lstm_backward(T, D, K, hidden, B, _ptr(dhs), _ptr(buf), _ptr(acts), _ptr(vs), _ptr(qs),
+                                       _ptr(W), _ptr(dW), _ptr(dx_steps), _ptr(pw), _ptr(pg), _ptr(pds), _ptr(pc),
+                                       _threads()))
+
+
+def block_dots(buf: torch.Tensor, vec: torch.Tensor, hidden: int) -> torch.Tensor:
+    """``out[t, d, b] = h_t(d) . vec[d]`` for the states held in ``buf``; ``vec`` is ``[D, H]`` (one vector
+    per block) or ``[D, H, B]`` (one per gene)."""
+    T1, D, K, B = buf.shape
+    out = buf.new_empty(T1 - 1, D, B)
+    per_gene = int(vec.dim() == 3)
+    _check(_library().cb_block_dots(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(vec), per_gene, _ptr(out), _threads()))
+    return out
+
+
+def block_weighted_sum(buf: torch.Tensor, w: torch.Tensor, hidden: int) -> torch.Tensor:
+    """``out[d, :, b] = sum_t w[t, d, b] h_t(d)[:, b]``, ``[D, H, B]``."""
+    T1, D, K, B = buf.shape
+    out = buf.new_empty(D, hidden, B)
+    _check(_library().cb_block_wsum(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(w), _ptr(out), _threads()))
+    return out

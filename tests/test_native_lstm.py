@@ -1,0 +1,132 @@
+"""The fused AVX2 LSTM kernels compute what the pure-torch recurrence computes, and fall back to it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from chrombench.baselines import batched_lstm as bl
+from chrombench.baselines import native_lstm
+
+REQUIRED = os.environ.get("CHROMBENCH_REQUIRE_NATIVE") == "1"  # CI has a compiler and an AVX2 CPU
+
+
+@pytest.fixture(scope="module")
+def native():
+    if not native_lstm.available():
+        if REQUIRED:
+            pytest.fail(f"the native kernels are required here but unavailable: {native_lstm.unavailable_reason()}")
+        pytest.skip(f"native kernels unavailable: {native_lstm.unavailable_reason()}")
+
+
+def _pooled(x, W, context, H, bidirectional, mode, use_native, monkeypatch):
+    """Outputs and gradients (x, W, context) of pooled_lstm_layer under a fixed weighted loss."""
+    with monkeypatch.context() as m:
+        if not use_native:
+            m.setattr(native_lstm, "usable", lambda *a, **k: False)
+        x = x.clone().requires_grad_(True)
+        W = W.clone().requires_grad_(True)
+        c = context.clone().requires_grad_(True) if context is not None else None
+        rep, weights = bl.pooled_lstm_layer(x, W, H, bidirectional, mode, c)
+        loss = (rep * torch.linspace(-1, 1, rep.numel()).view_as(rep)).sum()
+        if weights.numel():  # the attention weights are an output too (interpretation differentiates them)
+            loss = loss + (weights * torch.linspace(0, 1, weights.numel()).view_as(weights)).sum()
+        loss.backward()
+        out = [rep.detach(), weights.detach(), x.grad, W.grad] + ([c.grad] if c is not None else [])
+        out.append(bl.lstm_layer(x.detach(), W.detach(), H, bidirectional))
+        return out
+
+
+# (sequences, genes, steps, inputs, hidden, bidirectional): AttentiveChrome's two layers, genes that are
+# not a multiple of the 8-gene vectors, a single gene, unidirectional and the search space's hidden sizes
+SHAPES = [(5, 16, 100, 1, 32, True), (5, 13, 100, 1, 32, True), (5, 37, 20, 1, 16, False),
+          (1, 21, 5, 64, 16, True), (1, 3, 5, 64, 8, True), (2, 40, 30, 1, 64, True), (5, 1, 7, 1, 32, True)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("mode", ["attention", "uniform", "last"])
+def test_native_kernels_match_the_torch_recurrence(native, shape, mode, monkeypatch):
+    n, B, T, I, H, bidirectional = shape
+    torch.manual_seed(hash(shape) % 1000)
+    D = n * (2 if bidirectional else 1)
+    x = torch.poisson(torch.full((n, B, T, I), 3.0)).log1p() if I == 1 else torch.randn(n, B, T, I)
+    W = torch.randn(D, H + I + 1, 4 * H) * 0.3
+    context = torch.randn(n, (2 if bidirectional else 1) * H) * 0.3 if mode == "attention" else None
+    got = _pooled(x, W, context, H, bidirectional, mode, True, monkeypatch)
+    want = _pooled(x, W, context, H, bidirectional, mode, False, monkeypatch)
+    names = ["summary", "weights", "d_input", "d_weights", "d_context", "states"]
+    if context is None:
+        names.remove("d_context")
+    for name, a, b in zip(names, got, want):
+        if b.numel() == 0:
+            assert a.numel() == 0, name
+            continue
+        # both are float32 sums in different orders; against float64 both sit ~1e-6 from the truth
+        scale = b.abs().max().item()
+        assert (a - b).abs().max().item() <= 2e-5 * max(scale, 1e-3), name
+
+
+def test_results_do_not_depend_on_the_thread_count(native):
+    torch.manual_seed(3)
+    x = torch.poisson(torch.full((5, 29, 100, 1), 2.0)).log1p()
+    W = (torch.randn(10, 34, 128) * 0.3).requires_grad_(True)
+    context = (torch.randn(5, 64) * 0.3).requires_grad_(True)
+    outs = []
+    for n in (1, 2, 3):
+        W.grad = context.grad = None
+        with native_lstm.threads(n):
+            rep, weights = bl.pooled_lstm_layer(x, W, 32, True, "attention", context)
+            rep.sum().backward()
+        outs.append((rep.detach(), weights.detach(), W.grad.clone(), context.grad.clone()))
+    for other in outs[1:]:
+        for a, b in zip(outs[0], other):
+            assert torch.equal(a, b)
+
+
+def _in_fresh_process(code: str, home, **env) -> dict:
+    """Run ``code`` (which prints one JSON line last) in a new interpreter: the kernel state is per process."""
+    full_env = dict(os.environ, CHROMBENCH_HOME=str(home), **env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+PREDICT = """
+import json, numpy as np, torch
+from chrombench.baselines import native_lstm
+from chrombench.baselines.attentivechrome import AttentiveChrome
+torch.manual_seed(0)
+model = AttentiveChrome(seed=0)
+model.module_ = model._build_module().eval()
+X = np.random.default_rng(0).poisson(3.0, size=(70, 100, 5)).astype(np.int32)
+p = model.predict_proba(X)[:, 1]
+print(json.dumps({"native": native_lstm.available(), "why": native_lstm.unavailable_reason(), "p": p.tolist()}))
+"""
+
+
+def test_without_the_kernels_the_torch_recurrence_gives_the_same_predictions(native, tmp_path):
+    fast = _in_fresh_process(PREDICT, tmp_path)
+    off = _in_fresh_process(PREDICT, tmp_path, CHROMBENCH_NATIVE="0")
+    broken = _in_fresh_process(PREDICT, tmp_path / "other-home", CC="/bin/false")
+    assert fast["native"] and not off["native"] and not broken["native"]
+    assert off["why"] == "CHROMBENCH_NATIVE=0"
+    assert "failed" in broken["why"]  # the compiler's failure is the stated reason, not a crash
+    for other in (off, broken):
+        assert max(abs(a - b) for a, b in zip(fast["p"], other["p"])) < 1e-5
+
+
+def test_the_kernel_is_compiled_once_per_home_and_then_reused(native, tmp_path):
+    code = ("import json; from chrombench.baselines import native_lstm as n; import os;"
+            "print(json.dumps({'ok': n.available(), 'files': sorted(os.listdir(n._cache_dir()))}))")
+    first = _in_fresh_process(code, tmp_path)
+    built = tmp_path / "native" / first["files"][0]
+    stamp = built.stat().st_mtime_ns
+    second = _in_fresh_process(code, tmp_path)
+    assert first["ok"] and second["ok"]
+    assert first["files"] == second["files"] and len(first["files"]) == 1  # no half-written leftovers
+    assert built.stat().st_mtime_ns == stamp
