@@ -35,6 +35,8 @@ from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel, EpochCallback, check_counts
 
+from . import native_lstm
+
 INPUT_TRANSFORMS = ("log1p", "raw")
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
@@ -128,8 +130,9 @@ class TorchChromModel(ChromModel):
             torch.manual_seed(int(self.seed))
             module = self._build_module().to(device)
             self.module_ = module
-            # one intra-op thread on a CPU: see map_chunks for why
-            with intra_op_threads(1 if device.type == "cpu" else None):
+            # one intra-op thread on a CPU (see map_chunks for why); the fused LSTM kernels get the cores
+            with native_lstm.threads(native_lstm.default_threads()), \
+                    intra_op_threads(1 if device.type == "cpu" else None):
                 self.history_ = _train(self, module, train, valid, device, on_epoch)
         module.eval()
         return self
@@ -220,7 +223,8 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     if valid is not None:
         Xv = transform_counts(check_counts(valid.X, "valid.X"), model.input_transform, device)
         yv = np.asarray(valid.y, dtype=np.int8)
-    optimizer = torch.optim.Adam(module.parameters(), lr=float(model.lr), weight_decay=float(model.weight_decay))
+    optimizer = torch.optim.Adam(module.parameters(), lr=float(model.lr), weight_decay=float(model.weight_decay),
+                                 foreach=True)  # one multi-tensor update per step: fewer small kernels
     loss_fn = nn.BCEWithLogitsLoss()
     shuffle = torch.Generator().manual_seed(int(model.seed))
     batch = int(model.batch_size)

@@ -42,12 +42,15 @@ class Worker:
 def spawn(args: list[str], n: int, log_dir: Path) -> list[Worker]:
     """Start ``n - 1`` extra workers running ``chrombench <args>`` (one worker each, no progress bar)."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    # the workers share the cores: each one's native kernels get its share (this process included)
+    os.environ.setdefault("CHROMBENCH_NATIVE_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    env = dict(os.environ)
     workers = []
     for k in range(1, n):
         log = log_dir / f"worker-{k}.log"
         with open(log, "w") as fh:
             proc = subprocess.Popen([sys.executable, "-m", "chrombench", *args, "--workers", "1", "--no-progress"],
-                                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         workers.append(Worker(k, proc, log))
     return workers
 
