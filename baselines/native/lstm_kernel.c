@@ -65,6 +65,45 @@ INLINE __m256 sigmoid_ps(__m256 z) {
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0f)));
 }
 
+/* sigmoid of N independent vectors, each step applied to all N before the next: one sigmoid is a
+ * ~20-deep dependency chain, and computed one after another they left the FMA units idle (the
+ * state update was latency-bound at twice its throughput bound). */
+#define SIGMOID_N(z, N)                                                                                  \
+    do {                                                                                                 \
+        const __m256 magic_ = _mm256_set1_ps(12582912.0f);                                               \
+        __m256 t_[N], n_[N], x_[N], y_[N];                                                               \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
+            z[k] = _mm256_min_ps(_mm256_max_ps(z[k], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));    \
+            t_[k] = _mm256_fmadd_ps(z[k], _mm256_set1_ps(-1.44269504088896341f), magic_);                \
+        }                                                                                                \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
+            n_[k] = _mm256_sub_ps(t_[k], magic_);                                                        \
+            x_[k] = _mm256_fnmsub_ps(n_[k], _mm256_set1_ps(0.693359375f), z[k]);                         \
+        }                                                                                                \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            x_[k] = _mm256_fnmadd_ps(n_[k], _mm256_set1_ps(-2.12194440e-4f), x_[k]);                     \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            y_[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), x_[k], _mm256_set1_ps(1.3981999507e-3f)); \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(8.3334519073e-3f));                     \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(4.1665795894e-2f));                     \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(1.6666665459e-1f));                     \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(5.0000001201e-1f));                     \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            y_[k] = _mm256_fmadd_ps(y_[k], _mm256_mul_ps(x_[k], x_[k]), _mm256_add_ps(x_[k], _mm256_set1_ps(1.0f))); \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
+            __m256i e_ = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t_[k]), _mm256_set1_epi32(127)), 23); \
+            x_[k] = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(y_[k], _mm256_castsi256_ps(e_)));  \
+        }                                                                                                \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
+            __m256 r_ = _mm256_rcp_ps(x_[k]);                                                            \
+            z[k] = _mm256_mul_ps(r_, _mm256_fnmadd_ps(x_[k], r_, _mm256_set1_ps(2.0f)));                 \
+        }                                                                                                \
+    } while (0)
+
 INLINE __m256i tail_mask(int n) { /* lanes 0..n-1 on */
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -113,23 +152,31 @@ INLINE void gemm_tile(float *out, const float *w, int K, const float *op, int B,
  * Kept apart from the products above: fused, each tile's two dependent sigmoid chains stalled it. */
 INLINE void state_tile(float *act, size_t ga, const float *vprev, float *vnext, float *q, float *h, int b0, int nv,
                        int partial, __m256i m, int keep) {
+    __m256 g[4][3], vv[3];
+    for (int v = 0; v < nv; v++) { /* one vector's four gates at a time: 4 independent chains */
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        for (int k = 0; k < 4; k++) g[k][v] = ld(act + k * ga + at, p, m);
+        __m256 z[4] = {g[0][v], g[1][v], g[2][v], g[3][v]};
+        SIGMOID_N(z, 4);
+        for (int k = 0; k < 4; k++) g[k][v] = z[k];
+        /* v' = f v - 4 i sg + 2 i   (the torch code's exact sequence) */
+        __m256 x = _mm256_mul_ps(g[2][v], ld(vprev + at, p, m));
+        x = _mm256_fmadd_ps(_mm256_mul_ps(g[1][v], g[3][v]), _mm256_set1_ps(-4.0f), x);
+        vv[v] = _mm256_fmadd_ps(g[1][v], _mm256_set1_ps(2.0f), x);
+    }
+    __m256 qq[3] = {vv[0], vv[1], vv[2]}; /* q = sigmoid(v') for all vectors at once */
+    if (nv == 3) SIGMOID_N(qq, 3);
+    else if (nv == 2) SIGMOID_N(qq, 2);
+    else SIGMOID_N(qq, 1);
     for (int v = 0; v < nv; v++) {
         int p = partial && v == nv - 1;
         size_t at = b0 + 8 * v;
-        __m256 o = sigmoid_ps(ld(act + at, p, m)), i = sigmoid_ps(ld(act + ga + at, p, m));
-        __m256 f = sigmoid_ps(ld(act + 2 * ga + at, p, m)), sg = sigmoid_ps(ld(act + 3 * ga + at, p, m));
-        __m256 vv = _mm256_mul_ps(f, ld(vprev + at, p, m));
-        vv = _mm256_fmadd_ps(_mm256_mul_ps(i, sg), _mm256_set1_ps(-4.0f), vv);
-        vv = _mm256_fmadd_ps(i, _mm256_set1_ps(2.0f), vv);
-        __m256 qq = sigmoid_ps(vv);
-        st(vnext + at, vv, p, m);
-        st(h + at, _mm256_fmadd_ps(_mm256_mul_ps(o, qq), _mm256_set1_ps(-2.0f), o), p, m);
+        st(vnext + at, vv[v], p, m);
+        st(h + at, _mm256_fmadd_ps(_mm256_mul_ps(g[0][v], qq[v]), _mm256_set1_ps(-2.0f), g[0][v]), p, m);
         if (keep) {
-            st(act + at, o, p, m);
-            st(act + ga + at, i, p, m);
-            st(act + 2 * ga + at, f, p, m);
-            st(act + 3 * ga + at, sg, p, m);
-            st(q + at, qq, p, m);
+            for (int k = 0; k < 4; k++) st(act + k * ga + at, g[k][v], p, m);
+            st(q + at, qq[v], p, m);
         }
     }
 }
