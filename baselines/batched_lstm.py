@@ -189,8 +189,12 @@ def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
             dx_steps[t0:t1] = torch.bmm(W_i, grads).view(d, -1, n, B).permute(2, 0, 1, 3)
 
 
-def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
-    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks."""
+def _scan(x, W, hidden: int, bidirectional: bool, save: bool, context=None):
+    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks.
+
+    Returns ``(buf, saved, key, scores)``: ``scores [T, D, B]`` are the attention scores of each
+    block's states against ``context [n, directions * H]``, when given and the native kernels ran
+    (else None; ``_pool_forward`` then computes them)."""
     n, B, T, I = x.shape
     D, H, K = W.shape[0], hidden, hidden + I + 1
     key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
@@ -202,11 +206,13 @@ def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
     saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
     Wk = W.detach().transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
     Wk[:, 3 * H:] *= 2  # the g gate's sigmoid(2z), for tanh(z) = 2 sigmoid(2z) - 1
-    if native_lstm.usable(buf, Wk, *(saved or ()), hidden=H):
-        native_lstm.forward(buf, Wk, saved, H)
+    scores = None
+    if native_lstm.usable(buf, Wk, *(saved or ()), context, hidden=H):
+        blocks = _per_block(context.detach(), n, bidirectional, 1) if context is not None else None
+        scores = native_lstm.forward(buf, Wk, saved, H, blocks)
     else:
         _forward_steps(buf, Wk, saved, H)
-    return buf, saved, key
+    return buf, saved, key, scores
 
 
 def _sequences(buf, n: int, H: int, bidirectional: bool) -> torch.Tensor:
@@ -246,7 +252,7 @@ def _weighted_sum(h, weights):
     return total
 
 
-def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
+def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context, scores=None):
     """Summaries of each sequence's hidden states, read in place from ``buf``.
 
     Returns ``rep [n, directions * H, B]`` and the weights over positions ``[T, n, B]`` (None for
@@ -254,7 +260,7 @@ def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
     "last": each direction's final state.
     """
     if mode != "last" and native_lstm.usable(buf, context, hidden=H):
-        return _native_pool_forward(buf, n, H, bidirectional, mode, context)
+        return _native_pool_forward(buf, n, H, bidirectional, mode, context, scores)
     hf = buf[1:, :n, :H]  # [T, n, H, B]: forward states at positions 0..T-1
     hr = buf[1:, n:, :H] if bidirectional else None  # reverse states in step order: position T-1-t
     if mode == "last":
@@ -288,11 +294,13 @@ def _step_order(per_position: torch.Tensor, bidirectional: bool) -> torch.Tensor
     return torch.cat([per_position, per_position.flip(0)], dim=1)
 
 
-def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
-    """``_pool_forward`` through the native passes over ``buf`` (one read of the states each)."""
+def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context, dots=None):
+    """``_pool_forward`` through the native passes over ``buf`` (one read of the states each);
+    ``dots``: the per-block scores if the forward kernel computed them already."""
     T, B = buf.shape[0] - 1, buf.shape[3]
     if mode == "attention":
-        dots = native_lstm.block_dots(buf, _per_block(context, n, bidirectional, 1), H)  # [T, D, B]
+        if dots is None:
+            dots = native_lstm.block_dots(buf, _per_block(context, n, bidirectional, 1), H)  # [T, D, B]
         scores = dots[:, :n] + dots[:, n:].flip(0) if bidirectional else dots
         weights = torch.softmax(scores, dim=0)
     else:
@@ -405,7 +413,7 @@ def _keep_for_backward(ctx, buf, saved, key, settings) -> None:
 class _LSTMLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, W, hidden, bidirectional):
-        buf, saved, key = _scan(x, W, hidden, bidirectional, save=True)
+        buf, saved, key, _ = _scan(x, W, hidden, bidirectional, save=True)
         ctx.save_for_backward(W)
         _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
         return _sequences(buf, x.shape[0], hidden, bidirectional)
@@ -430,8 +438,8 @@ class _PooledLSTM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, W, context, hidden, bidirectional, mode):
         ctx.set_materialize_grads(False)
-        buf, saved, key = _scan(x, W, hidden, bidirectional, save=True)
-        rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context)
+        buf, saved, key, scores = _scan(x, W, hidden, bidirectional, save=True, context=context)
+        rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores)
         ctx.save_for_backward(W, context, weights)
         _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
         ctx.mode, ctx.n = mode, x.shape[0]
@@ -472,7 +480,7 @@ def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: boo
     """
     if torch.is_grad_enabled() and (x.requires_grad or W.requires_grad):
         return _LSTMLayer.apply(x, W, hidden, bidirectional)
-    buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
+    buf, _, key, _ = _scan(x, W, hidden, bidirectional, save=False)
     out = _sequences(buf, x.shape[0], hidden, bidirectional)
     _WORKSPACE.give(("operands",) + key, buf)
     return out
@@ -494,8 +502,8 @@ def pooled_lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirection
     grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
     if grads:
         return _PooledLSTM.apply(x, W, context, hidden, bidirectional, mode)
-    buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
-    rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context)
+    buf, _, key, scores = _scan(x, W, hidden, bidirectional, save=False, context=context)
+    rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores)
     _WORKSPACE.give(("operands",) + key, buf)
     return rep.permute(0, 2, 1), (weights.permute(1, 2, 0) if weights is not None else rep.new_empty(0))
 

@@ -126,7 +126,11 @@ typedef struct {
     float *buf;
     const float *Wk;
     float *acts, *vs, *qs; /* NULL when nothing is kept for a backward pass */
+    const float *ctx;      /* [D][H] attention context vectors, or NULL */
+    float *scores;         /* [T][D][B]: h_t . ctx[d], written while h_t is still in cache */
 } fwd_args;
+
+static void step_scores(const float *h, int H, int B, const float *ctx, float *out);
 
 /* Gate pre-activations of one step for all 4H rows: out[r][b] = sum_k w[r][k] op[k][b], in tiles of
  * 4 rows x nv vectors of genes (12 accumulators at nv = 3, enough to hide the FMA latency). */
@@ -209,6 +213,7 @@ static int forward_block(const fwd_args *a, int d) {
             FOR_GENE_TILES(B, STATE_CALL);
 #undef STATE_CALL
         }
+        if (a->ctx) step_scores(h, H, B, a->ctx + (size_t)d * H, a->scores + ((size_t)t * D + d) * B);
     }
     free(vscratch);
     free(gscratch);
@@ -433,6 +438,12 @@ INLINE void wsum_tile(const float *h, const float *w, float *out, int first, int
     }
 }
 
+static void step_scores(const float *h, int H, int B, const float *ctx, float *out) {
+#define SCORE_CALL(b0, nv, partial, m) dots_tile(h, B, H, ctx, 0, 0, out, b0, nv, partial, m)
+    FOR_GENE_TILES(B, SCORE_CALL);
+#undef SCORE_CALL
+}
+
 static int pool_block(const pool_args *a, int d) {
     const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B;
     const size_t hs = B, ts = (size_t)D * K * B; /* from one hidden unit to the next; one step to the next */
@@ -503,11 +514,11 @@ static int run_blocks(const void *args, int backward, int D, int threads, double
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 2; }
+int cb_abi_version(void) { return 3; }
 
 int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
-                    float *qs, int threads) {
-    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, qs};
+                    float *qs, const float *ctx, float *scores, int threads) {
+    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, qs, ctx, scores};
     return run_blocks(&a, 0, D, threads, (double)T * D * K * 4 * H * B);
 }
 
