@@ -34,40 +34,15 @@ INLINE void st(float *p, __m256 v, int partial, __m256i m) {
     if (partial) _mm256_maskstore_ps(p, m, v); else _mm256_storeu_ps(p, v);
 }
 
-/* exp by range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (Cephes' single-precision
- * coefficients), about 1 ulp. n = round(-z log2 e) comes from adding 1.5 * 2^23, which leaves n in the
- * low mantissa bits, so 2^n is a shift of those bits (no floor, no conversion). Arguments are clamped
- * to +-87 so that 1 / (1 + exp) stays a normal float: sigmoid saturates at ~1.6e-38 instead of
- * producing denormals, which are slow. */
-INLINE __m256 exp_neg_ps(__m256 z) { /* exp(-z) */
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
-    __m256 t = _mm256_fmadd_ps(z, _mm256_set1_ps(-1.44269504088896341f), magic);
-    __m256 n = _mm256_sub_ps(t, magic);
-    __m256 x = _mm256_fnmsub_ps(n, _mm256_set1_ps(0.693359375f), z); /* -z - n ln2, in two parts */
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-/* 1 / (1 + exp(-z)): the reciprocal estimate (12 bits) and one Newton step (~23 bits) instead of a
- * division, whose throughput bounded the forward pass. */
-INLINE __m256 sigmoid_ps(__m256 z) {
-    __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), exp_neg_ps(z));
-    __m256 r = _mm256_rcp_ps(d);
-    return _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.0f)));
-}
-
-/* sigmoid of N independent vectors, each step applied to all N before the next: one sigmoid is a
- * ~20-deep dependency chain, and computed one after another they left the FMA units idle (the
- * state update was latency-bound at twice its throughput bound). */
+/* sigmoid(z) = 1 / (1 + exp(-z)) of N independent vectors, each step applied to all N before the
+ * next: one sigmoid is a ~20-deep dependency chain, and computed one after another they left the
+ * FMA units idle (the state update was latency-bound at twice its throughput bound).
+ * exp: range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (Cephes' single-precision
+ * coefficients), about 1 ulp; n = round(-z log2 e) comes from adding 1.5 * 2^23, which leaves n in
+ * the low mantissa bits, so 2^n is a shift of those bits (no floor, no conversion). Arguments are
+ * clamped to +-87 so that the result stays a normal float (~1.6e-38 at saturation, no slow
+ * denormals). The reciprocal is the 12-bit estimate plus one Newton step (~23 bits): a division's
+ * throughput bounded the forward pass. */
 #define SIGMOID_N(z, N)                                                                                  \
     do {                                                                                                 \
         const __m256 magic_ = _mm256_set1_ps(12582912.0f);                                               \
@@ -132,28 +107,36 @@ typedef struct {
 
 static void step_scores(const float *h, int H, int B, const float *ctx, float *out);
 
-/* Gate pre-activations of one step for all 4H rows: out[r][b] = sum_k w[r][k] op[k][b], in tiles of
- * 4 rows x nv vectors of genes (12 accumulators at nv = 3, enough to hide the FMA latency). */
-INLINE void gemm_tile(float *out, const float *w, int K, const float *op, int B, int b0, int nv, int partial,
-                      __m256i m) {
+/* out[r][b] = (init ? init[r][b] : 0) + sum_j w[r * ws + j] dg[j][b] for rows r < nr (nr <= 4), J terms,
+ * in tiles of nr rows x nv vectors of genes (12 accumulators at nv = 3, enough to hide the FMA
+ * latency). The forward pass's gate pre-activations (w: Wk, dg: the operands) and the backward
+ * pass's W dg products both use it. */
+INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, int nr, const float *dg, int J,
+                      int B, int b0, int nv, int partial, __m256i m) {
     __m256 acc[4][3];
     for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        const float *row = op + (size_t)k * B + b0;
+    for (int j = 0; j < J; j++) {
+        const float *row = dg + (size_t)j * B + b0;
         __m256 x[3];
         for (int v = 0; v < nv; v++) x[v] = ld(row + 8 * v, partial && v == nv - 1, m);
-        for (int r = 0; r < 4; r++) {
-            __m256 wr = _mm256_broadcast_ss(w + (size_t)r * K + k);
+        for (int r = 0; r < nr; r++) {
+            __m256 wr = _mm256_broadcast_ss(w + r * ws + j);
             for (int v = 0; v < nv; v++) acc[r][v] = _mm256_fmadd_ps(wr, x[v], acc[r][v]);
         }
     }
-    for (int r = 0; r < 4; r++)
-        for (int v = 0; v < nv; v++) st(out + (size_t)r * B + b0 + 8 * v, acc[r][v], partial && v == nv - 1, m);
+    for (int r = 0; r < nr; r++)
+        for (int v = 0; v < nv; v++) {
+            int p = partial && v == nv - 1;
+            size_t at = (size_t)r * B + b0 + 8 * v;
+            __m256 s = acc[r][v];
+            if (init) s = _mm256_add_ps(ld(init + at, p, m), s);
+            st(out + at, s, p, m);
+        }
 }
 
 /* The new state of hidden unit j for genes b0..: squash the four gates, then
  * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q   (the torch code's exact sequence).
- * Kept apart from the products above: fused, each tile's two dependent sigmoid chains stalled it. */
+ * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it. */
 INLINE void state_tile(float *act, size_t ga, const float *vprev, float *vnext, float *q, float *h, int b0, int nv,
                        int partial, __m256i m, int keep) {
     __m256 g[4][3], vv[3];
@@ -199,7 +182,7 @@ static int forward_block(const fwd_args *a, int d) {
         float *gates = keep ? a->acts + ((size_t)(t * D + d) * G) * B : gscratch;
         /* genes outer: a tile's operand columns stay in L1 while all 4H weight rows pass over them */
 #define GEMM_CALL(b0, nv, partial, m)                                                                   \
-        for (int r0 = 0; r0 < G; r0 += 4) gemm_tile(gates + (size_t)r0 * B, w + (size_t)r0 * K, K, op, B, b0, nv, partial, m)
+        for (int r0 = 0; r0 < G; r0 += 4) rows_tile(gates + (size_t)r0 * B, NULL, w + (size_t)r0 * K, K, 4, op, K, B, b0, nv, partial, m)
         FOR_GENE_TILES(B, GEMM_CALL);
 #undef GEMM_CALL
         const float *vprev = keep ? a->vs + ((size_t)(t * D + d) * H) * B : vscratch;
@@ -259,30 +242,6 @@ static void step_grad(const bwd_args *a, int d, int t, float *out) {
         FOR_GENE_TILES(B, GRAD_CALL);
 #undef GRAD_CALL
     }
-}
-
-/* out[r][b] = (init ? init[r][b] : 0) + sum_j w[r * ws + j] dg[j][b] for rows r < nr (nr <= 4), 4H terms. */
-INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, int nr, const float *dg, int J,
-                      int B, int b0, int nv, int partial, __m256i m) {
-    __m256 acc[4][3];
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
-    for (int j = 0; j < J; j++) {
-        const float *row = dg + (size_t)j * B + b0;
-        __m256 x[3];
-        for (int v = 0; v < nv; v++) x[v] = ld(row + 8 * v, partial && v == nv - 1, m);
-        for (int r = 0; r < nr; r++) {
-            __m256 wr = _mm256_broadcast_ss(w + r * ws + j);
-            for (int v = 0; v < nv; v++) acc[r][v] = _mm256_fmadd_ps(wr, x[v], acc[r][v]);
-        }
-    }
-    for (int r = 0; r < nr; r++)
-        for (int v = 0; v < nv; v++) {
-            int p = partial && v == nv - 1;
-            size_t at = (size_t)r * B + b0 + 8 * v;
-            __m256 s = acc[r][v];
-            if (init) s = _mm256_add_ps(ld(init + at, p, m), s);
-            st(out + at, s, p, m);
-        }
 }
 
 static void rows_product(float *out, const float *init, const float *w, size_t ws, int rows, const float *dg,
