@@ -184,6 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="prediction timings (best is kept)")
     args = parser.parse_args(argv)
 
+    from chrombench.baselines import native_lstm
     from chrombench.baselines.attentivechrome import AttentiveChrome
     from chrombench.baselines.deepchrome import DeepChrome
 
@@ -192,8 +193,6 @@ def main(argv=None) -> int:
     print(f"data: {source}, {len(train)} training genes; {os.cpu_count()} CPUs, torch {torch.__version__} "
           f"with {default_threads} threads by default")
     print(f"CPU pressure before: {cpu_pressure()}")
-    from chrombench.baselines import native_lstm
-
     print("fused LSTM kernels: " + ("in use" if native_lstm.available() else
                                     f"NOT in use ({native_lstm.unavailable_reason()}), pure-torch recurrence"))
 
@@ -224,8 +223,6 @@ def main(argv=None) -> int:
     naive_predict_16 = naive_predict_seconds(X_predict, REFERENCE_BATCH, 1600, 1)
     naive_predict_big = naive_predict_seconds(X_predict, 1024, 2048, default_threads)
     # the same trainer on chrombench's pure-torch recurrence (what runs without the fused kernels)
-    from chrombench.baselines import native_lstm
-
     usable = native_lstm.usable
     native_lstm.usable = lambda *a, **k: False
     try:
