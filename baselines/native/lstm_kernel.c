@@ -34,48 +34,46 @@ INLINE void st(float *p, __m256 v, int partial, __m256i m) {
     if (partial) _mm256_maskstore_ps(p, m, v); else _mm256_storeu_ps(p, v);
 }
 
-/* sigmoid(z) = 1 / (1 + exp(-z)) of N independent vectors, each step applied to all N before the
- * next: one sigmoid is a ~20-deep dependency chain, and computed one after another they left the
- * FMA units idle (the state update was latency-bound at twice its throughput bound).
- * exp: range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial (Cephes' single-precision
- * coefficients), about 1 ulp; n = round(-z log2 e) comes from adding 1.5 * 2^23, which leaves n in
- * the low mantissa bits, so 2^n is a shift of those bits (no floor, no conversion). Arguments are
- * clamped to +-87 so that the result stays a normal float (~1.6e-38 at saturation, no slow
- * denormals). The reciprocal is the 12-bit estimate plus one Newton step (~23 bits): a division's
- * throughput bounded the forward pass. */
+/* sigmoid(z) = 1 / (1 + exp(-z)) = 1 / (1 + 2^y), y = -z log2(e), of N independent vectors, each
+ * step applied to all N before the next: one sigmoid is a ~15-deep dependency chain, and computed
+ * one after another they left the FMA units idle (the state update was latency-bound at twice its
+ * throughput bound). The squashing is about half the operations of a step, so every operation here
+ * counts:
+ * - n = round(y) comes from adding 1.5 * 2^23, which leaves n in the low mantissa bits;
+ * - f = y - n in [-1/2, 1/2] is one FMA from z (the rounding of log2(e) costs |z| 2e-8 in f, below
+ *   4e-7 relative wherever the sigmoid is not saturated);
+ * - 2^f is a degree-5 polynomial, fitted here for relative error (8e-8; 2e-7 with float rounding);
+ * - 2^n 2^f adds n to the exponent bits, so no multiplication; arguments are clamped to +-87 so that
+ *   the exponent stays that of a normal float (~1.6e-38 at saturation, no slow denormals);
+ * - the reciprocal is the 12-bit estimate plus one Newton step (~23 bits): a division's throughput
+ *   bounded the forward pass. */
 #define SIGMOID_N(z, N)                                                                                  \
     do {                                                                                                 \
-        const __m256 magic_ = _mm256_set1_ps(12582912.0f);                                               \
-        __m256 t_[N], n_[N], x_[N], y_[N];                                                               \
+        const __m256 magic_ = _mm256_set1_ps(12582912.0f), nl2e_ = _mm256_set1_ps(-1.44269504088896341f); \
+        __m256 t_[N], f_[N], p_[N];                                                                      \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
             z[k] = _mm256_min_ps(_mm256_max_ps(z[k], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));    \
-            t_[k] = _mm256_fmadd_ps(z[k], _mm256_set1_ps(-1.44269504088896341f), magic_);                \
-        }                                                                                                \
-        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
-            n_[k] = _mm256_sub_ps(t_[k], magic_);                                                        \
-            x_[k] = _mm256_fnmsub_ps(n_[k], _mm256_set1_ps(0.693359375f), z[k]);                         \
+            t_[k] = _mm256_fmadd_ps(z[k], nl2e_, magic_);                                                \
         }                                                                                                \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            x_[k] = _mm256_fnmadd_ps(n_[k], _mm256_set1_ps(-2.12194440e-4f), x_[k]);                     \
+            f_[k] = _mm256_fmsub_ps(z[k], nl2e_, _mm256_sub_ps(t_[k], magic_));                          \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            y_[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500e-4f), x_[k], _mm256_set1_ps(1.3981999507e-3f)); \
+            p_[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.3280886e-3f), f_[k], _mm256_set1_ps(9.677068e-3f)); \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(8.3334519073e-3f));                     \
+            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(5.550712e-2f));                         \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(4.1665795894e-2f));                     \
+            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(0.24022086f));                          \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(1.6666665459e-1f));                     \
+            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(0.69314694f));                          \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            y_[k] = _mm256_fmadd_ps(y_[k], x_[k], _mm256_set1_ps(5.0000001201e-1f));                     \
-        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            y_[k] = _mm256_fmadd_ps(y_[k], _mm256_mul_ps(x_[k], x_[k]), _mm256_add_ps(x_[k], _mm256_set1_ps(1.0f))); \
+            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(1.0000001f));                           \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
-            __m256i e_ = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t_[k]), _mm256_set1_epi32(127)), 23); \
-            x_[k] = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(y_[k], _mm256_castsi256_ps(e_)));  \
+            __m256i e_ = _mm256_add_epi32(_mm256_castps_si256(p_[k]), _mm256_slli_epi32(_mm256_castps_si256(t_[k]), 23)); \
+            p_[k] = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_castsi256_ps(e_));                        \
         }                                                                                                \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
-            __m256 r_ = _mm256_rcp_ps(x_[k]);                                                            \
-            z[k] = _mm256_mul_ps(r_, _mm256_fnmadd_ps(x_[k], r_, _mm256_set1_ps(2.0f)));                 \
+            __m256 r_ = _mm256_rcp_ps(p_[k]);                                                            \
+            z[k] = _mm256_mul_ps(r_, _mm256_fnmadd_ps(p_[k], r_, _mm256_set1_ps(2.0f)));                 \
         }                                                                                                \
     } while (0)
 
@@ -107,14 +105,15 @@ typedef struct {
 
 static void step_scores(const float *h, int H, int B, const float *ctx, float *out);
 
-/* out[r][b] = (init ? init[r][b] : 0) + sum_j w[r * ws + j] dg[j][b] for rows r < nr (nr <= 4), J terms,
+/* out[r][b] = (init ? init[r][b] : 0) (+ w[r * ws + J] if bias) + sum_j w[r * ws + j] dg[j][b] for rows r < nr (nr <= 4), J terms,
  * in tiles of nr rows x nv vectors of genes (12 accumulators at nv = 3, enough to hide the FMA
  * latency). The forward pass's gate pre-activations (w: Wk, dg: the operands) and the backward
  * pass's W dg products both use it. */
 INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, int nr, const float *dg, int J,
-                      int B, int b0, int nv, int partial, __m256i m) {
+                      int B, int b0, int nv, int partial, __m256i m, int bias) {
     __m256 acc[4][3];
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
+    for (int r = 0; r < 4; r++) /* bias: w[r * ws + J] (times a constant 1) starts row r's sums */
+        acc[r][0] = acc[r][1] = acc[r][2] = bias && r < nr ? _mm256_broadcast_ss(w + r * ws + J) : _mm256_setzero_ps();
     for (int j = 0; j < J; j++) {
         const float *row = dg + (size_t)j * B + b0;
         __m256 x[3];
@@ -136,15 +135,16 @@ INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, 
 
 /* The new state of hidden unit j for genes b0..: squash the four gates, then
  * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q   (the torch code's exact sequence).
- * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it. */
-INLINE void state_tile(float *act, size_t ga, const float *vprev, float *vnext, float *q, float *h, int b0, int nv,
-                       int partial, __m256i m, int keep) {
+ * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it.
+ * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go. */
+INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *q,
+                       float *h, int b0, int nv, int partial, __m256i m) {
     __m256 g[4][3], vv[3];
     for (int v = 0; v < nv; v++) { /* one vector's four gates at a time: 4 independent chains */
         int p = partial && v == nv - 1;
         size_t at = b0 + 8 * v;
-        for (int k = 0; k < 4; k++) g[k][v] = ld(act + k * ga + at, p, m);
-        __m256 z[4] = {g[0][v], g[1][v], g[2][v], g[3][v]};
+        __m256 z[4];
+        for (int k = 0; k < 4; k++) z[k] = ld(gates + k * ga + at, p, m);
         SIGMOID_N(z, 4);
         for (int k = 0; k < 4; k++) g[k][v] = z[k];
         /* v' = f v - 4 i sg + 2 i   (the torch code's exact sequence) */
@@ -162,7 +162,7 @@ INLINE void state_tile(float *act, size_t ga, const float *vprev, float *vnext, 
         st(vnext + at, vv[v], p, m);
         st(h + at, _mm256_fmadd_ps(_mm256_mul_ps(g[0][v], qq[v]), _mm256_set1_ps(-2.0f), g[0][v]), p, m);
         if (keep) {
-            for (int k = 0; k < 4; k++) st(act + k * ga + at, g[k][v], p, m);
+            for (int k = 0; k < 4; k++) st(keep + k * ga + at, g[k][v], p, m);
             st(q + at, qq[v], p, m);
         }
     }
@@ -171,29 +171,39 @@ INLINE void state_tile(float *act, size_t ga, const float *vprev, float *vnext, 
 static int forward_block(const fwd_args *a, int d) {
     const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H;
     const int keep = a->acts != NULL;
-    /* inference keeps only the current cell state (updated in place) and one step's gates */
+    /* Pre-activations go to a scratch buffer that stays in cache, and only the squashed gates reach
+     * the saved arrays (writing the pre-activations there first cost a third of the training pass;
+     * streaming stores for the saved values, tried too, were slower still). Inference keeps only the
+     * current cell state (updated in place). */
     float *vscratch = keep ? NULL : calloc((size_t)H * B, sizeof(float));
-    float *gscratch = keep ? NULL : malloc((size_t)G * B * sizeof(float));
-    if (!keep && (!vscratch || !gscratch)) { free(vscratch); free(gscratch); return 1; }
+    float *gscratch = malloc((size_t)G * B * sizeof(float));
+    if ((!keep && !vscratch) || !gscratch) { free(vscratch); free(gscratch); return 1; }
     const float *w = a->Wk + (size_t)d * G * K;
     const size_t ga = (size_t)H * B;
     for (int t = 0; t < T; t++) {
         const float *op = a->buf + ((size_t)(t * D + d) * K) * B;
-        float *gates = keep ? a->acts + ((size_t)(t * D + d) * G) * B : gscratch;
-        /* genes outer: a tile's operand columns stay in L1 while all 4H weight rows pass over them */
+        /* genes outer: a tile's operand columns stay in L1 while all 4H weight rows pass over them;
+         * the operands' last row is the constant 1, so the bias column starts the sums instead */
 #define GEMM_CALL(b0, nv, partial, m)                                                                   \
-        for (int r0 = 0; r0 < G; r0 += 4) rows_tile(gates + (size_t)r0 * B, NULL, w + (size_t)r0 * K, K, 4, op, K, B, b0, nv, partial, m)
+        for (int r0 = 0; r0 < G; r0 += 4)                                                               \
+            rows_tile(gscratch + (size_t)r0 * B, NULL, w + (size_t)r0 * K, K, 4, op, K - 1, B, b0, nv, partial, m, 1)
+#ifndef SKIP_GEMM
         FOR_GENE_TILES(B, GEMM_CALL);
+#endif
 #undef GEMM_CALL
         const float *vprev = keep ? a->vs + ((size_t)(t * D + d) * H) * B : vscratch;
         float *vnext = keep ? a->vs + ((size_t)((t + 1) * D + d) * H) * B : vscratch;
+        float *acts = keep ? a->acts + ((size_t)(t * D + d) * G) * B : NULL;
         float *q = keep ? a->qs + ((size_t)(t * D + d) * H) * B : NULL;
         float *h = a->buf + ((size_t)((t + 1) * D + d) * K) * B;
         for (int j = 0; j < H; j++) {
             size_t u = (size_t)j * B;
 #define STATE_CALL(b0, nv, partial, m) \
-            state_tile(gates + u, ga, vprev + u, vnext + u, q ? q + u : NULL, h + u, b0, nv, partial, m, keep)
+            state_tile(gscratch + u, acts ? acts + u : NULL, ga, vprev + u, vnext + u, q ? q + u : NULL, h + u, \
+                       b0, nv, partial, m)
+#ifndef SKIP_STATE
             FOR_GENE_TILES(B, STATE_CALL);
+#endif
 #undef STATE_CALL
         }
         if (a->ctx) step_scores(h, H, B, a->ctx + (size_t)d * H, a->scores + ((size_t)t * D + d) * B);
@@ -254,8 +264,8 @@ static void rows_product(float *out, const float *init, const float *w, size_t w
         const float *wr = w + (size_t)r0 * ws;
 #define ROWS_CALL(b0, nv, partial, m)                                                     \
         do {                                                                              \
-            if (nr == 4) rows_tile(o, in, wr, ws, 4, dg, J, B, b0, nv, partial, m);       \
-            else rows_tile(o, in, wr, ws, nr, dg, J, B, b0, nv, partial, m);              \
+            if (nr == 4) rows_tile(o, in, wr, ws, 4, dg, J, B, b0, nv, partial, m, 0);       \
+            else rows_tile(o, in, wr, ws, nr, dg, J, B, b0, nv, partial, m, 0);              \
         } while (0)
         FOR_GENE_TILES(B, ROWS_CALL);
 #undef ROWS_CALL
