@@ -272,36 +272,42 @@ static void rows_product(float *out, const float *init, const float *w, size_t w
     }
 }
 
-/* dWT[j][k0 .. k0 + 8 nk) += sum_b dg[j][b] opT[b][k] for rows j, j + 1 (opT: operands gene-major). */
-INLINE void dw_tile(float *dWT, int Kp, const float *dg, const float *opT, int B, int j, int k0, int nk) {
-    __m256 acc[2][5];
-    for (int r = 0; r < 2; r++)
-        for (int v = 0; v < nk; v++) acc[r][v] = _mm256_loadu_ps(dWT + (size_t)(j + r) * Kp + k0 + 8 * v);
-    const float *g0 = dg + (size_t)j * B, *g1 = g0 + B;
-    for (int b = 0; b < B; b++) {
-        __m256 a0 = _mm256_broadcast_ss(g0 + b), a1 = _mm256_broadcast_ss(g1 + b);
-        const float *o = opT + (size_t)b * Kp + k0;
-        for (int v = 0; v < nk; v++) {
-            __m256 x = _mm256_loadu_ps(o + 8 * v);
-            acc[0][v] = _mm256_fmadd_ps(a0, x, acc[0][v]);
-            acc[1][v] = _mm256_fmadd_ps(a1, x, acc[1][v]);
+/* dW accumulates in lanes: acc[j][k][0:8] += sum over genes b = lane (mod 8) and over the steps of a
+ * chunk of dg_c[j][b] op_c[k][b], both read as they lie (genes last); the 8 lanes are added up once at
+ * the end of the sequence. Rows j0..j0+3 against operand rows k0..k0+nk-1 (nk <= 3) per call:
+ * 12 accumulators kept in registers across the chunk's C steps and B genes, which is why steps come
+ * in chunks (at batch 16 a single step's 2 vectors of genes would not pay for loading them). */
+INLINE void dw_tile(float *acc, int K, const float *const *dgs, const float *const *ops, int C, int B, int j0,
+                    int k0, int nk) {
+    __m256 s[4][3];
+    for (int r = 0; r < 4; r++)
+        for (int v = 0; v < nk; v++) s[r][v] = _mm256_loadu_ps(acc + ((size_t)(j0 + r) * K + k0 + v) * 8);
+    const int full = B / 8 * 8;
+    const __m256i m = tail_mask(B - full);
+    for (int c = 0; c < C; c++) {
+        const float *g = dgs[c] + (size_t)j0 * B, *o = ops[c] + (size_t)k0 * B;
+        for (int b = 0; b < B; b += 8) {
+            int p = b >= full; /* masked lanes load as zeros on both sides: they add nothing */
+            __m256 x[3];
+            for (int v = 0; v < nk; v++) x[v] = ld(o + (size_t)v * B + b, p, m);
+            for (int r = 0; r < 4; r++) {
+                __m256 gr = ld(g + (size_t)r * B + b, p, m);
+                for (int v = 0; v < nk; v++) s[r][v] = _mm256_fmadd_ps(gr, x[v], s[r][v]);
+            }
         }
     }
-    for (int r = 0; r < 2; r++)
-        for (int v = 0; v < nk; v++) _mm256_storeu_ps(dWT + (size_t)(j + r) * Kp + k0 + 8 * v, acc[r][v]);
+    for (int r = 0; r < 4; r++)
+        for (int v = 0; v < nk; v++) _mm256_storeu_ps(acc + ((size_t)(j0 + r) * K + k0 + v) * 8, s[r][v]);
 }
 
-static void dw_accumulate(float *dWT, int Kp, const float *dg, const float *opT, int B, int G) {
-    int nkv = Kp / 8;
-    for (int j = 0; j < G; j += 2)
-        for (int v0 = 0; v0 < nkv; v0 += 5) {
-            int nk = nkv - v0 < 5 ? nkv - v0 : 5;
+static void dw_accumulate(float *acc, int K, const float *const *dgs, const float *const *ops, int C, int B, int G) {
+    for (int j0 = 0; j0 < G; j0 += 4) /* rows outer: the 4 dg rows stay in L1 while the operands pass */
+        for (int k0 = 0; k0 < K; k0 += 3) {
+            int nk = K - k0 < 3 ? K - k0 : 3;
             switch (nk) { /* constant trip counts, so each case is fully unrolled */
-                case 5: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 5); break;
-                case 4: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 4); break;
-                case 3: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 3); break;
-                case 2: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 2); break;
-                default: dw_tile(dWT, Kp, dg, opT, B, j, 8 * v0, 1); break;
+                case 3: dw_tile(acc, K, dgs, ops, C, B, j0, k0, 3); break;
+                case 2: dw_tile(acc, K, dgs, ops, C, B, j0, k0, 2); break;
+                default: dw_tile(acc, K, dgs, ops, C, B, j0, k0, 1); break;
             }
         }
 }
@@ -332,17 +338,23 @@ INLINE void gate_grads(float *dg, float *ndc, const float *dh, const float *act,
     }
 }
 
+#define DW_CHUNK_GENES 256 /* steps x genes per dW pass: enough to amortise loading the accumulators */
+
 static int backward_block(const bwd_args *a, int d) {
     const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H, I = K - H - 1;
-    const int Kp = (K + 7) / 8 * 8;
+    int C = DW_CHUNK_GENES / B; /* steps per dW pass */
+    C = C < 1 ? 1 : C > T ? T : C;
     float *ndc = calloc((size_t)H * B, sizeof(float)), *dh = malloc((size_t)H * B * sizeof(float));
-    float *dg = malloc((size_t)G * B * sizeof(float)), *opT = calloc((size_t)B * Kp, sizeof(float));
-    float *dWT = calloc((size_t)G * Kp, sizeof(float)), *given = malloc((size_t)H * B * sizeof(float));
+    float *dgc = malloc((size_t)C * G * B * sizeof(float)), *acc = calloc((size_t)G * K * 8, sizeof(float));
+    float *given = malloc((size_t)H * B * sizeof(float));
+    const float **dgs = malloc((size_t)C * sizeof(float *)), **ops = malloc((size_t)C * sizeof(float *));
     int status = 0;
-    if (!ndc || !dh || !dg || !opT || !dWT || !given) { status = 1; goto done; }
+    if (!ndc || !dh || !dgc || !acc || !given || !dgs || !ops) { status = 1; goto done; }
     const float *W = a->W + (size_t)d * K * G;
     step_grad(a, d, T - 1, dh);
     for (int t = T - 1; t >= 0; t--) {
+        const int c = (T - 1 - t) % C;
+        float *dg = dgc + (size_t)c * G * B;
         const float *act = a->acts + ((size_t)(t * D + d) * G) * B;
         const float *q = a->qs + ((size_t)(t * D + d) * H) * B;
         const float *vp = a->vs + ((size_t)(t * D + d) * H) * B; /* v_{t-1}, i.e. -2 c_{t-1} */
@@ -351,11 +363,9 @@ static int backward_block(const bwd_args *a, int d) {
             FOR_GENE_TILES(B, GATE_CALL);
 #undef GATE_CALL
         }
-        /* dW += dg op^T, through the operands laid out gene-major (padding columns stay zero) */
-        const float *op = a->buf + ((size_t)(t * D + d) * K) * B;
-        for (int k = 0; k < K; k++)
-            for (int b = 0; b < B; b++) opT[(size_t)b * Kp + k] = op[(size_t)k * B + b];
-        dw_accumulate(dWT, Kp, dg, opT, B, G);
+        dgs[c] = dg;
+        ops[c] = a->buf + ((size_t)(t * D + d) * K) * B;
+        if (c == C - 1 || t == 0) dw_accumulate(acc, K, dgs, ops, c + 1, B, G); /* dW += dg op^T */
         if (a->dx) /* dL/dx_t = W_x dg */
             rows_product(a->dx + ((size_t)(t * D + d) * I) * B, NULL, W + (size_t)H * G, G, I, dg, G, B);
         if (t > 0) { /* dL/dh_{t-1} = (the summary's gradient) + W_h dg */
@@ -365,9 +375,12 @@ static int backward_block(const bwd_args *a, int d) {
     }
     float *dW = a->dW + (size_t)d * K * G;
     for (int k = 0; k < K; k++)
-        for (int j = 0; j < G; j++) dW[(size_t)k * G + j] = dWT[(size_t)j * Kp + k];
+        for (int j = 0; j < G; j++) {
+            const float *l = acc + ((size_t)j * K + k) * 8;
+            dW[(size_t)k * G + j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        }
 done:
-    free(ndc); free(dh); free(dg); free(opT); free(dWT); free(given);
+    free(ndc); free(dh); free(dgc); free(acc); free(given); free(dgs); free(ops);
     return status;
 }
 
