@@ -189,12 +189,9 @@ def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
             dx_steps[t0:t1] = torch.bmm(W_i, grads).view(d, -1, n, B).permute(2, 0, 1, 3)
 
 
-def _scan(x, W, hidden: int, bidirectional: bool, save: bool, context=None):
-    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks.
-
-    Returns ``(buf, saved, key, scores)``: ``scores [T, D, B]`` are the attention scores of each
-    block's states against ``context [n, directions * H]``, when given and the native kernels ran
-    (else None; ``_pool_forward`` then computes them)."""
+def _operands(x, W, hidden: int, bidirectional: bool):
+    """The operand buffer filled from ``x [n, B, T, I]`` (a reused workspace), the kernel's weights
+    ``Wk [D, 4H, K]`` and the workspace key."""
     n, B, T, I = x.shape
     D, H, K = W.shape[0], hidden, hidden + I + 1
     key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
@@ -203,16 +200,37 @@ def _scan(x, W, hidden: int, bidirectional: bool, save: bool, context=None):
     buf[:T, :n, H:H + I] = steps
     if bidirectional:  # the reverse blocks read the sequence back to front
         buf[:T, n:, H:H + I] = steps.flip(0)
-    saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
     Wk = W.detach().transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
     Wk[:, 3 * H:] *= 2  # the g gate's sigmoid(2z), for tanh(z) = 2 sigmoid(2z) - 1
+    return buf, Wk, key
+
+
+def _scan(x, W, hidden: int, bidirectional: bool, save: bool, context=None):
+    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks.
+
+    Returns ``(buf, saved, key, scores)``: ``scores [T, D, B]`` are the attention scores of each
+    block's states against ``context [n, directions * H]``, when given and the native kernels ran
+    (else None; ``_pool_forward`` then computes them)."""
+    buf, Wk, key = _operands(x, W, hidden, bidirectional)
+    T, D, H, B = x.shape[2], W.shape[0], hidden, x.shape[1]
+    saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
     scores = None
     if native_lstm.usable(buf, Wk, *(saved or ()), context, hidden=H):
-        blocks = _per_block(context.detach(), n, bidirectional, 1) if context is not None else None
+        blocks = _per_block(context.detach(), x.shape[0], bidirectional, 1) if context is not None else None
         scores = native_lstm.forward(buf, Wk, saved, H, blocks)
     else:
         _forward_steps(buf, Wk, saved, H)
     return buf, saved, key, scores
+
+
+def _native_attend(x, W, hidden: int, bidirectional: bool, context):
+    """Inference with attention pooling in one native call: ``(rep [n, directions * H, B],
+    weights [T, n, B])`` as ``_pool_forward`` gives them, the states read back while in cache."""
+    n = x.shape[0]
+    buf, Wk, key = _operands(x, W, hidden, bidirectional)
+    weights, rep = native_lstm.attend(buf, Wk, n, hidden, _per_block(context, n, bidirectional, 1))
+    _WORKSPACE.give(("operands",) + key, buf)
+    return (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
 
 
 def _sequences(buf, n: int, H: int, bidirectional: bool) -> torch.Tensor:
@@ -502,9 +520,12 @@ def pooled_lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirection
     grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
     if grads:
         return _PooledLSTM.apply(x, W, context, hidden, bidirectional, mode)
-    buf, _, key, scores = _scan(x, W, hidden, bidirectional, save=False, context=context)
-    rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores)
-    _WORKSPACE.give(("operands",) + key, buf)
+    if mode == "attention" and x.dtype == W.dtype and native_lstm.usable(W, context, hidden=hidden):
+        rep, weights = _native_attend(x, W, hidden, bidirectional, context)
+    else:
+        buf, _, key, scores = _scan(x, W, hidden, bidirectional, save=False, context=context)
+        rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores)
+        _WORKSPACE.give(("operands",) + key, buf)
     return rep.permute(0, 2, 1), (weights.permute(1, 2, 0) if weights is not None else rep.new_empty(0))
 
 

@@ -71,6 +71,32 @@ def test_native_kernels_match_the_torch_recurrence(native, shape, mode, monkeypa
         assert (a - b).abs().max().item() <= 2e-5 * max(scale, 1e-3), name
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_inference_with_attention_matches_the_torch_recurrence(native, shape, monkeypatch):
+    """Prediction runs states, softmax and summary in one native call (one thread: sequence by sequence,
+    several: blocks first); both give the torch path's weights and summaries, identically for any thread count."""
+    n, B, T, I, H, bidirectional = shape
+    torch.manual_seed(hash(shape) % 1000 + 1)
+    D = n * (2 if bidirectional else 1)
+    x = torch.poisson(torch.full((n, B, T, I), 3.0)).log1p() if I == 1 else torch.randn(n, B, T, I)
+    W = torch.randn(D, H + I + 1, 4 * H) * 0.3
+    context = torch.randn(n, (2 if bidirectional else 1) * H) * 0.3
+    with torch.inference_mode():
+        with monkeypatch.context() as m:
+            m.setattr(native_lstm, "usable", lambda *a, **k: False)
+            want = bl.pooled_lstm_layer(x, W, H, bidirectional, "attention", context)
+        got = []
+        for threads in (1, 2, 3):
+            with native_lstm.threads(threads):
+                got.append(bl.pooled_lstm_layer(x, W, H, bidirectional, "attention", context))
+    for name, a, b in zip(("summary", "weights"), got[0], want):
+        assert a.shape == b.shape, name
+        assert (a - b).abs().max().item() <= 2e-5 * max(b.abs().max().item(), 1e-3), name
+    assert torch.allclose(got[0][1].sum(-1), torch.ones(n, B))  # weights over the T steps sum to one
+    for other in got[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(got[0], other))
+
+
 def test_results_do_not_depend_on_the_thread_count(native):
     torch.manual_seed(3)
     x = torch.poisson(torch.full((5, 29, 100, 1), 2.0)).log1p()

@@ -19,6 +19,7 @@
  */
 #include <immintrin.h>
 #include <pthread.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +76,17 @@ INLINE void st(float *p, __m256 v, int partial, __m256i m) {
             __m256 r_ = _mm256_rcp_ps(p_[k]);                                                            \
             z[k] = _mm256_mul_ps(r_, _mm256_fnmadd_ps(p_[k], r_, _mm256_set1_ps(2.0f)));                 \
         }                                                                                                \
+    } while (0)
+
+/* 2^(n + f) from f in [-1/2, 1/2] and t holding n in its low bits, as in the sigmoid above */
+#define POW2_CORE(f__, t, out)                                                                           \
+    do {                                                                                                 \
+        __m256 p__ = _mm256_fmadd_ps(_mm256_set1_ps(1.3280886e-3f), f__, _mm256_set1_ps(9.677068e-3f));  \
+        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(5.550712e-2f));                                   \
+        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(0.24022086f));                                    \
+        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(0.69314694f));                                    \
+        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(1.0000001f));                                     \
+        out = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p__), _mm256_slli_epi32(_mm256_castps_si256(t), 23))); \
     } while (0)
 
 INLINE __m256i tail_mask(int n) { /* lanes 0..n-1 on */
@@ -453,6 +465,83 @@ static int pool_block(const pool_args *a, int d) {
     return 0;
 }
 
+/* -- inference with attention over steps, fused: states, softmax and summary in one call ----------- */
+
+/* exp(x) for x <= 0 (x >= -87 after clamping: exp underflows to ~1.6e-38, never a denormal) */
+INLINE __m256 exp_nonpositive(__m256 x) {
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 l2e = _mm256_set1_ps(1.44269504088896341f);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 t = _mm256_fmadd_ps(x, l2e, magic), out;
+    __m256 f = _mm256_fmsub_ps(x, l2e, _mm256_sub_ps(t, magic));
+    POW2_CORE(f, t, out);
+    return out;
+}
+
+typedef struct {
+    fwd_args f;    /* scores [T][D][B] must be given (scratch) */
+    int n;         /* sequences; D = n (one direction) or 2n (block n + j runs sequence j backwards) */
+    float *weights; /* out [T][n][B]: softmax over positions of the summed directions' scores */
+    float *rep;     /* out [D][H][B]: sum over positions of weight x state, per block */
+} attend_args;
+
+/* Softmax over positions t of s(t) = s_fwd(t) + s_rev(T-1-t) for sequence j, genes b0.. */
+INLINE void softmax_tile(const attend_args *a, int j, int b0, int nv, int partial, __m256i m) {
+    const int T = a->f.T, D = a->f.D, B = a->f.B, n = a->n;
+    const float *sc = a->f.scores;
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        __m256 mx = _mm256_set1_ps(-INFINITY);
+        for (int t = 0; t < T; t++) {
+            __m256 x = ld(sc + ((size_t)t * D + j) * B + at, p, m);
+            if (D > n) x = _mm256_add_ps(x, ld(sc + ((size_t)(T - 1 - t) * D + n + j) * B + at, p, m));
+            st(a->weights + ((size_t)t * n + j) * B + at, x, p, m);
+            mx = _mm256_max_ps(mx, x);
+        }
+        __m256 sum = _mm256_setzero_ps();
+        for (int t = 0; t < T; t++) {
+            float *w = a->weights + ((size_t)t * n + j) * B + at;
+            __m256 e = exp_nonpositive(_mm256_sub_ps(ld(w, p, m), mx));
+            st(w, e, p, m);
+            sum = _mm256_add_ps(sum, e);
+        }
+        __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sum);
+        for (int t = 0; t < T; t++) {
+            float *w = a->weights + ((size_t)t * n + j) * B + at;
+            st(w, _mm256_mul_ps(ld(w, p, m), inv), p, m);
+        }
+    }
+}
+
+/* The weights of sequence j, then its blocks' summaries, while their states are still in cache. */
+static void attend_sequence(const attend_args *a, int j) {
+    const int T = a->f.T, D = a->f.D, K = a->f.K, H = a->f.H, B = a->f.B, n = a->n;
+#define SOFTMAX_CALL(b0, nv, partial, m) softmax_tile(a, j, b0, nv, partial, m)
+    FOR_GENE_TILES(B, SOFTMAX_CALL);
+#undef SOFTMAX_CALL
+    for (int d = j; d < D; d += n) { /* the forward block, then the reverse one (its step t is position T-1-t) */
+        for (int t = 0; t < T; t++) {
+            const float *w = a->weights + ((size_t)(d == j ? t : T - 1 - t) * n + j) * B;
+            const float *h0 = a->f.buf + ((size_t)(t + 1) * D + d) * K * B;
+            for (int u = 0; u < H; u++) {
+                float *o = a->rep + ((size_t)d * H + u) * B;
+                const float *h = h0 + (size_t)u * B;
+#define WSUM_CALL(b0, nv, partial, m) wsum_tile(h, w, o, t == 0, b0, nv, partial, m)
+                FOR_GENE_TILES(B, WSUM_CALL);
+#undef WSUM_CALL
+            }
+        }
+    }
+}
+
+static int attend_job(const attend_args *a, int j) {
+    for (int d = j; d < a->f.D; d += a->n)
+        if (forward_block(&a->f, d)) return 1;
+    attend_sequence(a, j);
+    return 0;
+}
+
 /* -- threads: whole blocks per thread ---------------------------------------------------------- */
 
 typedef struct {
@@ -463,7 +552,9 @@ typedef struct {
 static void *run_job(void *p) {
     job *jb = p;
     for (int d = jb->d0; d < jb->d1 && !jb->status; d++)
-        jb->status = jb->backward == 2 ? pool_block(jb->args, d)
+        jb->status = jb->backward == 4 ? (attend_sequence(jb->args, d), 0)
+                   : jb->backward == 3 ? attend_job(jb->args, d)
+                   : jb->backward == 2 ? pool_block(jb->args, d)
                    : jb->backward ? backward_block(jb->args, d) : forward_block(jb->args, d);
     return NULL;
 }
@@ -496,7 +587,7 @@ static int run_blocks(const void *args, int backward, int D, int threads, double
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 3; }
+int cb_abi_version(void) { return 4; }
 
 int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
                     float *qs, const float *ctx, float *scores, int threads) {
@@ -520,4 +611,18 @@ int cb_block_dots(int T, int D, int K, int H, int B, const float *buf, const flo
 int cb_block_wsum(int T, int D, int K, int H, int B, const float *buf, const float *w, float *out, int threads) {
     pool_args a = {T, D, K, H, B, 1, buf, NULL, w, out, 0};
     return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
+}
+
+/* Inference of D blocks with attention over their steps (no saved activations): weights [T][n][B],
+ * rep [D][H][B]; scores [T][D][B] is scratch. One thread: each sequence's blocks, softmax and summary
+ * in turn, so the summary reads states still in cache; several: blocks spread over the threads
+ * first (n sequences would split unevenly), then the summaries. */
+int cb_lstm_attend(int T, int n, int D, int K, int H, int B, float *buf, const float *Wk, const float *ctx,
+                   float *scores, float *weights, float *rep, int threads) {
+    attend_args a = {{T, D, K, H, B, buf, Wk, NULL, NULL, NULL, ctx, scores}, n, weights, rep};
+    double work = (double)T * D * K * 4 * H * B;
+    if (threads > work / 2e6) threads = (int)(work / 2e6);
+    if (threads <= 1) return run_blocks(&a, 3, n, 1, work);
+    int status = run_blocks(&a.f, 0, D, threads, work);
+    return status | run_blocks(&a, 4, n, threads, (double)T * D * H * B);
 }
