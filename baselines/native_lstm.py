@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -93,8 +93,8 @@ def _load():
     if lib.cb_abi_version() != ABI_VERSION:
         raise RuntimeError("stale kernel library")
     i, p = ctypes.c_int, ctypes.c_void_p
-    lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, i]
-    lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, p, i]
+    lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, i]
+    lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, i]
     lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, i, p, i]
     lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
     lib.cb_lstm_attend.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, i]
@@ -171,15 +171,17 @@ def _threads() -> int:
 
 
 def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int, context: torch.Tensor | None = None):
-    """The native ``_forward_steps``: fills ``buf[1:, :, :H]`` (and ``saved`` = (acts, vs, qs) if given).
+    """The native ``_forward_steps``: fills ``buf[1:, :, :H]`` (and ``saved`` = (acts, vs, qs) if given;
+    the kernels leave ``qs`` alone: their backward recomputes q = sigmoid(v), which costs less than
+    the memory traffic of storing it).
 
     With per-block attention ``context [D, H]``, also returns each step's scores ``h_t . context[d]``
     as ``[T, D, B]``, computed while the step's states are still in cache (else None)."""
     T1, D, K, B = buf.shape
-    acts, vs, qs = saved if saved is not None else (None, None, None)
+    acts, vs = saved[:2] if saved is not None else (None, None)
     scores = buf.new_empty(T1 - 1, D, B) if context is not None else None
-    _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _ptr(qs),
-                                      _ptr(context), _ptr(scores), _threads()))
+    _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _ptr(context),
+                                      _ptr(scores), _threads()))
     return scores
 
 
@@ -207,13 +209,12 @@ def backward(dhs, buf, saved, W, hidden: int, dW, dx_steps, factors=None) -> Non
     ``dhs=None``, formed inside the kernel from a summary's ``factors = (w [T, D, B], g [D, H, B],
     ds [T, D, B] | None, c [D, H] | None)`` as ``w_t g + ds_t c`` (see ``pooled_factors``), so that
     the ``[T, D, H, B]`` tensor is never written to memory and read back."""
-    acts, vs, qs = saved
+    acts, vs = saved[:2]
     T, D, _, B = acts.shape
     K = buf.shape[2]
     pw, pg, pds, pc = factors if factors is not None else (None, None, None, None)
-    _check(_library().cb_lstm_backward(T, D, K, hidden, B, _ptr(dhs), _ptr(buf), _ptr(acts), _ptr(vs), _ptr(qs),
-                                       _ptr(W), _ptr(dW), _ptr(dx_steps), _ptr(pw), _ptr(pg), _ptr(pds), _ptr(pc),
-                                       _threads()))
+    _check(_library().cb_lstm_backward(T, D, K, hidden, B, _ptr(dhs), _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W), _ptr(dW),
+                                       _ptr(dx_steps), _ptr(pw), _ptr(pg), _ptr(pds), _ptr(pc), _threads()))
 
 
 def block_dots(buf: torch.Tensor, vec: torch.Tensor, hidden: int) -> torch.Tensor:

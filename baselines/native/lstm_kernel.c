@@ -13,7 +13,8 @@
  *   Wk    [D][4H][K]      forward weights, gate rows (o, i, f, g), g rows doubled: gates = sigmoid(Wk @ op)
  *   W     [D][K][4H]      the undoubled weights, for the backward products
  *   acts  [T][D][4H][B]   the four sigmoids per step (o, i, f, sg) where g = 2 sg - 1
- *   vs    [T+1][D][H][B]  v = -2c (vs[0] = 0);  qs [T][D][H][B]  q = sigmoid(v), so tanh(c) = 1 - 2q
+ *   vs    [T+1][D][H][B]  v = -2c (vs[0] = 0); q = sigmoid(v), so tanh(c) = 1 - 2q, is recomputed from v where
+ *                         needed (the torch code keeps it as qs)
  * batched_lstm.py documents the algebra; the torch code there is the reference these must match.
  * Blocks are independent, so threads take whole blocks: results do not depend on the thread count.
  */
@@ -110,7 +111,7 @@ typedef struct {
     int T, D, K, H, B;
     float *buf;
     const float *Wk;
-    float *acts, *vs, *qs; /* NULL when nothing is kept for a backward pass */
+    float *acts, *vs; /* NULL when nothing is kept for a backward pass */
     const float *ctx;      /* [D][H] attention context vectors, or NULL */
     float *scores;         /* [T][D][B]: h_t . ctx[d], written while h_t is still in cache */
 } fwd_args;
@@ -149,8 +150,7 @@ INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, 
  * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q   (the torch code's exact sequence).
  * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it.
  * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go. */
-INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *q,
-                       float *h, int b0, int nv, int partial, __m256i m) {
+INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *h, int b0, int nv, int partial, __m256i m) {
     __m256 g[4][3], vv[3];
     for (int v = 0; v < nv; v++) { /* one vector's four gates at a time: 4 independent chains */
         int p = partial && v == nv - 1;
@@ -175,7 +175,6 @@ INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *
         st(h + at, _mm256_fmadd_ps(_mm256_mul_ps(g[0][v], qq[v]), _mm256_set1_ps(-2.0f), g[0][v]), p, m);
         if (keep) {
             for (int k = 0; k < 4; k++) st(keep + k * ga + at, g[k][v], p, m);
-            st(q + at, qq[v], p, m);
         }
     }
 }
@@ -206,12 +205,11 @@ static int forward_block(const fwd_args *a, int d) {
         const float *vprev = keep ? a->vs + ((size_t)(t * D + d) * H) * B : vscratch;
         float *vnext = keep ? a->vs + ((size_t)((t + 1) * D + d) * H) * B : vscratch;
         float *acts = keep ? a->acts + ((size_t)(t * D + d) * G) * B : NULL;
-        float *q = keep ? a->qs + ((size_t)(t * D + d) * H) * B : NULL;
         float *h = a->buf + ((size_t)((t + 1) * D + d) * K) * B;
         for (int j = 0; j < H; j++) {
             size_t u = (size_t)j * B;
 #define STATE_CALL(b0, nv, partial, m) \
-            state_tile(gscratch + u, acts ? acts + u : NULL, ga, vprev + u, vnext + u, q ? q + u : NULL, h + u, \
+            state_tile(gscratch + u, acts ? acts + u : NULL, ga, vprev + u, vnext + u, h + u, \
                        b0, nv, partial, m)
 #ifndef SKIP_STATE
             FOR_GENE_TILES(B, STATE_CALL);
@@ -229,7 +227,7 @@ static int forward_block(const fwd_args *a, int d) {
 
 typedef struct {
     int T, D, K, H, B;
-    const float *dhs, *buf, *acts, *vs, *qs, *W;
+    const float *dhs, *buf, *acts, *vs, *W;
     float *dW, *dx;
     /* when dhs is NULL, dL/dh_t comes from a summary sum_t w_t h_t with attention scores h_t . c:
      * dhs[t][j][b] = pw[t][b] pg[j][b] + pds[t][b] pc[j]  (pds, pc NULL: no score term) */
@@ -350,6 +348,25 @@ INLINE void gate_grads(float *dg, float *ndc, const float *dh, const float *act,
     }
 }
 
+/* out = sigmoid(v) for the backward pass's q = sigmoid(v_t): the forward pass computed the same values
+ * (same operations, lane by lane, so the same bits) but storing them cost more in memory traffic than
+ * recomputing them here does in arithmetic. */
+static void sigmoid_rows(float *out, const float *v, int count) {
+    int k = 0;
+    for (; k + 24 <= count; k += 24) {
+        __m256 z[3] = {_mm256_loadu_ps(v + k), _mm256_loadu_ps(v + k + 8), _mm256_loadu_ps(v + k + 16)};
+        SIGMOID_N(z, 3);
+        for (int i = 0; i < 3; i++) _mm256_storeu_ps(out + k + 8 * i, z[i]);
+    }
+    for (; k < count; k += 8) {
+        int p = k + 8 > count;
+        __m256i m = tail_mask(count - k);
+        __m256 z[1] = {ld(v + k, p, m)};
+        SIGMOID_N(z, 1);
+        st(out + k, z[0], p, m);
+    }
+}
+
 #define DW_CHUNK_GENES 256 /* steps x genes per dW pass: enough to amortise loading the accumulators */
 
 static int backward_block(const bwd_args *a, int d) {
@@ -358,23 +375,24 @@ static int backward_block(const bwd_args *a, int d) {
     C = C < 1 ? 1 : C > T ? T : C;
     float *ndc = calloc((size_t)H * B, sizeof(float)), *dh = malloc((size_t)H * B * sizeof(float));
     float *dgc = malloc((size_t)C * G * B * sizeof(float)), *acc = calloc((size_t)G * K * 8, sizeof(float));
-    float *given = malloc((size_t)H * B * sizeof(float));
+    float *given = malloc((size_t)H * B * sizeof(float)), *q = malloc((size_t)H * B * sizeof(float));
     const float **dgs = malloc((size_t)C * sizeof(float *)), **ops = malloc((size_t)C * sizeof(float *));
     int status = 0;
-    if (!ndc || !dh || !dgc || !acc || !given || !dgs || !ops) { status = 1; goto done; }
+    if (!ndc || !dh || !dgc || !acc || !given || !q || !dgs || !ops) { status = 1; goto done; }
     const float *W = a->W + (size_t)d * K * G;
     step_grad(a, d, T - 1, dh);
+    sigmoid_rows(q, a->vs + ((size_t)(T * D + d) * H) * B, H * B); /* q_{T-1} */
     for (int t = T - 1; t >= 0; t--) {
         const int c = (T - 1 - t) % C;
         float *dg = dgc + (size_t)c * G * B;
         const float *act = a->acts + ((size_t)(t * D + d) * G) * B;
-        const float *q = a->qs + ((size_t)(t * D + d) * H) * B;
         const float *vp = a->vs + ((size_t)(t * D + d) * H) * B; /* v_{t-1}, i.e. -2 c_{t-1} */
         for (int j = 0; j < H; j++) {
 #define GATE_CALL(b0, nv, partial, m) gate_grads(dg, ndc, dh, act, q, vp, H, B, j, b0, nv, partial, m)
             FOR_GENE_TILES(B, GATE_CALL);
 #undef GATE_CALL
         }
+        if (t > 0) sigmoid_rows(q, vp, H * B); /* q_{t-1} for the next step */
         dgs[c] = dg;
         ops[c] = a->buf + ((size_t)(t * D + d) * K) * B;
         if (c == C - 1 || t == 0) dw_accumulate(acc, K, dgs, ops, c + 1, B, G); /* dW += dg op^T */
@@ -392,7 +410,7 @@ static int backward_block(const bwd_args *a, int d) {
             dW[(size_t)k * G + j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
         }
 done:
-    free(ndc); free(dh); free(dgc); free(acc); free(given); free(dgs); free(ops);
+    free(ndc); free(dh); free(dgc); free(acc); free(given); free(q); free(dgs); free(ops);
     return status;
 }
 
@@ -587,18 +605,18 @@ static int run_blocks(const void *args, int backward, int D, int threads, double
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 4; }
+int cb_abi_version(void) { return 5; }
 
 int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
-                    float *qs, const float *ctx, float *scores, int threads) {
-    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, qs, ctx, scores};
+                    const float *ctx, float *scores, int threads) {
+    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, ctx, scores};
     return run_blocks(&a, 0, D, threads, (double)T * D * K * 4 * H * B);
 }
 
 int cb_lstm_backward(int T, int D, int K, int H, int B, const float *dhs, const float *buf, const float *acts,
-                     const float *vs, const float *qs, const float *W, float *dW, float *dx, const float *pw,
+                     const float *vs, const float *W, float *dW, float *dx, const float *pw,
                      const float *pg, const float *pds, const float *pc, int threads) {
-    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, qs, W, dW, dx, pw, pg, pds, pc};
+    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, W, dW, dx, pw, pg, pds, pc};
     return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
 }
 
@@ -619,7 +637,7 @@ int cb_block_wsum(int T, int D, int K, int H, int B, const float *buf, const flo
  * first (n sequences would split unevenly), then the summaries. */
 int cb_lstm_attend(int T, int n, int D, int K, int H, int B, float *buf, const float *Wk, const float *ctx,
                    float *scores, float *weights, float *rep, int threads) {
-    attend_args a = {{T, D, K, H, B, buf, Wk, NULL, NULL, NULL, ctx, scores}, n, weights, rep};
+    attend_args a = {{T, D, K, H, B, buf, Wk, NULL, NULL, ctx, scores}, n, weights, rep};
     double work = (double)T * D * K * 4 * H * B;
     if (threads > work / 2e6) threads = (int)(work / 2e6);
     if (threads <= 1) return run_blocks(&a, 3, n, 1, work);
