@@ -374,7 +374,10 @@ static int backward_block(const bwd_args *a, int d) {
     int C = DW_CHUNK_GENES / B; /* steps per dW pass */
     C = C < 1 ? 1 : C > T ? T : C;
     float *ndc = calloc((size_t)H * B, sizeof(float)), *dh = malloc((size_t)H * B * sizeof(float));
-    float *dgc = malloc((size_t)C * G * B * sizeof(float)), *acc = calloc((size_t)G * K * 8, sizeof(float));
+    /* slots of the dg chunk are offset by a cache line: at power-of-two sizes (G B floats = 8 KB at
+     * batch 16) the same rows of all slots fell into one L1 set and evicted each other in the dW pass */
+    const size_t slot = (size_t)G * B + 16;
+    float *dgc = malloc((size_t)C * slot * sizeof(float)), *acc = calloc((size_t)G * K * 8, sizeof(float));
     float *given = malloc((size_t)H * B * sizeof(float)), *q = malloc((size_t)H * B * sizeof(float));
     const float **dgs = malloc((size_t)C * sizeof(float *)), **ops = malloc((size_t)C * sizeof(float *));
     int status = 0;
@@ -384,7 +387,7 @@ static int backward_block(const bwd_args *a, int d) {
     sigmoid_rows(q, a->vs + ((size_t)(T * D + d) * H) * B, H * B); /* q_{T-1} */
     for (int t = T - 1; t >= 0; t--) {
         const int c = (T - 1 - t) % C;
-        float *dg = dgc + (size_t)c * G * B;
+        float *dg = dgc + (size_t)c * slot;
         const float *act = a->acts + ((size_t)(t * D + d) * G) * B;
         const float *vp = a->vs + ((size_t)(t * D + d) * H) * B; /* v_{t-1}, i.e. -2 c_{t-1} */
         for (int j = 0; j < H; j++) {
