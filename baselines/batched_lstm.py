@@ -223,14 +223,18 @@ def _scan(x, W, hidden: int, bidirectional: bool, save: bool, context=None):
     return buf, saved, key, scores
 
 
-def _native_attend(x, W, hidden: int, bidirectional: bool, context):
-    """Inference with attention pooling in one native call: ``(rep [n, directions * H, B],
-    weights [T, n, B])`` as ``_pool_forward`` gives them, the states read back while in cache."""
-    n = x.shape[0]
+def _scan_pooled(x, W, hidden: int, bidirectional: bool, mode: str, context, save: bool):
+    """``_scan`` then ``_pool_forward``: ``(buf, saved, key, rep [n, directions * H, B], weights [T, n, B])``.
+    With attention and the native kernels, one call does both, each sequence summarised while its
+    states are still in cache."""
+    if mode != "attention" or x.dtype != W.dtype or not native_lstm.usable(W, context, hidden=hidden):
+        buf, saved, key, scores = _scan(x, W, hidden, bidirectional, save, context)
+        return (buf, saved, key, *_pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores))
+    n, T, D, B = x.shape[0], x.shape[2], W.shape[0], x.shape[1]
     buf, Wk, key = _operands(x, W, hidden, bidirectional)
-    weights, rep = native_lstm.attend(buf, Wk, n, hidden, _per_block(context, n, bidirectional, 1))
-    _WORKSPACE.give(("operands",) + key, buf)
-    return (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
+    saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, hidden, B, x)) if save else None
+    weights, rep = native_lstm.attend(buf, Wk, n, hidden, _per_block(context.detach(), n, bidirectional, 1), saved)
+    return buf, saved, key, (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
 
 
 def _sequences(buf, n: int, H: int, bidirectional: bool) -> torch.Tensor:
@@ -456,8 +460,7 @@ class _PooledLSTM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, W, context, hidden, bidirectional, mode):
         ctx.set_materialize_grads(False)
-        buf, saved, key, scores = _scan(x, W, hidden, bidirectional, save=True, context=context)
-        rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores)
+        buf, saved, key, rep, weights = _scan_pooled(x, W, hidden, bidirectional, mode, context, save=True)
         ctx.save_for_backward(W, context, weights)
         _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
         ctx.mode, ctx.n = mode, x.shape[0]
@@ -520,12 +523,8 @@ def pooled_lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirection
     grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
     if grads:
         return _PooledLSTM.apply(x, W, context, hidden, bidirectional, mode)
-    if mode == "attention" and x.dtype == W.dtype and native_lstm.usable(W, context, hidden=hidden):
-        rep, weights = _native_attend(x, W, hidden, bidirectional, context)
-    else:
-        buf, _, key, scores = _scan(x, W, hidden, bidirectional, save=False, context=context)
-        rep, weights = _pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores)
-        _WORKSPACE.give(("operands",) + key, buf)
+    buf, _, key, rep, weights = _scan_pooled(x, W, hidden, bidirectional, mode, context, save=False)
+    _WORKSPACE.give(("operands",) + key, buf)
     return rep.permute(0, 2, 1), (weights.permute(1, 2, 0) if weights is not None else rep.new_empty(0))
 
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 5
+ABI_VERSION = 6
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -97,7 +97,7 @@ def _load():
     lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, i]
     lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, i, p, i]
     lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
-    lib.cb_lstm_attend.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, i]
+    lib.cb_lstm_attend.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, i]
     for fn in (lib.cb_lstm_forward, lib.cb_lstm_backward, lib.cb_block_dots, lib.cb_block_wsum, lib.cb_lstm_attend):
         fn.restype = i
     return lib
@@ -185,15 +185,16 @@ def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int, context: to
     return scores
 
 
-def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context: torch.Tensor):
-    """Inference of all blocks with attention pooling in one call (nothing kept for a backward pass):
-    returns ``weights [T, n, B]`` (softmax over positions of the summed directions' scores ``h . context``)
-    and ``rep [D, H, B]`` (each block's weighted sum of states). ``context [D, H]``: one vector per block;
-    blocks ``n..2n-1``, if any, run sequence ``d - n`` backwards."""
+def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context: torch.Tensor, saved=None):
+    """``forward`` and attention pooling of all blocks in one call: returns ``weights [T, n, B]``
+    (softmax over positions of the summed directions' scores ``h . context``) and ``rep [D, H, B]``
+    (each block's weighted sum of states). ``context [D, H]``: one vector per block; blocks
+    ``n..2n-1``, if any, run sequence ``d - n`` backwards. ``saved`` as for ``forward``."""
     T1, D, K, B = buf.shape
+    acts, vs = saved[:2] if saved is not None else (None, None)
     scores, weights, rep = buf.new_empty(T1 - 1, D, B), buf.new_empty(T1 - 1, n, B), buf.new_empty(D, hidden, B)
-    _check(_library().cb_lstm_attend(T1 - 1, n, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(context), _ptr(scores),
-                                     _ptr(weights), _ptr(rep), _threads()))
+    _check(_library().cb_lstm_attend(T1 - 1, n, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs),
+                                     _ptr(context), _ptr(scores), _ptr(weights), _ptr(rep), _threads()))
     return weights, rep
 
 

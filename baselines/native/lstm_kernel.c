@@ -573,42 +573,45 @@ typedef struct {
 static void *run_job(void *p) {
     job *jb = p;
     for (int d = jb->d0; d < jb->d1 && !jb->status; d++)
-        jb->status = jb->backward == 4 ? (attend_sequence(jb->args, d), 0)
-                   : jb->backward == 3 ? attend_job(jb->args, d)
-                   : jb->backward == 2 ? pool_block(jb->args, d)
+        jb->status = jb->backward == 2 ? pool_block(jb->args, d)
                    : jb->backward ? backward_block(jb->args, d) : forward_block(jb->args, d);
     return NULL;
 }
 
-/* work: a rough count of multiply-adds; below ~2M per thread, starting a thread costs more than it saves */
-static int run_blocks(const void *args, int backward, int D, int threads, double work) {
-    if (threads > work / 2e6) threads = (int)(work / 2e6);
-    if (threads > D) threads = D;
-    if (threads < 1) threads = 1;
-    job jobs[64];
+/* fn(items[k]) for k < count, items[0] on the calling thread and the others on new threads (run
+ * inline if a thread cannot start); returns when all are done. */
+static void run_parallel(void *(*fn)(void *), void *items, size_t item_size, int count) {
     pthread_t ids[64];
-    if (threads > 64) threads = 64;
-    for (int k = 0; k < threads; k++) {
-        jobs[k] = (job){args, backward, D * k / threads, D * (k + 1) / threads, 0};
-    }
     int started = 0;
-    for (int k = 1; k < threads; k++) {
-        if (pthread_create(&ids[k], NULL, run_job, &jobs[k]) != 0) break;
+    for (int k = 1; k < count; k++) {
+        if (pthread_create(&ids[k], NULL, fn, (char *)items + k * item_size) != 0) break;
         started = k;
     }
-    for (int k = started + 1; k < threads; k++) run_job(&jobs[k]); /* threads that could not start */
-    run_job(&jobs[0]);
-    int status = jobs[0].status;
-    for (int k = 1; k < threads; k++) {
-        if (k <= started) pthread_join(ids[k], NULL);
-        status |= jobs[k].status;
-    }
+    for (int k = started + 1; k < count; k++) fn((char *)items + k * item_size);
+    fn(items);
+    for (int k = 1; k <= started; k++) pthread_join(ids[k], NULL);
+}
+
+/* work: a rough count of multiply-adds; below ~2M per thread, starting a thread costs more than it saves */
+static int thread_count(int threads, double work) {
+    if (threads > work / 2e6) threads = (int)(work / 2e6);
+    return threads < 1 ? 1 : threads > 64 ? 64 : threads;
+}
+
+static int run_blocks(const void *args, int backward, int D, int threads, double work) {
+    threads = thread_count(threads, work);
+    if (threads > D && D > 0) threads = D;
+    job jobs[64];
+    for (int k = 0; k < threads; k++) jobs[k] = (job){args, backward, D * k / threads, D * (k + 1) / threads, 0};
+    run_parallel(run_job, jobs, sizeof(job), threads);
+    int status = 0;
+    for (int k = 0; k < threads; k++) status |= jobs[k].status;
     return status;
 }
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 5; }
+int cb_abi_version(void) { return 6; }
 
 int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
                     const float *ctx, float *scores, int threads) {
@@ -634,16 +637,42 @@ int cb_block_wsum(int T, int D, int K, int H, int B, const float *buf, const flo
     return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
 }
 
-/* Inference of D blocks with attention over their steps (no saved activations): weights [T][n][B],
- * rep [D][H][B]; scores [T][D][B] is scratch. One thread: each sequence's blocks, softmax and summary
- * in turn, so the summary reads states still in cache; several: blocks spread over the threads
- * first (n sequences would split unevenly), then the summaries. */
-int cb_lstm_attend(int T, int n, int D, int K, int H, int B, float *buf, const float *Wk, const float *ctx,
-                   float *scores, float *weights, float *rep, int threads) {
-    attend_args a = {{T, D, K, H, B, buf, Wk, NULL, NULL, ctx, scores}, n, weights, rep};
-    double work = (double)T * D * K * 4 * H * B;
-    if (threads > work / 2e6) threads = (int)(work / 2e6);
-    if (threads <= 1) return run_blocks(&a, 3, n, 1, work);
-    int status = run_blocks(&a.f, 0, D, threads, work);
-    return status | run_blocks(&a, 4, n, threads, (double)T * D * H * B);
+/* D blocks with attention over their steps: weights [T][n][B], rep [D][H][B]; scores [T][D][B] is
+ * scratch; acts, vs (or NULL) keep what a backward pass needs, as in cb_lstm_forward. A sequence's
+ * blocks, softmax and summary run in turn on one thread, so that the summary reads states still in
+ * cache (the saved activations written meanwhile had pushed them out to memory). Threads take whole
+ * sequences as far as that keeps them even; the blocks of the n % threads sequences left over are
+ * spread over the threads as well, and those sequences are summarised afterwards. Each block and
+ * each summary is computed the same way whatever the schedule, so results do not depend on it. */
+typedef struct {
+    const attend_args *a;
+    int s0, s1; /* whole sequences [s0, s1) */
+    int lead;   /* the first leftover sequence */
+    int e0, e1; /* leftover blocks [e0, e1): block e is direction e % dirs of sequence lead + e / dirs */
+    int status;
+} attend_share;
+
+static void *run_attend_share(void *p) {
+    attend_share *sh = p;
+    const attend_args *a = sh->a;
+    const int dirs = a->f.D / a->n;
+    for (int j = sh->s0; j < sh->s1 && !sh->status; j++) sh->status = attend_job(a, j);
+    for (int e = sh->e0; e < sh->e1 && !sh->status; e++)
+        sh->status = forward_block(&a->f, sh->lead + e / dirs + (e % dirs) * a->n);
+    return NULL;
+}
+
+int cb_lstm_attend(int T, int n, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
+                   const float *ctx, float *scores, float *weights, float *rep, int threads) {
+    attend_args a = {{T, D, K, H, B, buf, Wk, acts, vs, ctx, scores}, n, weights, rep};
+    threads = thread_count(threads, (double)T * D * K * 4 * H * B);
+    const int per = n / threads, lead = per * threads, left = (n - lead) * (D / n);
+    attend_share shares[64];
+    for (int k = 0; k < threads; k++)
+        shares[k] = (attend_share){&a, k * per, (k + 1) * per, lead, left * k / threads, left * (k + 1) / threads, 0};
+    run_parallel(run_attend_share, shares, sizeof(attend_share), threads);
+    int status = 0;
+    for (int k = 0; k < threads; k++) status |= shares[k].status;
+    for (int j = lead; j < n && !status; j++) attend_sequence(&a, j);
+    return status;
 }
