@@ -3,10 +3,12 @@
  * Why native code: AttentiveChrome's ten per-mark LSTMs (hidden 32, one input) do tiny matrix
  * products at every one of 100 steps. Through torch each step is a dozen kernel calls whose
  * intermediate tensors go round trip through memory, and that overhead, not the arithmetic, set
- * the epoch time. Here one call runs a block's whole sequence: each hidden unit's four gate rows
- * are computed together in registers (a 4 x 16 tile), squashed and turned into the new state
- * without leaving them. The backward pass (back-propagation through time) likewise fuses the gate
- * derivatives with the two products that follow them.
+ * the epoch time. Here one call runs a block's whole sequence: at each step the gate products run
+ * in register tiles (4 gate rows x 24 genes) into a cache-resident scratch, then each hidden unit's
+ * four gates are squashed and turned into its new state; with attention the step's scores are taken
+ * while its states are still in cache, and cb_lstm_attend adds each sequence's softmax over steps and
+ * summary. The backward pass (back-propagation through time) likewise fuses the gate derivatives
+ * with the products that follow them.
  *
  * Layout (all float32, C order; d = block, t = step, b = gene, genes last so vectors run over genes):
  *   buf   [T+1][D][K][B]  operands [h_{t-1}; x_t; 1] of step t at buf[t]; h_t is written to buf[t+1][.][0:H]
@@ -16,7 +18,8 @@
  *   vs    [T+1][D][H][B]  v = -2c (vs[0] = 0); q = sigmoid(v), so tanh(c) = 1 - 2q, is recomputed from v where
  *                         needed (the torch code keeps it as qs)
  * batched_lstm.py documents the algebra; the torch code there is the reference these must match.
- * Blocks are independent, so threads take whole blocks: results do not depend on the thread count.
+ * Blocks are independent, so threads take whole blocks (or whole sequences): results do not depend
+ * on the thread count.
  */
 #include <immintrin.h>
 #include <pthread.h>
