@@ -205,22 +205,17 @@ def _operands(x, W, hidden: int, bidirectional: bool):
     return buf, Wk, key
 
 
-def _scan(x, W, hidden: int, bidirectional: bool, save: bool, context=None):
-    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks.
-
-    Returns ``(buf, saved, key, scores)``: ``scores [T, D, B]`` are the attention scores of each
-    block's states against ``context [n, directions * H]``, when given and the native kernels ran
-    (else None; ``_pool_forward`` then computes them)."""
+def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
+    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks;
+    returns ``(buf, saved, key)``."""
     buf, Wk, key = _operands(x, W, hidden, bidirectional)
     T, D, H, B = x.shape[2], W.shape[0], hidden, x.shape[1]
     saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
-    scores = None
-    if native_lstm.usable(buf, Wk, *(saved or ()), context, hidden=H):
-        blocks = _per_block(context.detach(), x.shape[0], bidirectional, 1) if context is not None else None
-        scores = native_lstm.forward(buf, Wk, saved, H, blocks)
+    if native_lstm.usable(buf, Wk, *(saved or ()), hidden=H):
+        native_lstm.forward(buf, Wk, saved, H)
     else:
         _forward_steps(buf, Wk, saved, H)
-    return buf, saved, key, scores
+    return buf, saved, key
 
 
 def _scan_pooled(x, W, hidden: int, bidirectional: bool, mode: str, context, save: bool):
@@ -228,8 +223,8 @@ def _scan_pooled(x, W, hidden: int, bidirectional: bool, mode: str, context, sav
     With attention and the native kernels, one call does both, each sequence summarised while its
     states are still in cache."""
     if mode != "attention" or x.dtype != W.dtype or not native_lstm.usable(W, context, hidden=hidden):
-        buf, saved, key, scores = _scan(x, W, hidden, bidirectional, save, context)
-        return (buf, saved, key, *_pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context, scores))
+        buf, saved, key = _scan(x, W, hidden, bidirectional, save)
+        return (buf, saved, key, *_pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context))
     n, T, D, B = x.shape[0], x.shape[2], W.shape[0], x.shape[1]
     buf, Wk, key = _operands(x, W, hidden, bidirectional)
     saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, hidden, B, x)) if save else None
@@ -274,7 +269,7 @@ def _weighted_sum(h, weights):
     return total
 
 
-def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context, scores=None):
+def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
     """Summaries of each sequence's hidden states, read in place from ``buf``.
 
     Returns ``rep [n, directions * H, B]`` and the weights over positions ``[T, n, B]`` (None for
@@ -282,7 +277,7 @@ def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context, 
     "last": each direction's final state.
     """
     if mode != "last" and native_lstm.usable(buf, context, hidden=H):
-        return _native_pool_forward(buf, n, H, bidirectional, mode, context, scores)
+        return _native_pool_forward(buf, n, H, bidirectional, mode, context)
     hf = buf[1:, :n, :H]  # [T, n, H, B]: forward states at positions 0..T-1
     hr = buf[1:, n:, :H] if bidirectional else None  # reverse states in step order: position T-1-t
     if mode == "last":
@@ -316,13 +311,11 @@ def _step_order(per_position: torch.Tensor, bidirectional: bool) -> torch.Tensor
     return torch.cat([per_position, per_position.flip(0)], dim=1)
 
 
-def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context, dots=None):
-    """``_pool_forward`` through the native passes over ``buf`` (one read of the states each);
-    ``dots``: the per-block scores if the forward kernel computed them already."""
+def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
+    """``_pool_forward`` through the native passes over ``buf`` (one read of the states each)."""
     T, B = buf.shape[0] - 1, buf.shape[3]
     if mode == "attention":
-        if dots is None:
-            dots = native_lstm.block_dots(buf, _per_block(context, n, bidirectional, 1), H)  # [T, D, B]
+        dots = native_lstm.block_dots(buf, _per_block(context, n, bidirectional, 1), H)  # [T, D, B]
         scores = dots[:, :n] + dots[:, n:].flip(0) if bidirectional else dots
         weights = torch.softmax(scores, dim=0)
     else:
@@ -435,7 +428,7 @@ def _keep_for_backward(ctx, buf, saved, key, settings) -> None:
 class _LSTMLayer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, W, hidden, bidirectional):
-        buf, saved, key, _ = _scan(x, W, hidden, bidirectional, save=True)
+        buf, saved, key = _scan(x, W, hidden, bidirectional, save=True)
         ctx.save_for_backward(W)
         _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
         return _sequences(buf, x.shape[0], hidden, bidirectional)
@@ -501,7 +494,7 @@ def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: boo
     """
     if torch.is_grad_enabled() and (x.requires_grad or W.requires_grad):
         return _LSTMLayer.apply(x, W, hidden, bidirectional)
-    buf, _, key, _ = _scan(x, W, hidden, bidirectional, save=False)
+    buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
     out = _sequences(buf, x.shape[0], hidden, bidirectional)
     _WORKSPACE.give(("operands",) + key, buf)
     return out

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 6
+ABI_VERSION = 7
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -93,7 +93,7 @@ def _load():
     if lib.cb_abi_version() != ABI_VERSION:
         raise RuntimeError("stale kernel library")
     i, p = ctypes.c_int, ctypes.c_void_p
-    lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, i]
+    lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, i]
     lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, i]
     lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, i, p, i]
     lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
@@ -170,19 +170,13 @@ def _threads() -> int:
     return n if n is not None else max(1, torch.get_num_threads())
 
 
-def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int, context: torch.Tensor | None = None):
+def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int) -> None:
     """The native ``_forward_steps``: fills ``buf[1:, :, :H]`` (and ``saved`` = (acts, vs, qs) if given;
     the kernels leave ``qs`` alone: their backward recomputes q = sigmoid(v), which costs less than
-    the memory traffic of storing it).
-
-    With per-block attention ``context [D, H]``, also returns each step's scores ``h_t . context[d]``
-    as ``[T, D, B]``, computed while the step's states are still in cache (else None)."""
+    the memory traffic of storing it)."""
     T1, D, K, B = buf.shape
     acts, vs = saved[:2] if saved is not None else (None, None)
-    scores = buf.new_empty(T1 - 1, D, B) if context is not None else None
-    _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _ptr(context),
-                                      _ptr(scores), _threads()))
-    return scores
+    _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _threads()))
 
 
 def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context: torch.Tensor, saved=None):

@@ -614,11 +614,11 @@ static int run_blocks(const void *args, int backward, int D, int threads, double
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 6; }
+int cb_abi_version(void) { return 7; }
 
 int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
-                    const float *ctx, float *scores, int threads) {
-    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, ctx, scores};
+                    int threads) {
+    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, NULL, NULL};
     return run_blocks(&a, 0, D, threads, (double)T * D * K * 4 * H * B);
 }
 
