@@ -205,16 +205,21 @@ def _operands(x, W, hidden: int, bidirectional: bool):
     return buf, Wk, key
 
 
+def _take_saved(key, x, W, hidden: int, save: bool):
+    """The arrays a backward pass needs (a reused workspace), or None."""
+    T, D, B = x.shape[2], W.shape[0], x.shape[1]
+    return _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, hidden, B, x)) if save else None
+
+
 def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
     """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks;
     returns ``(buf, saved, key)``."""
     buf, Wk, key = _operands(x, W, hidden, bidirectional)
-    T, D, H, B = x.shape[2], W.shape[0], hidden, x.shape[1]
-    saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, H, B, x)) if save else None
-    if native_lstm.usable(buf, Wk, *(saved or ()), hidden=H):
-        native_lstm.forward(buf, Wk, saved, H)
+    saved = _take_saved(key, x, W, hidden, save)
+    if native_lstm.usable(buf, Wk, *(saved or ()), hidden=hidden):
+        native_lstm.forward(buf, Wk, saved, hidden)
     else:
-        _forward_steps(buf, Wk, saved, H)
+        _forward_steps(buf, Wk, saved, hidden)
     return buf, saved, key
 
 
@@ -225,9 +230,9 @@ def _scan_pooled(x, W, hidden: int, bidirectional: bool, mode: str, context, sav
     if mode != "attention" or x.dtype != W.dtype or not native_lstm.usable(W, context, hidden=hidden):
         buf, saved, key = _scan(x, W, hidden, bidirectional, save)
         return (buf, saved, key, *_pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context))
-    n, T, D, B = x.shape[0], x.shape[2], W.shape[0], x.shape[1]
+    n = x.shape[0]
     buf, Wk, key = _operands(x, W, hidden, bidirectional)
-    saved = _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, hidden, B, x)) if save else None
+    saved = _take_saved(key, x, W, hidden, save)
     weights, rep = native_lstm.attend(buf, Wk, n, hidden, _per_block(context.detach(), n, bidirectional, 1), saved)
     return buf, saved, key, (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
 

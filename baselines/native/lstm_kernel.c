@@ -52,45 +52,40 @@ INLINE void st(float *p, __m256 v, int partial, __m256i m) {
  *   the exponent stays that of a normal float (~1.6e-38 at saturation, no slow denormals);
  * - the reciprocal is the 12-bit estimate plus one Newton step (~23 bits): a division's throughput
  *   bounded the forward pass. */
-#define SIGMOID_N(z, N)                                                                                  \
+/* out[k] = 2^(c z[k]) for N vectors, c z in [-125.5, 125.5], each step applied to all N before the next */
+#define POW2_N(z, c, N, out)                                                                             \
     do {                                                                                                 \
-        const __m256 magic_ = _mm256_set1_ps(12582912.0f), nl2e_ = _mm256_set1_ps(-1.44269504088896341f); \
-        __m256 t_[N], f_[N], p_[N];                                                                      \
-        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
-            z[k] = _mm256_min_ps(_mm256_max_ps(z[k], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));    \
-            t_[k] = _mm256_fmadd_ps(z[k], nl2e_, magic_);                                                \
-        }                                                                                                \
+        const __m256 magic_ = _mm256_set1_ps(12582912.0f);                                               \
+        __m256 t_[N], f_[N];                                                                             \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            f_[k] = _mm256_fmsub_ps(z[k], nl2e_, _mm256_sub_ps(t_[k], magic_));                          \
+            t_[k] = _mm256_fmadd_ps(z[k], c, magic_); /* n = round(c z) in t's low bits */               \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            p_[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.3280886e-3f), f_[k], _mm256_set1_ps(9.677068e-3f)); \
+            f_[k] = _mm256_fmsub_ps(z[k], c, _mm256_sub_ps(t_[k], magic_)); /* c z - n */                \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(5.550712e-2f));                         \
+            out[k] = _mm256_fmadd_ps(_mm256_set1_ps(1.3280886e-3f), f_[k], _mm256_set1_ps(9.677068e-3f)); \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(0.24022086f));                          \
+            out[k] = _mm256_fmadd_ps(out[k], f_[k], _mm256_set1_ps(5.550712e-2f));                       \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(0.69314694f));                          \
+            out[k] = _mm256_fmadd_ps(out[k], f_[k], _mm256_set1_ps(0.24022086f));                        \
         _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
-            p_[k] = _mm256_fmadd_ps(p_[k], f_[k], _mm256_set1_ps(1.0000001f));                           \
-        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
-            __m256i e_ = _mm256_add_epi32(_mm256_castps_si256(p_[k]), _mm256_slli_epi32(_mm256_castps_si256(t_[k]), 23)); \
-            p_[k] = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_castsi256_ps(e_));                        \
-        }                                                                                                \
-        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
-            __m256 r_ = _mm256_rcp_ps(p_[k]);                                                            \
-            z[k] = _mm256_mul_ps(r_, _mm256_fnmadd_ps(p_[k], r_, _mm256_set1_ps(2.0f)));                 \
-        }                                                                                                \
+            out[k] = _mm256_fmadd_ps(out[k], f_[k], _mm256_set1_ps(0.69314694f));                        \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            out[k] = _mm256_fmadd_ps(out[k], f_[k], _mm256_set1_ps(1.0000001f));                         \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            out[k] = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(out[k]),                   \
+                                                          _mm256_slli_epi32(_mm256_castps_si256(t_[k]), 23))); \
     } while (0)
 
-/* 2^(n + f) from f in [-1/2, 1/2] and t holding n in its low bits, as in the sigmoid above */
-#define POW2_CORE(f__, t, out)                                                                           \
+#define SIGMOID_N(z, N)                                                                                  \
     do {                                                                                                 \
-        __m256 p__ = _mm256_fmadd_ps(_mm256_set1_ps(1.3280886e-3f), f__, _mm256_set1_ps(9.677068e-3f));  \
-        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(5.550712e-2f));                                   \
-        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(0.24022086f));                                    \
-        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(0.69314694f));                                    \
-        p__ = _mm256_fmadd_ps(p__, f__, _mm256_set1_ps(1.0000001f));                                     \
-        out = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p__), _mm256_slli_epi32(_mm256_castps_si256(t), 23))); \
+        __m256 e_[N];                                                                                    \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++)                                              \
+            z[k] = _mm256_min_ps(_mm256_max_ps(z[k], _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));    \
+        POW2_N(z, _mm256_set1_ps(-1.44269504088896341f), N, e_);                                         \
+        _Pragma("GCC unroll 8") for (int k = 0; k < N; k++) {                                            \
+            __m256 d_ = _mm256_add_ps(_mm256_set1_ps(1.0f), e_[k]), r_ = _mm256_rcp_ps(d_);              \
+            z[k] = _mm256_mul_ps(r_, _mm256_fnmadd_ps(d_, r_, _mm256_set1_ps(2.0f)));                    \
+        }                                                                                                \
     } while (0)
 
 INLINE __m256i tail_mask(int n) { /* lanes 0..n-1 on */
@@ -115,8 +110,8 @@ typedef struct {
     float *buf;
     const float *Wk;
     float *acts, *vs; /* NULL when nothing is kept for a backward pass */
-    const float *ctx;      /* [D][H] attention context vectors, or NULL */
-    float *scores;         /* [T][D][B]: h_t . ctx[d], written while h_t is still in cache */
+    const float *ctx; /* [D][H] attention context vectors, or NULL */
+    float *scores;    /* [T][D][B]: h_t . ctx[d], written while h_t is still in cache */
 } fwd_args;
 
 static void step_scores(const float *h, int H, int B, const float *ctx, float *out);
@@ -153,7 +148,8 @@ INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, 
  * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q   (the torch code's exact sequence).
  * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it.
  * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go. */
-INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *h, int b0, int nv, int partial, __m256i m) {
+INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *h, int b0,
+                       int nv, int partial, __m256i m) {
     __m256 g[4][3], vv[3];
     for (int v = 0; v < nv; v++) { /* one vector's four gates at a time: 4 independent chains */
         int p = partial && v == nv - 1;
@@ -201,9 +197,7 @@ static int forward_block(const fwd_args *a, int d) {
 #define GEMM_CALL(b0, nv, partial, m)                                                                   \
         for (int r0 = 0; r0 < G; r0 += 4)                                                               \
             rows_tile(gscratch + (size_t)r0 * B, NULL, w + (size_t)r0 * K, K, 4, op, K - 1, B, b0, nv, partial, m, 1)
-#ifndef SKIP_GEMM
         FOR_GENE_TILES(B, GEMM_CALL);
-#endif
 #undef GEMM_CALL
         const float *vprev = keep ? a->vs + ((size_t)(t * D + d) * H) * B : vscratch;
         float *vnext = keep ? a->vs + ((size_t)((t + 1) * D + d) * H) * B : vscratch;
@@ -214,9 +208,7 @@ static int forward_block(const fwd_args *a, int d) {
 #define STATE_CALL(b0, nv, partial, m) \
             state_tile(gscratch + u, acts ? acts + u : NULL, ga, vprev + u, vnext + u, h + u, \
                        b0, nv, partial, m)
-#ifndef SKIP_STATE
             FOR_GENE_TILES(B, STATE_CALL);
-#endif
 #undef STATE_CALL
         }
         if (a->ctx) step_scores(h, H, B, a->ctx + (size_t)d * H, a->scores + ((size_t)t * D + d) * B);
@@ -493,13 +485,9 @@ static int pool_block(const pool_args *a, int d) {
 
 /* exp(x) for x <= 0 (x >= -87 after clamping: exp underflows to ~1.6e-38, never a denormal) */
 INLINE __m256 exp_nonpositive(__m256 x) {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    const __m256 l2e = _mm256_set1_ps(1.44269504088896341f);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    __m256 t = _mm256_fmadd_ps(x, l2e, magic), out;
-    __m256 f = _mm256_fmsub_ps(x, l2e, _mm256_sub_ps(t, magic));
-    POW2_CORE(f, t, out);
-    return out;
+    __m256 z[1] = {_mm256_max_ps(x, _mm256_set1_ps(-87.0f))}, out[1];
+    POW2_N(z, _mm256_set1_ps(1.44269504088896341f), 1, out);
+    return out[0];
 }
 
 typedef struct {
