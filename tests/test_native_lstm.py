@@ -114,6 +114,54 @@ def test_results_do_not_depend_on_the_thread_count(native):
             assert torch.equal(a, b)
 
 
+def _attention_inputs():
+    g = torch.Generator().manual_seed(5)
+    return (torch.poisson(torch.full((5, 23, 60, 1), 2.0), generator=g).log1p(),
+            torch.randn(10, 34, 128, generator=g) * 0.3, torch.randn(5, 64, generator=g) * 0.3)
+
+
+def _attention_layer(threads: int, inputs=None):
+    x, W, context = inputs if inputs is not None else _attention_inputs()
+    W, context = W.clone().requires_grad_(True), context.clone().requires_grad_(True)
+    with native_lstm.threads(threads):
+        rep, weights = bl.pooled_lstm_layer(x, W, 32, True, "attention", context)
+        rep.sum().backward()
+    return rep.detach(), weights.detach(), W.grad, context.grad
+
+
+def test_multithreaded_calls_from_several_python_threads_at_once(native):
+    """The kernels keep worker threads between calls; callers that overlap (attribution runs batches in
+    Python threads) must each get their own complete, correct result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = _attention_inputs()
+    expected = _attention_layer(1, inputs)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: _attention_layer(2, inputs), range(8)))
+    for got in results:
+        assert all(torch.equal(a, b) for a, b in zip(expected, got))
+
+
+FORKED = """
+import json, os, signal, torch
+import tests.test_native_lstm as t
+torch.set_num_threads(1)
+parent = t._attention_layer(2)  # starts the kernels' worker threads in this process
+pid = os.fork()
+if pid == 0:  # the child has none of them: its multithreaded call must start its own, not wait forever
+    signal.alarm(20)
+    child = t._attention_layer(2)
+    os._exit(0 if all(torch.equal(a, b) for a, b in zip(parent, child)) else 3)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"child_exit": os.waitstatus_to_exitcode(status)}))
+"""
+
+
+def test_a_forked_child_runs_multithreaded_kernels_too(native, tmp_path):
+    result = _in_fresh_process(FORKED, tmp_path, PYTHONPATH=os.getcwd())
+    assert result["child_exit"] == 0  # -14 (SIGALRM) would mean the child hung on its parent's workers
+
+
 def _in_fresh_process(code: str, home, **env) -> dict:
     """Run ``code`` (which prints one JSON line last) in a new interpreter: the kernel state is per process."""
     full_env = dict(os.environ, CHROMBENCH_HOME=str(home), **env)
