@@ -196,11 +196,14 @@ def _operands(x, W, hidden: int, bidirectional: bool):
     D, H, K = W.shape[0], hidden, hidden + I + 1
     key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _new_operands(T, D, K, H, B, x))
+    W = W.detach()
+    if x.dtype == torch.float32 and x.device.type == "cpu" and native_lstm.usable(buf, W, hidden=hidden):
+        return buf, native_lstm.prepare(x.detach(), W, buf, H, bidirectional), key  # x read in place, any strides
     steps = x.permute(2, 0, 3, 1)  # [T, n, I, B]
     buf[:T, :n, H:H + I] = steps
     if bidirectional:  # the reverse blocks read the sequence back to front
         buf[:T, n:, H:H + I] = steps.flip(0)
-    Wk = W.detach().transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
+    Wk = W.transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
     Wk[:, 3 * H:] *= 2  # the g gate's sigmoid(2z), for tanh(z) = 2 sigmoid(2z) - 1
     return buf, Wk, key
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 7
+ABI_VERSION = 8
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -98,6 +98,9 @@ def _load():
     lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, i, p, i]
     lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
     lib.cb_lstm_attend.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, i]
+    lib.cb_prepare.argtypes = [i, i, i, i, i, i, i, p, ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_long,
+                               p, p, p]
+    lib.cb_prepare.restype = None
     for fn in (lib.cb_lstm_forward, lib.cb_lstm_backward, lib.cb_block_dots, lib.cb_block_wsum, lib.cb_lstm_attend):
         fn.restype = i
     return lib
@@ -177,6 +180,18 @@ def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int) -> None:
     T1, D, K, B = buf.shape
     acts, vs = saved[:2] if saved is not None else (None, None)
     _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _threads()))
+
+
+def prepare(x: torch.Tensor, W: torch.Tensor, buf: torch.Tensor, hidden: int, bidirectional: bool) -> torch.Tensor:
+    """Fill ``buf``'s input rows from ``x [n, B, T, I]`` (any strides; the reverse blocks get the sequence
+    back to front) and return the kernels' weights ``Wk [D, 4H, K]`` from ``W [D, K, 4H]``."""
+    n, B, T, I = x.shape
+    D, K, G = W.shape
+    Wk = W.new_empty(D, G, K)
+    sn, sb, st, si = x.stride()
+    _library().cb_prepare(T, n, 2 if bidirectional else 1, K, hidden, I, B, _ptr(x), sn, sb, st, si, _ptr(W), _ptr(buf),
+                          _ptr(Wk))
+    return Wk
 
 
 def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context: torch.Tensor, saved=None):

@@ -744,7 +744,36 @@ static int run_blocks(const void *args, int backward, int D, int threads, double
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 7; }
+int cb_abi_version(void) { return 8; }
+
+/* The operands and the kernel's weights from the caller's tensors, in one pass each (torch's strided
+ * copies, flip and transpose took a quarter of a batch-16 step's non-kernel time):
+ *   buf[t][j][H + i][b] = x[j][b][t][i] for the n sequences, and, with two directions, the reverse
+ *   blocks' buf[T-1-t][n + j][H + i][b] = the same value (they read the sequence back to front);
+ *   Wk[d][r][k] = W[d][k][r], doubled for the g rows r >= 3H (sigmoid(2z) gives tanh(z)).
+ * x is read through its strides (elements), so views need no copy. */
+void cb_prepare(int T, int n, int dirs, int K, int H, int I, int B, const float *x, long sn, long sb, long st,
+                long si, const float *W, float *buf, float *Wk) {
+    const int D = n * dirs, G = 4 * H;
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < I; i++) {
+                const float *src = x + j * sn + t * st + i * si;
+                float *fwd = buf + ((size_t)(t * D + j) * K + H + i) * B;
+                float *rev = buf + ((size_t)((T - 1 - t) * D + n + j) * K + H + i) * B;
+                for (int b = 0; b < B; b++) {
+                    float v = src[b * sb];
+                    fwd[b] = v;
+                    if (dirs == 2) rev[b] = v;
+                }
+            }
+    for (int d = 0; d < D; d++)
+        for (int r = 0; r < G; r++) {
+            const float *w = W + (size_t)d * K * G + r;
+            float *o = Wk + ((size_t)d * G + r) * K, scale = r >= 3 * H ? 2.0f : 1.0f;
+            for (int k = 0; k < K; k++) o[k] = w[(size_t)k * G] * scale;
+        }
+}
 
 int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
                     int threads) {
