@@ -101,6 +101,9 @@ def _load():
     lib.cb_prepare.argtypes = [i, i, i, i, i, i, i, p, ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_long,
                                p, p, p]
     lib.cb_prepare.restype = None
+    f = ctypes.c_float
+    lib.cb_adam_step.argtypes = [i, p, p, p, p, p, p, f, f, f, f, f, f]
+    lib.cb_adam_step.restype = None
     for fn in (lib.cb_lstm_forward, lib.cb_lstm_backward, lib.cb_block_dots, lib.cb_block_wsum, lib.cb_lstm_attend):
         fn.restype = i
     return lib
@@ -133,6 +136,11 @@ def usable(*tensors: torch.Tensor, hidden: int) -> bool:
     """Whether the kernels can take these operands: CPU float32 contiguous tensors, hidden % 8 == 0."""
     if hidden % 8 or not available():
         return False
+    return fits(*tensors)
+
+
+def fits(*tensors: torch.Tensor | None) -> bool:
+    """Whether these tensors are ones the native code reads: CPU, float32, contiguous (None passes)."""
     return all(t is None or (t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous())
                for t in tensors)
 
@@ -192,6 +200,16 @@ def prepare(x: torch.Tensor, W: torch.Tensor, buf: torch.Tensor, hidden: int, bi
     _library().cb_prepare(T, n, 2 if bidirectional else 1, K, hidden, I, B, _ptr(x), sn, sb, st, si, _ptr(W), _ptr(buf),
                           _ptr(Wk))
     return Wk
+
+
+def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, betas, eps: float, weight_decay: float,
+              clip: float) -> None:
+    """Clip the gradients' total norm to ``clip`` (0: no clipping) and take one Adam step, in place, over
+    all the given tensors (lists of equal length; ``steps``: each tensor's step count, already counted)."""
+    n = len(params)
+    arrays = [(ctypes.c_void_p * n)(*(t.data_ptr() for t in ts)) for ts in (params, grads, exp_avgs, exp_avg_sqs)]
+    _library().cb_adam_step(n, *arrays, (ctypes.c_long * n)(*(t.numel() for t in params)), (ctypes.c_int * n)(*steps),
+                            lr, betas[0], betas[1], eps, weight_decay, clip)
 
 
 def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context: torch.Tensor, saved=None):

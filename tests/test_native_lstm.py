@@ -204,3 +204,29 @@ def test_the_kernel_is_compiled_once_per_home_and_then_reused(native, tmp_path):
     assert first["ok"] and second["ok"]
     assert first["files"] == second["files"] and len(first["files"]) == 1  # no half-written leftovers
     assert built.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("clip, weight_decay", [(1.0, 0.0), (0.05, 1e-3), (0.0, 0.0)], ids=["clip", "clip-decay", "none"])
+def test_the_native_optimizer_step_is_torch_clipping_then_adam(native, clip, weight_decay):
+    """The trainer's one-call step computes clip_grad_norm_ then torch.optim.Adam (to float rounding)."""
+    from chrombench.baselines.torch_trainer import ClippedAdam
+
+    torch.manual_seed(0)
+    ours, ref = (torch.nn.Sequential(torch.nn.Linear(7, 33), torch.nn.Linear(33, 1)) for _ in range(2))
+    ref.load_state_dict(ours.state_dict())
+    step = ClippedAdam(ours, lr=1e-2, weight_decay=weight_decay, clip=clip)
+    assert step.native
+    adam = torch.optim.Adam(ref.parameters(), lr=1e-2, weight_decay=weight_decay)
+    for i in range(25):
+        x = torch.randn(16, 7) * (1 + i % 3)  # some steps clip, some do not
+        for net in (ours, ref):
+            net.zero_grad(set_to_none=True)
+            (net(x) ** 2).mean().backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(ref.parameters(), clip)
+        adam.step()
+        step.step()
+        step.zero_grad()
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), (a - b).abs().max()
+    assert not torch.equal(ours[0].weight, ref[0].weight.new_zeros(33, 7))
