@@ -108,6 +108,15 @@ INLINE __m256i tail_mask(int n) { /* lanes 0..n-1 on */
         if (b0_ < (B)) { __m256i m_ = tail_mask((B) - b0_); CALL(b0_, 1, 1, m_); } \
     } while (0)
 
+/* Scratch memory on cache-line boundaries: malloc's 16-byte alignment made every other 32-byte vector
+ * access straddle two lines. */
+static float *scratch(size_t floats, int zero) {
+    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p && zero) memset(p, 0, bytes);
+    return p;
+}
+
 /* -- forward ----------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -230,8 +239,8 @@ static int forward_block(const fwd_args *a, int d) {
      * the saved arrays (writing the pre-activations there first cost a third of the training pass;
      * streaming stores for the saved values, tried too, were slower still). Inference keeps only the
      * current cell state (updated in place). */
-    float *vscratch = keep ? NULL : calloc((size_t)H * B, sizeof(float));
-    float *gscratch = malloc((size_t)G * B * sizeof(float));
+    float *vscratch = keep ? NULL : scratch((size_t)H * B, 1);
+    float *gscratch = scratch((size_t)G * B, 0);
     if ((!keep && !vscratch) || !gscratch) { free(vscratch); free(gscratch); return 1; }
     const float *w = a->Wk + (size_t)d * G * K;
     const size_t ga = (size_t)H * B;
@@ -418,12 +427,12 @@ static int backward_block(const bwd_args *a, int d) {
     const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H, I = K - H - 1;
     int C = DW_CHUNK_GENES / B; /* steps per dW pass */
     C = C < 1 ? 1 : C > T ? T : C;
-    float *ndc = calloc((size_t)H * B, sizeof(float)), *dh = malloc((size_t)H * B * sizeof(float));
+    float *ndc = scratch((size_t)H * B, 1), *dh = scratch((size_t)H * B, 0);
     /* slots of the dg chunk are offset by a cache line: at power-of-two sizes (G B floats = 8 KB at
      * batch 16) the same rows of all slots fell into one L1 set and evicted each other in the dW pass */
     const size_t slot = (size_t)G * B + 16;
-    float *dgc = malloc((size_t)C * slot * sizeof(float)), *acc = calloc((size_t)G * K * 8, sizeof(float));
-    float *given = malloc((size_t)H * B * sizeof(float)), *q = malloc((size_t)H * B * sizeof(float));
+    float *dgc = scratch((size_t)C * slot, 0), *acc = scratch((size_t)G * K * 8, 1);
+    float *given = scratch((size_t)H * B, 0), *q = scratch((size_t)H * B, 0);
     const float **dgs = malloc((size_t)C * sizeof(float *)), **ops = malloc((size_t)C * sizeof(float *));
     int status = 0;
     if (!ndc || !dh || !dgc || !acc || !given || !q || !dgs || !ops) { status = 1; goto done; }
