@@ -406,15 +406,19 @@ class _Lease:
             pass
 
 
-def _backpropagate(ctx, dhs, W, buf, saved, n: int, factors=None) -> tuple:
-    """BPTT from ``dhs`` (or the native kernel's ``factors``) through all blocks; returns
-    (dx [n, B, T, I] or None, dW)."""
+def _backpropagate(ctx, dhs, W, buf, saved, n: int, factors=None, attention=None) -> tuple:
+    """BPTT from ``dhs`` (or the native kernel's ``factors``, or through attention pooling with the
+    native ``attention`` inputs) through all blocks; returns (dx [n, B, T, I] or None, dW, dLoss/dcontext
+    per block [D, H] or None)."""
     hidden, bidirectional = ctx.settings
     T, D, K, B = buf.shape[0] - 1, buf.shape[1], buf.shape[2], buf.shape[3]
     dW = torch.empty_like(W)
     dx_steps = buf.new_empty(T, D, K - hidden - 1, B) if ctx.needs_input_grad[0] else None
     W = W.detach()
-    if factors is not None:
+    d_context = None
+    if attention is not None:
+        d_context = native_lstm.backward_attention(buf, saved, W, hidden, n, *attention, dW, dx_steps)
+    elif factors is not None:
         native_lstm.backward(None, buf, saved, W, hidden, dW, dx_steps, factors)
     elif native_lstm.usable(dhs, buf, *saved, W, dW, dx_steps, hidden=hidden):
         native_lstm.backward(dhs, buf, saved, W, hidden, dW, dx_steps)
@@ -424,7 +428,7 @@ def _backpropagate(ctx, dhs, W, buf, saved, n: int, factors=None) -> tuple:
     if dx_steps is not None:
         dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps
         dx = dx.permute(1, 3, 0, 2)  # [T, n, I, B] -> [n, B, T, I]
-    return dx, dW
+    return dx, dW, d_context
 
 
 def _keep_for_backward(ctx, buf, saved, key, settings) -> None:
@@ -450,7 +454,7 @@ class _LSTMLayer(torch.autograd.Function):
         dhs[:, :n] = d_out[..., :H].permute(2, 0, 3, 1)
         if bidirectional:
             dhs[:, n:] = d_out[..., H:].flip(2).permute(2, 0, 3, 1)
-        return (*_backpropagate(ctx, dhs, W, buf, saved, n), None, None)
+        return (*_backpropagate(ctx, dhs, W, buf, saved, n)[:2], None, None)
 
 
 class _PooledLSTM(torch.autograd.Function):
@@ -462,7 +466,7 @@ class _PooledLSTM(torch.autograd.Function):
     def forward(ctx, x, W, context, hidden, bidirectional, mode):
         ctx.set_materialize_grads(False)
         buf, saved, key, rep, weights = _scan_pooled(x, W, hidden, bidirectional, mode, context, save=True)
-        ctx.save_for_backward(W, context, weights)
+        ctx.save_for_backward(W, context, weights, rep)
         _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
         ctx.mode, ctx.n = mode, x.shape[0]
         weights_out = rep.new_empty(0) if weights is None else weights.permute(1, 2, 0)  # [n, B, T]
@@ -472,7 +476,7 @@ class _PooledLSTM(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_rep, g_weights):
-        W, context, weights = ctx.saved_tensors
+        W, context, weights, rep = ctx.saved_tensors
         buf, saved = ctx.buffers
         hidden, bidirectional = ctx.settings
         n = ctx.n
@@ -480,15 +484,28 @@ class _PooledLSTM(torch.autograd.Function):
             g_rep = buf.new_zeros(n, buf.shape[3], (2 if bidirectional else 1) * hidden)
         if g_weights is not None:
             g_weights = g_weights.permute(2, 0, 1)  # [n, B, T] -> [T, n, B]
+        if ctx.mode == "attention" and native_lstm.usable(buf, *saved, W, context, weights, hidden=hidden):
+            # the kernel differentiates the pooling too: S = sum_t w_t dLoss/dw_t = rep . g (+ the weights' own share)
+            g = g_rep.permute(0, 2, 1)  # [n, directions * H, B]
+            S = (rep * g).sum(1)
+            if g_weights is not None:
+                g_weights = g_weights.contiguous()
+                S = S + (weights * g_weights).sum(0)
+            attention = (weights, _per_block(g, n, bidirectional, 1), S.contiguous(), g_weights,
+                         _per_block(context.detach(), n, bidirectional, 1))
+            dx, dW, d_context = _backpropagate(ctx, None, W, buf, saved, n, attention=attention)
+            if bidirectional:
+                d_context = torch.cat([d_context[:n], d_context[n:]], dim=1)
+            return dx, dW, d_context, None, None, None
         if native_lstm.usable(buf, *saved, W, context, hidden=hidden):  # dLoss/dh_t formed in the kernel
             factors, d_context = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, context, weights,
                                                       g_rep.permute(0, 2, 1), g_weights)
-            dx, dW = _backpropagate(ctx, None, W, buf, saved, n, factors)
+            dx, dW, _ = _backpropagate(ctx, None, W, buf, saved, n, factors)
             return dx, dW, d_context, None, None, None
         dhs = buf.new_empty(buf.shape[0] - 1, buf.shape[1], hidden, buf.shape[3])
         d_context = _pool_backward(buf, n, hidden, bidirectional, ctx.mode, context, weights,
                                    g_rep.permute(0, 2, 1), g_weights, dhs)
-        dx, dW = _backpropagate(ctx, dhs, W, buf, saved, n)
+        dx, dW, _ = _backpropagate(ctx, dhs, W, buf, saved, n)
         return dx, dW, d_context, None, None, None
 
 

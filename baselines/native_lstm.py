@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 8
+ABI_VERSION = 9
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -101,6 +101,8 @@ def _load():
     lib.cb_prepare.argtypes = [i, i, i, i, i, i, i, p, ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_long,
                                p, p, p]
     lib.cb_prepare.restype = None
+    lib.cb_lstm_backward_attention.argtypes = [i, i, i, i, i, i] + [p] * 12 + [i]
+    lib.cb_lstm_backward_attention.restype = i
     f = ctypes.c_float
     lib.cb_adam_step.argtypes = [i, p, p, p, p, p, p, f, f, f, f, f, f]
     lib.cb_adam_step.restype = None
@@ -243,6 +245,23 @@ def backward(dhs, buf, saved, W, hidden: int, dW, dx_steps, factors=None) -> Non
     pw, pg, pds, pc = factors if factors is not None else (None, None, None, None)
     _check(_library().cb_lstm_backward(T, D, K, hidden, B, _ptr(dhs), _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W), _ptr(dW),
                                        _ptr(dx_steps), _ptr(pw), _ptr(pg), _ptr(pds), _ptr(pc), _threads()))
+
+
+def backward_attention(buf, saved, W, hidden: int, n: int, weights, g, S, g_weights, context, dW, dx_steps):
+    """``backward`` through attention pooling as well: the recurrence's gradient at each step is formed
+    inside the kernel from the pooling's inputs, with no pass over the states before or after.
+
+    ``weights [T, n, B]`` (by position), ``g [D, H, B]`` (dLoss/drep per block), ``S [n, B]`` (``sum_t
+    weights_t dLoss/dweights_t``, i.e. rep . g plus the weights' own gradient's share), ``g_weights
+    [T, n, B]`` or None, ``context [D, H]``; returns dLoss/dcontext ``[D, H]``."""
+    acts, vs = saved[:2]
+    T, D, _, B = acts.shape
+    K = buf.shape[2]
+    d_context = buf.new_empty(D, hidden)
+    _check(_library().cb_lstm_backward_attention(T, n, D, K, hidden, B, _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W),
+                                                 _ptr(dW), _ptr(dx_steps), _ptr(weights), _ptr(g), _ptr(S),
+                                                 _ptr(g_weights), _ptr(context), _ptr(d_context), _threads()))
+    return d_context
 
 
 def block_dots(buf: torch.Tensor, vec: torch.Tensor, hidden: int) -> torch.Tensor:

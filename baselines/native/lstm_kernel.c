@@ -286,6 +286,16 @@ typedef struct {
     /* when dhs is NULL, dL/dh_t comes from a summary sum_t w_t h_t with attention scores h_t . c:
      * dhs[t][j][b] = pw[t][b] pg[j][b] + pds[t][b] pc[j]  (pds, pc NULL: no score term) */
     const float *pw, *pg, *pds, *pc;
+    /* attention over the steps, differentiated here (aw not NULL; then dhs and pw.. are unused): with
+     * position weights aw [T][n][B], dL/drep ag [D][H][B], S = sum_s w_s dL/dw_s = rep . g (+ the weights'
+     * own gradient) as aS [n][B], agw [T][n][B] dL/dweights or NULL, contexts ac [D][H]: at position p
+     *   dL/dw_p = h_fwd(p) . g_fwd + h_rev(p) . g_rev (+ agw);  ds_p = w_p (dL/dw_p - S);
+     *   dL/dh = w_p g + ds_p c;  and dL/dc = sum_p,b ds_p h(p) goes to adctx [D][H].
+     * Each block forms dL/dw_p itself from both directions' states, in the same order, so both get the
+     * same bits; no pass over the states before or after the recurrence is needed. */
+    int n;
+    const float *aw, *ag, *aS, *agw, *ac;
+    float *adctx;
 } bwd_args;
 
 INLINE void grad_tile(float *o, const float *w, const float *g, const float *ds, float c, int b0, int nv,
@@ -299,9 +309,61 @@ INLINE void grad_tile(float *o, const float *w, const float *g, const float *ds,
     }
 }
 
-/* dL/dh_t of block d into out [H][B]: read from dhs, or formed from the summary's factors. */
-static void step_grad(const bwd_args *a, int d, int t, float *out) {
+/* Attention's dL/dh for genes b0.. of block d at its step t (see bwd_args); dacc [H][8] collects dL/dc. */
+INLINE void attention_grad_tile(const bwd_args *a, int d, int t, float *out, float *dacc, int b0, int nv, int partial,
+                                __m256i m) {
+    const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, n = a->n, fwd = d < n, j = fwd ? d : d - n;
+    const int pos = fwd ? t : T - 1 - t, other = D > n ? (fwd ? d + n : d - n) : -1;
+    const float *hs = a->buf + ((size_t)(t + 1) * D + d) * K * B; /* this block's state at position pos */
+    const float *ho = other >= 0 ? a->buf + ((size_t)(T - t) * D + other) * K * B : NULL; /* the other's */
+    const float *hf = fwd ? hs : ho, *hr = fwd ? ho : hs;
+    const float *gf = a->ag + (size_t)(fwd ? d : other) * H * B, *gr = other >= 0 ? a->ag + (size_t)(fwd ? other : d) * H * B : NULL;
+    const float *g = a->ag + (size_t)d * H * B, *c = a->ac + (size_t)d * H;
+    const size_t wat = ((size_t)pos * n + j) * B;
+    __m256 dw[3], w[3], ds[3];
+    for (int v = 0; v < nv; v++) dw[v] = _mm256_setzero_ps();
+    for (int u = 0; u < H; u++)
+        for (int v = 0; v < nv; v++) {
+            int p = partial && v == nv - 1;
+            size_t at = (size_t)u * B + b0 + 8 * v;
+            dw[v] = _mm256_fmadd_ps(ld(hf + at, p, m), ld(gf + at, p, m), dw[v]);
+        }
+    if (hr)
+        for (int u = 0; u < H; u++)
+            for (int v = 0; v < nv; v++) {
+                int p = partial && v == nv - 1;
+                size_t at = (size_t)u * B + b0 + 8 * v;
+                dw[v] = _mm256_fmadd_ps(ld(hr + at, p, m), ld(gr + at, p, m), dw[v]);
+            }
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        if (a->agw) dw[v] = _mm256_add_ps(dw[v], ld(a->agw + wat + at, p, m));
+        w[v] = ld(a->aw + wat + at, p, m); /* masked lanes: w = 0, so ds = 0 there */
+        ds[v] = _mm256_mul_ps(w[v], _mm256_sub_ps(dw[v], ld(a->aS + (size_t)j * B + at, p, m)));
+    }
+    for (int u = 0; u < H; u++) {
+        __m256 cu = _mm256_broadcast_ss(c + u), lanes = _mm256_loadu_ps(dacc + 8 * u);
+        for (int v = 0; v < nv; v++) {
+            int p = partial && v == nv - 1;
+            size_t at = (size_t)u * B + b0 + 8 * v;
+            st(out + at, _mm256_fmadd_ps(ds[v], cu, _mm256_mul_ps(w[v], ld(g + at, p, m))), p, m);
+            lanes = _mm256_fmadd_ps(ds[v], ld(hs + at, p, m), lanes);
+        }
+        _mm256_storeu_ps(dacc + 8 * u, lanes);
+    }
+}
+
+/* dL/dh_t of block d into out [H][B]: read from dhs, or formed from the summary's factors (attention:
+ * adding to dacc, see bwd_args). */
+static void step_grad(const bwd_args *a, int d, int t, float *out, float *dacc) {
     const int D = a->D, H = a->H, B = a->B;
+    if (a->aw) {
+#define ATT_CALL(b0, nv, partial, m) attention_grad_tile(a, d, t, out, dacc, b0, nv, partial, m)
+        FOR_GENE_TILES(B, ATT_CALL);
+#undef ATT_CALL
+        return;
+    }
     if (a->dhs) {
         memcpy(out, a->dhs + ((size_t)(t * D + d) * H) * B, (size_t)H * B * sizeof(float));
         return;
@@ -432,12 +494,12 @@ static int backward_block(const bwd_args *a, int d) {
      * batch 16) the same rows of all slots fell into one L1 set and evicted each other in the dW pass */
     const size_t slot = (size_t)G * B + 16;
     float *dgc = scratch((size_t)C * slot, 0), *acc = scratch((size_t)G * K * 8, 1);
-    float *given = scratch((size_t)H * B, 0), *q = scratch((size_t)H * B, 0);
+    float *given = scratch((size_t)H * B, 0), *q = scratch((size_t)H * B, 0), *dacc = scratch((size_t)H * 8, 1);
     const float **dgs = malloc((size_t)C * sizeof(float *)), **ops = malloc((size_t)C * sizeof(float *));
     int status = 0;
-    if (!ndc || !dh || !dgc || !acc || !given || !q || !dgs || !ops) { status = 1; goto done; }
+    if (!ndc || !dh || !dgc || !acc || !given || !q || !dacc || !dgs || !ops) { status = 1; goto done; }
     const float *W = a->W + (size_t)d * K * G;
-    step_grad(a, d, T - 1, dh);
+    step_grad(a, d, T - 1, dh, dacc);
     sigmoid_rows(q, a->vs + ((size_t)(T * D + d) * H) * B, H * B); /* q_{T-1} */
     for (int t = T - 1; t >= 0; t--) {
         const int c = (T - 1 - t) % C;
@@ -456,7 +518,7 @@ static int backward_block(const bwd_args *a, int d) {
         if (a->dx) /* dL/dx_t = W_x dg */
             rows_product(a->dx + ((size_t)(t * D + d) * I) * B, NULL, W + (size_t)H * G, G, I, dg, G, B);
         if (t > 0) { /* dL/dh_{t-1} = (the summary's gradient) + W_h dg */
-            step_grad(a, d, t - 1, given);
+            step_grad(a, d, t - 1, given, dacc);
             rows_product(dh, given, W, G, H, dg, G, B);
         }
     }
@@ -466,8 +528,13 @@ static int backward_block(const bwd_args *a, int d) {
             const float *l = acc + ((size_t)j * K + k) * 8;
             dW[(size_t)k * G + j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
         }
+    if (a->aw)
+        for (int u = 0; u < H; u++) {
+            const float *l = dacc + 8 * u;
+            a->adctx[(size_t)d * H + u] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        }
 done:
-    free(ndc); free(dh); free(dgc); free(acc); free(given); free(q); free(dgs); free(ops);
+    free(ndc); free(dh); free(dgc); free(acc); free(given); free(q); free(dacc); free(dgs); free(ops);
     return status;
 }
 
@@ -796,7 +863,7 @@ void cb_adam_step(int n, float *const *p, float *const *g, float *const *m, floa
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 8; }
+int cb_abi_version(void) { return 9; }
 
 /* The operands and the kernel's weights from the caller's tensors, in one pass each (torch's strided
  * copies, flip and transpose took a quarter of a batch-16 step's non-kernel time):
@@ -836,7 +903,17 @@ int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *
 int cb_lstm_backward(int T, int D, int K, int H, int B, const float *dhs, const float *buf, const float *acts,
                      const float *vs, const float *W, float *dW, float *dx, const float *pw,
                      const float *pg, const float *pds, const float *pc, int threads) {
-    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, W, dW, dx, pw, pg, pds, pc};
+    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, W, dW, dx, pw, pg, pds, pc, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+    return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
+}
+
+/* The backward pass through attention pooling and the recurrence together (see bwd_args): n sequences,
+ * D = n or 2n blocks; writes dW, dx (if not NULL) and the contexts' gradient dctx [D][H]. */
+int cb_lstm_backward_attention(int T, int n, int D, int K, int H, int B, const float *buf, const float *acts,
+                               const float *vs, const float *W, float *dW, float *dx, const float *weights,
+                               const float *g, const float *S, const float *gw, const float *ctx, float *dctx,
+                               int threads) {
+    bwd_args a = {T, D, K, H, B, NULL, buf, acts, vs, W, dW, dx, NULL, NULL, NULL, NULL, n, weights, g, S, gw, ctx, dctx};
     return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
 }
 
