@@ -1,5 +1,9 @@
 """The fused AVX2 LSTM kernels of ``native/lstm_kernel.c``: built on first use, then loaded through ctypes.
 
+Besides the recurrences (``forward``, ``attend``, ``backward``, ``backward_attention``) the library
+fills their operands (``prepare``) and takes the trainer's optimizer step (``adam_step``): at batch
+16 the torch operations around the kernels had come to a third of a training step.
+
 Nothing is compiled at install time, so chrombench stays a pure-Python package. The first time a CPU
 recurrence runs, the C file is compiled with the system's C compiler (``$CC``, else ``cc``; about a
 second) into ``$CHROMBENCH_HOME/native/`` under a name that hashes the source, compiler and flags,

@@ -8,7 +8,10 @@
  * four gates are squashed and turned into its new state; with attention the step's scores are taken
  * while its states are still in cache, and cb_lstm_attend adds each sequence's softmax over steps and
  * summary. The backward pass (back-propagation through time) likewise fuses the gate derivatives
- * with the products that follow them.
+ * with the products that follow them, and cb_lstm_backward_attention differentiates the attention
+ * pooling inside it. cb_prepare fills the operands from the caller's tensors and cb_adam_step is the
+ * trainer's optimizer step: around kernels this fast, torch's many small operations had come to a
+ * third of a batch-16 training step.
  *
  * Layout (all float32, C order; d = block, t = step, b = gene, genes last so vectors run over genes):
  *   buf   [T+1][D][K][B]  operands [h_{t-1}; x_t; 1] of step t at buf[t]; h_t is written to buf[t+1][.][0:H]
