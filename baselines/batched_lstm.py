@@ -332,28 +332,17 @@ def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, co
     return (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
 
 
-def _native_pool_factors(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights):
-    """What the native backward needs to form dLoss/dh_t = w_t g + ds_t c itself (see
-    ``native_lstm.backward``), and dLoss/dcontext."""
+def _native_pool_factors(buf, n: int, H: int, bidirectional: bool, mode: str, weights, g_rep):
+    """For fixed weights ("uniform", "last"): what the native backward needs to form dLoss/dh_t = w_t g
+    itself (see ``native_lstm.backward``). Attention goes through ``native_lstm.backward_attention``."""
     T, D, B = buf.shape[0] - 1, buf.shape[1], buf.shape[3]
     g = _per_block(g_rep, n, bidirectional, 1)  # [D, H, B]
     if mode == "last":
         w = buf.new_zeros(T, D, B)
         w[-1] = 1.0
-        return (w, g, None, None), None
-    w = _step_order(weights, bidirectional)
-    if mode != "attention":
-        return (w, g, None, None), None
-    d_w = native_lstm.block_dots(buf, g, H)  # dLoss/dweights through the summary, per block
-    d_weights = d_w[:, :n] + d_w[:, n:].flip(0) if bidirectional else d_w
-    if g_weights is not None:
-        d_weights = d_weights + g_weights
-    d_scores = weights * (d_weights - (weights * d_weights).sum(0, keepdim=True))  # through the softmax
-    ds = _step_order(d_scores, bidirectional)
-    d_context = native_lstm.block_weighted_sum(buf, ds, H).sum(2)  # [D, H]
-    if bidirectional:
-        d_context = torch.cat([d_context[:n], d_context[n:]], dim=1)
-    return (w, g, ds, _per_block(context.detach(), n, bidirectional, 1)), d_context
+    else:
+        w = _step_order(weights, bidirectional)
+    return w, g, None, None
 
 
 def _pool_backward(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights, dhs):
@@ -497,11 +486,10 @@ class _PooledLSTM(torch.autograd.Function):
             if bidirectional:
                 d_context = torch.cat([d_context[:n], d_context[n:]], dim=1)
             return dx, dW, d_context, None, None, None
-        if native_lstm.usable(buf, *saved, W, context, hidden=hidden):  # dLoss/dh_t formed in the kernel
-            factors, d_context = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, context, weights,
-                                                      g_rep.permute(0, 2, 1), g_weights)
+        if ctx.mode != "attention" and native_lstm.usable(buf, *saved, W, hidden=hidden):  # dLoss/dh_t = w_t g
+            factors = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, weights, g_rep.permute(0, 2, 1))
             dx, dW, _ = _backpropagate(ctx, None, W, buf, saved, n, factors)
-            return dx, dW, d_context, None, None, None
+            return dx, dW, None, None, None, None
         dhs = buf.new_empty(buf.shape[0] - 1, buf.shape[1], hidden, buf.shape[3])
         d_context = _pool_backward(buf, n, hidden, bidirectional, ctx.mode, context, weights,
                                    g_rep.permute(0, 2, 1), g_weights, dhs)
