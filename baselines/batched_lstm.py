@@ -197,7 +197,7 @@ def _operands(x, W, hidden: int, bidirectional: bool):
     key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _new_operands(T, D, K, H, B, x))
     W = W.detach()
-    if x.dtype == torch.float32 and x.device.type == "cpu" and native_lstm.usable(buf, W, hidden=hidden):
+    if native_lstm.usable(buf, W, hidden=hidden):  # buf has x's dtype and device
         return buf, native_lstm.prepare(x.detach(), W, buf, H, bidirectional), key  # x read in place, any strides
     steps = x.permute(2, 0, 3, 1)  # [T, n, I, B]
     buf[:T, :n, H:H + I] = steps
@@ -342,7 +342,7 @@ def _native_pool_factors(buf, n: int, H: int, bidirectional: bool, mode: str, we
         w[-1] = 1.0
     else:
         w = _step_order(weights, bidirectional)
-    return w, g, None, None
+    return w, g
 
 
 def _pool_backward(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights, dhs):

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 9
+ABI_VERSION = 10
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -98,8 +98,8 @@ def _load():
         raise RuntimeError("stale kernel library")
     i, p = ctypes.c_int, ctypes.c_void_p
     lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, i]
-    lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, p, p, i]
-    lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, i, p, i]
+    lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, i]
+    lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, p, i]
     lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
     lib.cb_lstm_attend.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, i]
     lib.cb_prepare.argtypes = [i, i, i, i, i, i, i, p, ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_long,
@@ -240,15 +240,15 @@ def backward(dhs, buf, saved, W, hidden: int, dW, dx_steps, factors=None) -> Non
     """The native ``_backward_steps``: writes ``dW`` (and ``dx_steps`` if given).
 
     The gradient with respect to every step's hidden state is ``dhs [T, D, H, B]`` or, with
-    ``dhs=None``, formed inside the kernel from a summary's ``factors = (w [T, D, B], g [D, H, B],
-    ds [T, D, B] | None, c [D, H] | None)`` as ``w_t g + ds_t c`` (see ``pooled_factors``), so that
-    the ``[T, D, H, B]`` tensor is never written to memory and read back."""
+    ``dhs=None``, formed inside the kernel from a fixed-weight summary's ``factors = (w [T, D, B],
+    g [D, H, B])`` as ``w_t g``, so that the ``[T, D, H, B]`` tensor is never written to memory and
+    read back (attention: ``backward_attention``)."""
     acts, vs = saved[:2]
     T, D, _, B = acts.shape
     K = buf.shape[2]
-    pw, pg, pds, pc = factors if factors is not None else (None, None, None, None)
+    pw, pg = factors if factors is not None else (None, None)
     _check(_library().cb_lstm_backward(T, D, K, hidden, B, _ptr(dhs), _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W), _ptr(dW),
-                                       _ptr(dx_steps), _ptr(pw), _ptr(pg), _ptr(pds), _ptr(pc), _threads()))
+                                       _ptr(dx_steps), _ptr(pw), _ptr(pg), _threads()))
 
 
 def backward_attention(buf, saved, W, hidden: int, n: int, weights, g, S, g_weights, context, dW, dx_steps):
@@ -269,12 +269,10 @@ def backward_attention(buf, saved, W, hidden: int, n: int, weights, g, S, g_weig
 
 
 def block_dots(buf: torch.Tensor, vec: torch.Tensor, hidden: int) -> torch.Tensor:
-    """``out[t, d, b] = h_t(d) . vec[d]`` for the states held in ``buf``; ``vec`` is ``[D, H]`` (one vector
-    per block) or ``[D, H, B]`` (one per gene)."""
+    """``out[t, d, b] = h_t(d) . vec[d]`` for the states held in ``buf``; ``vec [D, H]``: one vector per block."""
     T1, D, K, B = buf.shape
     out = buf.new_empty(T1 - 1, D, B)
-    per_gene = int(vec.dim() == 3)
-    _check(_library().cb_block_dots(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(vec), per_gene, _ptr(out), _threads()))
+    _check(_library().cb_block_dots(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(vec), _ptr(out), _threads()))
     return out
 
 

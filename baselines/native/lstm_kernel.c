@@ -286,9 +286,9 @@ typedef struct {
     int T, D, K, H, B;
     const float *dhs, *buf, *acts, *vs, *W;
     float *dW, *dx;
-    /* when dhs is NULL, dL/dh_t comes from a summary sum_t w_t h_t with attention scores h_t . c:
-     * dhs[t][j][b] = pw[t][b] pg[j][b] + pds[t][b] pc[j]  (pds, pc NULL: no score term) */
-    const float *pw, *pg, *pds, *pc;
+    /* when dhs is NULL, dL/dh_t comes from a summary sum_t w_t h_t with fixed weights:
+     * dhs[t][j][b] = pw[t][b] pg[j][b] */
+    const float *pw, *pg;
     /* attention over the steps, differentiated here (aw not NULL; then dhs and pw.. are unused): with
      * position weights aw [T][n][B], dL/drep ag [D][H][B], S = sum_s w_s dL/dw_s = rep . g (+ the weights'
      * own gradient) as aS [n][B], agw [T][n][B] dL/dweights or NULL, contexts ac [D][H]: at position p
@@ -301,14 +301,11 @@ typedef struct {
     float *adctx;
 } bwd_args;
 
-INLINE void grad_tile(float *o, const float *w, const float *g, const float *ds, float c, int b0, int nv,
-                      int partial, __m256i m) {
+INLINE void grad_tile(float *o, const float *w, const float *g, int b0, int nv, int partial, __m256i m) {
     for (int v = 0; v < nv; v++) {
         int p = partial && v == nv - 1;
         size_t at = b0 + 8 * v;
-        __m256 x = _mm256_mul_ps(ld(w + at, p, m), ld(g + at, p, m));
-        if (ds) x = _mm256_fmadd_ps(ld(ds + at, p, m), _mm256_set1_ps(c), x);
-        st(o + at, x, p, m);
+        st(o + at, _mm256_mul_ps(ld(w + at, p, m), ld(g + at, p, m)), p, m);
     }
 }
 
@@ -372,12 +369,10 @@ static void step_grad(const bwd_args *a, int d, int t, float *out, float *dacc) 
         return;
     }
     const float *w = a->pw + ((size_t)t * D + d) * B, *g = a->pg + (size_t)d * H * B;
-    const float *ds = a->pds ? a->pds + ((size_t)t * D + d) * B : NULL, *c = a->pc ? a->pc + (size_t)d * H : NULL;
     for (int j = 0; j < H; j++) {
-        float cj = c ? c[j] : 0.0f;
         float *o = out + (size_t)j * B;
         const float *gj = g + (size_t)j * B;
-#define GRAD_CALL(b0, nv, partial, m) grad_tile(o, w, gj, ds, cj, b0, nv, partial, m)
+#define GRAD_CALL(b0, nv, partial, m) grad_tile(o, w, gj, b0, nv, partial, m)
         FOR_GENE_TILES(B, GRAD_CALL);
 #undef GRAD_CALL
     }
@@ -545,23 +540,20 @@ done:
 
 typedef struct {
     int T, D, K, H, B, op;
-    const float *buf, *vec; /* op 0: out[t][d][b] = sum_j h_t[j][b] vec[d][j][b]  (vstride 0: vec[d][j]) */
+    const float *buf, *vec; /* op 0: out[t][d][b] = sum_j h_t[j][b] vec[d][j] */
     const float *w;         /* op 1: out[d][j][b] = sum_t w[t][d][b] h_t[j][b] */
     float *out;
-    int vstride;
 } pool_args;
 
 /* Register tiles over genes (as elsewhere): small gene counts made plain loops all overhead. */
-INLINE void dots_tile(const float *h, size_t hs, int H, const float *vec, int per_gene, size_t vs, float *out, int b0,
-                      int nv, int partial, __m256i m) {
+INLINE void dots_tile(const float *h, size_t hs, int H, const float *vec, float *out, int b0, int nv, int partial,
+                      __m256i m) {
     __m256 acc[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int j = 0; j < H; j++) {
-        __m256 c = per_gene ? _mm256_setzero_ps() : _mm256_broadcast_ss(vec + j);
+        __m256 c = _mm256_broadcast_ss(vec + j);
         for (int v = 0; v < nv; v++) {
             int p = partial && v == nv - 1;
-            __m256 x = ld(h + j * hs + b0 + 8 * v, p, m);
-            if (per_gene) c = ld(vec + j * vs + b0 + 8 * v, p, m);
-            acc[v] = _mm256_fmadd_ps(x, c, acc[v]);
+            acc[v] = _mm256_fmadd_ps(ld(h + j * hs + b0 + 8 * v, p, m), c, acc[v]);
         }
     }
     for (int v = 0; v < nv; v++) st(out + b0 + 8 * v, acc[v], partial && v == nv - 1, m);
@@ -578,7 +570,7 @@ INLINE void wsum_tile(const float *h, const float *w, float *out, int first, int
 }
 
 static void step_scores(const float *h, int H, int B, const float *ctx, float *out) {
-#define SCORE_CALL(b0, nv, partial, m) dots_tile(h, B, H, ctx, 0, 0, out, b0, nv, partial, m)
+#define SCORE_CALL(b0, nv, partial, m) dots_tile(h, B, H, ctx, out, b0, nv, partial, m)
     FOR_GENE_TILES(B, SCORE_CALL);
 #undef SCORE_CALL
 }
@@ -588,10 +580,10 @@ static int pool_block(const pool_args *a, int d) {
     const size_t hs = B, ts = (size_t)D * K * B; /* from one hidden unit to the next; one step to the next */
     const float *h0 = a->buf + ((size_t)D + d) * K * B; /* h_0 of block d (buf[1]) */
     if (a->op == 0) {
-        const float *vec = a->vec + (size_t)d * H * (a->vstride ? B : 1);
+        const float *vec = a->vec + (size_t)d * H;
         for (int t = 0; t < T; t++) {
             float *o = a->out + ((size_t)t * D + d) * B;
-#define DOTS_CALL(b0, nv, partial, m) dots_tile(h0 + t * ts, hs, H, vec, a->vstride, B, o, b0, nv, partial, m)
+#define DOTS_CALL(b0, nv, partial, m) dots_tile(h0 + t * ts, hs, H, vec, o, b0, nv, partial, m)
             FOR_GENE_TILES(B, DOTS_CALL);
 #undef DOTS_CALL
         }
@@ -866,7 +858,7 @@ void cb_adam_step(int n, float *const *p, float *const *g, float *const *m, floa
 
 /* -- entry points (ctypes) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 9; }
+int cb_abi_version(void) { return 10; }
 
 /* The operands and the kernel's weights from the caller's tensors, in one pass each (torch's strided
  * copies, flip and transpose took a quarter of a batch-16 step's non-kernel time):
@@ -905,8 +897,8 @@ int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *
 
 int cb_lstm_backward(int T, int D, int K, int H, int B, const float *dhs, const float *buf, const float *acts,
                      const float *vs, const float *W, float *dW, float *dx, const float *pw,
-                     const float *pg, const float *pds, const float *pc, int threads) {
-    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, W, dW, dx, pw, pg, pds, pc, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+                     const float *pg, int threads) {
+    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, W, dW, dx, pw, pg, 0, NULL, NULL, NULL, NULL, NULL, NULL};
     return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
 }
 
@@ -916,18 +908,17 @@ int cb_lstm_backward_attention(int T, int n, int D, int K, int H, int B, const f
                                const float *vs, const float *W, float *dW, float *dx, const float *weights,
                                const float *g, const float *S, const float *gw, const float *ctx, float *dctx,
                                int threads) {
-    bwd_args a = {T, D, K, H, B, NULL, buf, acts, vs, W, dW, dx, NULL, NULL, NULL, NULL, n, weights, g, S, gw, ctx, dctx};
+    bwd_args a = {T, D, K, H, B, NULL, buf, acts, vs, W, dW, dx, NULL, NULL, n, weights, g, S, gw, ctx, dctx};
     return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
 }
 
-int cb_block_dots(int T, int D, int K, int H, int B, const float *buf, const float *vec, int per_gene, float *out,
-                  int threads) {
-    pool_args a = {T, D, K, H, B, 0, buf, vec, NULL, out, per_gene};
+int cb_block_dots(int T, int D, int K, int H, int B, const float *buf, const float *vec, float *out, int threads) {
+    pool_args a = {T, D, K, H, B, 0, buf, vec, NULL, out};
     return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
 }
 
 int cb_block_wsum(int T, int D, int K, int H, int B, const float *buf, const float *w, float *out, int threads) {
-    pool_args a = {T, D, K, H, B, 1, buf, NULL, w, out, 0};
+    pool_args a = {T, D, K, H, B, 1, buf, NULL, w, out};
     return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
 }
 
