@@ -141,7 +141,7 @@ class AttentiveChrome(TorchChromModel):
     # Defaults: batch 128 with lr 2e-3 trained a little better per epoch than 64 / 1e-3 on simulated
     # E003 and runs each epoch faster (fewer, larger steps); the reference used 16 / 1e-4.
     def __init__(self, hidden_bins: int = 32, hidden_marks: int = 16, dropout: float = 0.2, lr: float = 2e-3,
-                 batch_size: int = 128, epochs: int = 30, patience: int = 5, clip_norm: float = 1.0,
+                 batch_size: int = 128, epochs: int = 100, patience: int = 5, clip_norm: float = 1.0,
                  weight_decay: float = 0.0, input_transform: str = "log1p", seed: int = 0, device: str = "auto"):
         self.hidden_bins = hidden_bins
         self.hidden_marks = hidden_marks

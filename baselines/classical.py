@@ -31,7 +31,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from chrombench.errors import ModelFormatError
-from chrombench.models.contract import ChromModel, check_counts
+from chrombench.models.contract import ChromModel, check_counts, fit_report
 
 from .features import FEATURE_KINDS, importance_to_grid, make_features, n_features
 
@@ -56,6 +56,13 @@ class _ClassicalModel(ChromModel):
         self._fit_features(F, y, valid)
         self.n_features_ = F.shape[1]
         return self
+
+    def training_report(self) -> dict:
+        check_is_fitted(self, "n_features_")
+        return self._training_report()
+
+    def _training_report(self) -> dict:
+        return fit_report("complete", iterative=False)
 
     def predict_proba(self, X) -> np.ndarray:
         X = check_counts(X)
@@ -213,6 +220,11 @@ class SVMModel(_ClassicalModel):
     def _positive_probability(self, F):
         a, b = self.platt_
         return _sigmoid(a * self.pipeline_.decision_function(F) + b)
+
+    def _training_report(self) -> dict:
+        svc = self.pipeline_.named_steps["svm"]
+        # libsvm runs without an iteration cap (max_iter=-1) until its tolerance is met
+        return fit_report("tolerance", iterative=True, epochs_run=int(np.max(svc.n_iter_)))
 
     def _feature_importance(self) -> np.ndarray:
         """Mean |d decision / d feature| at the support vectors, in standardised units.
@@ -375,7 +387,15 @@ class XGBoostModel(_ClassicalModel):
         # keep only the rounds up to the best one, so that predictions, the saved file and the
         # parameter count all describe the same model
         self.best_iteration_ = int(clf.best_iteration) if stopping else self.n_estimators - 1
+        self.rounds_run_ = int(booster.num_boosted_rounds())
         self.booster_ = booster[: self.best_iteration_ + 1]
+
+    def _training_report(self) -> dict:
+        rounds = int(getattr(self, "rounds_run_", self.best_iteration_ + 1))
+        # early stopping ends before the cap; all rounds trained means it was still improving
+        stopped = "patience" if rounds < int(self.n_estimators) else "cap"
+        return fit_report(stopped, iterative=True, epochs_run=rounds, best_epoch=self.best_iteration_,
+                          cap=int(self.n_estimators), patience=int(self.early_stopping_rounds))
 
     def _positive_probability(self, F):
         return np.asarray(self.booster_.inplace_predict(F), dtype=np.float64)
@@ -453,6 +473,12 @@ class LogisticRegressionModel(_ClassicalModel):
     def _positive_probability(self, F):
         classes = list(self.pipeline_.classes_)
         return self.pipeline_.predict_proba(F)[:, classes.index(1)]
+
+    def _training_report(self) -> dict:
+        n_iter = int(np.max(self.pipeline_.named_steps["logreg"].n_iter_))
+        # lbfgs stops at its tolerance; reaching max_iter means it did not converge
+        return fit_report("tolerance" if n_iter < int(self.max_iter) else "cap", iterative=True, epochs_run=n_iter,
+                          cap=int(self.max_iter))
 
     def _feature_importance(self) -> np.ndarray:
         return np.abs(self.pipeline_.named_steps["logreg"].coef_.ravel())

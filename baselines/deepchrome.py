@@ -50,7 +50,7 @@ class DeepChrome(TorchChromModel):
 
     def __init__(self, n_filters: int = 50, filter_width: int = 10, pool_width: int = 5, fc1_units: int = 625,
                  fc2_units: int = 125, dropout: float = 0.5, lr: float = 1e-3, batch_size: int = 128,
-                 epochs: int = 30, patience: int = 5, clip_norm: float = 1.0, weight_decay: float = 0.0,
+                 epochs: int = 100, patience: int = 5, clip_norm: float = 1.0, weight_decay: float = 0.0,
                  input_transform: str = "log1p", seed: int = 0, device: str = "auto"):
         self.n_filters = n_filters
         self.filter_width = filter_width

@@ -6,9 +6,12 @@ subclasses only say how to build that module (``_build_module``). Training is th
 
 - Adam with gradient-norm clipping (``ClippedAdam``), binary cross-entropy on the logit;
 - early stopping on validation AUROC with ``patience`` epochs, keeping the best epoch's weights
-  (validation loss decides instead when the validation split holds a single class);
+  (validation loss decides instead when the validation split holds a single class), under an
+  epoch cap that a converging fit does not reach; ``training_report()`` says how the fit ended
+  (``patience``: converged; ``cap``/``time``: still improving, unconverged; ``diverged``);
 - ``on_epoch(epoch, {"valid_auroc", "valid_loss", "train_loss", "epoch_time"})`` after every epoch;
-  whatever it raises (e.g. ``optuna.TrialPruned``) propagates and ends training;
+  ``StopTraining(reason)`` ends training with the best epoch kept; anything else it raises (e.g.
+  ``optuna.TrialPruned``) propagates;
 - ``seed`` fixes initialisation, shuffling and dropout: same seed -> identical predictions on CPU;
 - ``device="auto"`` uses CUDA when ``torch.cuda.is_available()``.
 
@@ -33,11 +36,12 @@ from torch import nn
 
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
-from chrombench.models.contract import ChromModel, EpochCallback, check_counts
+from chrombench.models.contract import ChromModel, EpochCallback, StopTraining, check_counts, fit_report
 
 from . import native_lstm
 
 INPUT_TRANSFORMS = ("log1p", "raw")
+_LEGACY_STOPS = {"early_stopping": "patience", "max_epochs": "cap"}  # models saved before protocol 1.1
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
@@ -162,6 +166,14 @@ class TorchChromModel(ChromModel):
         module = getattr(self, "module_", None) or self._build_module()
         return sum(p.numel() for p in module.parameters())
 
+    def training_report(self) -> dict:
+        history = getattr(self, "history_", None)
+        if not history:  # loaded reference weights: trained elsewhere, nothing known of how
+            return fit_report("unknown", iterative=True)
+        stopped = _LEGACY_STOPS.get(history.get("stopped"), history.get("stopped", "unknown"))
+        return fit_report(stopped, iterative=True, epochs_run=len(history.get("epochs", [])),
+                          best_epoch=history.get("best_epoch"), cap=int(self.epochs), patience=int(self.patience))
+
     # -- interpretation hooks (chrombench.explain) ---------------------------------------------------
     def prepare_inputs(self, X) -> torch.Tensor:
         module = self._fitted_module()
@@ -229,7 +241,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     batch = int(model.batch_size)
     best_score, best_state, best_epoch, stale = -math.inf, None, -1, 0
     epochs: list[dict] = []
-    stopped = "max_epochs"
+    stopped = "cap"
     for epoch in range(int(model.epochs)):
         start = time.perf_counter()
         module.train()
@@ -256,10 +268,15 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
             best_state = copy.deepcopy(module.state_dict())
         else:
             stale += 1
-        if on_epoch is not None:
-            on_epoch(epoch, dict(metrics))
         if valid is not None and stale >= int(model.patience):
-            stopped = "early_stopping"
+            stopped = "patience"
+        if on_epoch is not None:
+            try:
+                on_epoch(epoch, dict(metrics))
+            except StopTraining as stop:  # the engine's stop rule (a time limit): keep the best epoch
+                stopped = stopped if stopped == "patience" else stop.reason
+                break
+        if stopped == "patience":
             break
     if best_state is None:
         raise ChrombenchError(f"training diverged (non-finite loss) in the first epoch; try a lower lr than {model.lr}")

@@ -30,7 +30,9 @@ from .atomic import atomic_write_text
 from . import __version__
 
 SCHEMA_VERSION = 1
-PROTOCOL_VERSION = "chrombench-protocol-1.0"
+# 1.1: every record says how its fits ended (``training``); epoch caps that converging fits do not
+# reach; a zero-trial budget (fixed hyperparameters) for suites that hold them across tasks
+PROTOCOL_VERSION = "chrombench-protocol-1.1"
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,9 +120,30 @@ def summarize(seed_records: list[dict], tuning: dict | None = None) -> dict:
         "kind": "summary", "model": first["model"], "task": first["task"], "dataset": first["dataset"],
         "seeds": [r["seed"] for r in recs], "metrics": metrics,
         "oracle_auroc": first.get("oracle_auroc"),
+        "training": summarize_training([r.get("training") for r in recs]),
         "fit_time_s": float(np.mean([r.get("fit_time_s", 0.0) for r in recs])),
         "tuning": tuning if tuning is not None else first.get("tuning", {}),
     }
+
+
+def summarize_training(reports: list) -> dict:
+    """The seeds' ``training`` blocks side by side; ``converged`` only when every seed converged
+    (``None`` when some seed does not say)."""
+    reports = [r if isinstance(r, dict) else {"stopped_by": "unknown", "converged": None} for r in reports]
+    flags = [r.get("converged") for r in reports]
+    out = {"stopped_by": [r.get("stopped_by", "unknown") for r in reports],
+           "converged": None if any(f is None for f in flags) else all(flags),
+           "n_unconverged": sum(f is False for f in flags)}
+    for key in ("epochs_run", "best_epoch"):
+        if all(key in r for r in reports):
+            out[key] = [int(r[key]) for r in reports]
+    return out
+
+
+def is_unconverged(record: dict) -> bool:
+    """A seed or summary record with at least one fit that stopped while still improving (or diverged)."""
+    training = record.get("training")
+    return isinstance(training, dict) and training.get("converged") is False
 
 
 @functools.lru_cache(maxsize=1)

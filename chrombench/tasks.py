@@ -59,12 +59,35 @@ class TaskSpec:
         }
 
 
+HYPERPARAMETERS = ("tuned", "fixed")
+
+
 @dataclass(frozen=True)
 class Suite:
+    """A named set of tasks and the protocol a result on it follows.
+
+    ``hyperparameters``: ``tuned`` (Optuna per model and task) or ``fixed`` (each model's declared
+    defaults held across every task, as the AttentiveChrome paper did, so that a 56-task table costs
+    one fit per task and seed). ``seeds`` are the final fits' seeds on every task, ``dev_seeds`` those
+    on the development tasks (``dev_tasks``), where more seeds measure the seed-to-seed spread.
+    """
+
     name: str
     description: str
     tasks: tuple[str, ...]
     genes: dict | None  # per-split subsample sizes, or None for full size
+    hyperparameters: str = "tuned"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dev_tasks: tuple[str, ...] = ()
+    dev_seeds: tuple[int, ...] = ()
+
+    @property
+    def fixed(self) -> bool:
+        return self.hyperparameters == "fixed"
+
+    def seeds_for(self, task: str) -> list[int]:
+        """The seeds a result on ``task`` needs under this suite's protocol."""
+        return list(self.dev_seeds if task in self.dev_tasks and self.dev_seeds else self.seeds)
 
 
 def _parse_spec(fname: str, doc: dict) -> TaskSpec:
@@ -107,7 +130,19 @@ def all_suites() -> dict[str, Suite]:
         for t in tasks:
             if t not in specs:
                 raise ChrombenchError(f"suite {name!r} in suites.toml names unknown task {t!r}")
-        suites[name] = Suite(name=name, description=s.get("description", ""), tasks=tasks, genes=s.get("genes"))
+        try:
+            suite = Suite(name=name, description=s.get("description", ""), tasks=tasks, genes=s.get("genes"),
+                          hyperparameters=str(s.get("hyperparameters", "tuned")),
+                          seeds=tuple(int(x) for x in s.get("seeds", (0, 1, 2))),
+                          dev_tasks=tuple(s.get("dev_tasks", ())), dev_seeds=tuple(int(x) for x in s.get("dev_seeds", ())))
+        except (TypeError, ValueError) as exc:
+            raise ChrombenchError(f"suite {name!r} in suites.toml: invalid field ({exc})") from exc
+        if suite.hyperparameters not in HYPERPARAMETERS:
+            raise ChrombenchError(f"suite {name!r} in suites.toml: hyperparameters must be one of {HYPERPARAMETERS}, "
+                                  f"not {suite.hyperparameters!r}")
+        if not suite.seeds or any(t not in tasks for t in suite.dev_tasks):
+            raise ChrombenchError(f"suite {name!r} in suites.toml: needs seeds, and dev_tasks must be among its tasks")
+        suites[name] = suite
     return suites
 
 

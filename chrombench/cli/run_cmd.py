@@ -47,15 +47,18 @@ def budget_options(fn):
         click.option("-t", "--task", "tasks", multiple=True, metavar="TASK",
                      help="A task (E003, NAME, NAME/TASK); repeat for more. Default: --suite quick."),
         click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default=None,
-                     help="quick: 3 tasks, 800/400/400 genes. roadmap56: all 56 tasks, full size."),
+                     help="quick: 3 tasks, subsampled genes. roadmap56: all 56 tasks, full size, each model's "
+                          "defaults held fixed (see `chrombench tasks suites`)."),
         click.option("--data", "dataset", default="simremc", show_default=True, metavar="simremc|remc|NAME",
                      help="Dataset: the simulator, the real archive (chrombench data fetch), or an imported one."),
-        click.option("--trials", type=click.IntRange(1), default=None,
-                     help="Optuna trials per (model, task). Default: per model, sized for the suite."),
+        click.option("--trials", type=click.IntRange(0), default=None,
+                     help="Optuna trials per (model, task); 0: no tuning, the models' defaults. Default: the "
+                          "suite's protocol (per model for tuned suites, 0 for roadmap56)."),
         click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
                      help="Tuning budget per (model, task) in trial-seconds (summed over workers and restarts)."),
-        click.option("--seeds", default="0-2", show_default=True, metavar="0-2|0,1,2",
-                     help="Seeds for the final refits; each is tested once."),
+        click.option("--seeds", default=None, metavar="0-2|0,1,2",
+                     help="Seeds for the final refits, each tested once. Default: the suite's (quick: 0-2; "
+                          "roadmap56: 0, and 0-2 on its development tasks E003, E112, E123); 0-2 for -t tasks."),
         click.option("--genes", default=None, metavar="TRAIN,VALID,TEST",
                      help="Subsample each split of explicit tasks (the quick suite uses 800,400,400)."),
         click.option("--storage", default=None, metavar="URL",
@@ -86,7 +89,7 @@ def make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, st
     from ..engine.run import RunConfig
 
     return RunConfig(models=list(models) or None, tasks=list(tasks) or None, suite=suite, dataset=dataset,
-                     trials=trials, timeout=timeout, seeds=parse_seeds(seeds), storage=storage,
+                     trials=trials, timeout=timeout, seeds=parse_seeds(seeds) if seeds else None, storage=storage,
                      tracking_uri=tracking_uri, output_dir=output_dir, overwrite_strategy=overwrite_strategy,
                      device=device, genes=parse_genes(genes))
 

@@ -69,4 +69,10 @@ def list_suites():
     """The named suites and what they contain."""
     for s in all_suites().values():
         size = ", ".join(f"{k} {v}" for k, v in s.genes.items()) + " genes per split" if s.genes else "full-size splits"
-        click.echo(f"{s.name}: {len(s.tasks)} tasks, {size}\n  {s.description}\n  {' '.join(s.tasks)}")
+        protocol = ("hyperparameters: each model's defaults, held fixed across the tasks" if s.fixed
+                    else "hyperparameters: tuned per model and task (Optuna)")
+        seeds = f"seeds: {','.join(map(str, s.seeds))}"
+        if s.dev_tasks:
+            seeds += f" ({','.join(map(str, s.dev_seeds))} on the development tasks {' '.join(s.dev_tasks)})"
+        click.echo(f"{s.name}: {len(s.tasks)} tasks, {size}\n  {protocol}; {seeds}\n  {s.description}\n"
+                   f"  {' '.join(s.tasks)}")

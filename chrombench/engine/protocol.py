@@ -16,6 +16,10 @@ Every record carries ``results.PROTOCOL_VERSION``; changing what happens here me
    epoch's valid AUROC to Optuna and raises ``TrialPruned`` when the pruner says so.
 4. The best parameters are refitted once per seed and evaluated on the test split exactly once per
    seed (test AUROC is the primary metric; AUPRC, accuracy, and the valid metrics are kept too).
+   A budget of zero trials tunes nothing: the model's own defaults (plus the budget's fixed values)
+   are refitted, the protocol of a suite that holds hyperparameters fixed across its tasks.
+5. Every fit says how it ended (``training_report()``: epochs run, best epoch, ``stopped_by``);
+   the record carries it, and a fit that stopped at its cap while still improving is unconverged.
 """
 
 from __future__ import annotations
@@ -201,6 +205,7 @@ class SeedOutcome:
     fit_time_s: float
     predictions: dict  # gene_id, probability, label of the test genes
     history: list
+    training: dict  # how the fit ended: contract.fit_report
     test: Split = field(repr=False)  # for what comes after the test prediction (interpretation scores)
     truth: GroundTruth | None = field(default=None, repr=False)
 
@@ -226,7 +231,22 @@ def evaluate_seed(model_cls: type, best_params: dict, handle: TaskHandle, seed: 
     preds = {"gene_id": np.asarray(test.gene_ids).astype(str), "probability": test_p,
              "label": np.asarray(test.y, dtype=np.int8)}
     return SeedOutcome(metrics=metrics, model=model, params=params, fit_time_s=fit_time, predictions=preds,
-                       history=log.history, test=test, truth=truth)
+                       history=log.history, training=training_report(model), test=test, truth=truth)
+
+
+def training_report(model) -> dict:
+    """How ``model``'s last fit ended, as the record's ``training`` block (``unknown`` for a model
+    without ``training_report``; a malformed report is an error of that model, named)."""
+    from ..models.contract import STOP_REASONS, fit_report
+
+    report = getattr(model, "training_report", None)
+    if report is None:
+        return fit_report("unknown", iterative=False)
+    out = report()
+    if not isinstance(out, dict) or out.get("stopped_by") not in STOP_REASONS:
+        raise ChrombenchError(f"{type(model).__name__}.training_report() returned {str(out)[:200]}; the contract is "
+                              f"a dict with stopped_by in {STOP_REASONS} (use chrombench.models.contract.fit_report)")
+    return _jsonable(out)
 
 
 def model_summary(name: str, target: str | None, model_cls: type, model) -> dict:

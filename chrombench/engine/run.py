@@ -53,7 +53,7 @@ class RunConfig:
     dataset: str = store.SIMREMC
     trials: int | None = None
     timeout: float | None = None  # tuning budget in trial-seconds per (model, task)
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] | None = None  # None: the suite's seed policy (explicit tasks: 0, 1, 2)
     storage: str | None = None  # Optuna RDB URL; default sqlite:///<output_dir>/optuna.db
     tracking_uri: str | None = None  # MLflow; default sqlite:///<output_dir>/mlflow.db
     output_dir: Path = Path("chrombench-out")
@@ -82,6 +82,20 @@ class Plan:
     tracking_uri: str
     output_dir: Path
     skipped_models: dict = field(default_factory=dict)
+    seeds: list[int] | None = None  # explicit --seeds: every task
+    suite_spec: object = None  # chrombench.tasks.Suite of ``suite``
+
+    def seeds_for(self, task: str) -> list[int]:
+        """The final fits' seeds on ``task``: --seeds when given, else the suite's policy."""
+        if self.seeds:
+            return list(self.seeds)
+        if self.suite_spec is not None:
+            return self.suite_spec.seeds_for(task)
+        return [0, 1, 2]
+
+    @property
+    def fixed_hyperparameters(self) -> bool:
+        return bool(self.suite_spec is not None and self.suite_spec.fixed)
 
 
 # -- validation: everything that can be wrong is found before any work starts ----------------------
@@ -124,10 +138,11 @@ def resolve_models(names: list[str] | None) -> tuple[list[ModelSpec], dict[str, 
 def plan(cfg: RunConfig) -> Plan:
     if cfg.overwrite_strategy not in STRATEGIES:
         raise UnknownNameError(suggest(cfg.overwrite_strategy, list(STRATEGIES), "overwrite strategy"))
-    if not cfg.seeds or any(int(s) < 0 for s in cfg.seeds) or len(set(cfg.seeds)) != len(cfg.seeds):
+    if cfg.seeds is not None and (not cfg.seeds or any(int(s) < 0 for s in cfg.seeds)
+                                  or len(set(cfg.seeds)) != len(cfg.seeds)):
         raise ChrombenchError(f"--seeds must be distinct non-negative integers, got {cfg.seeds}")
-    if cfg.trials is not None and cfg.trials < 1:
-        raise ChrombenchError("--trials must be at least 1")
+    if cfg.trials is not None and cfg.trials < 0:
+        raise ChrombenchError("--trials must be 0 (no tuning: the models' defaults) or more")
     if cfg.tasks and cfg.suite:
         raise ChrombenchError("give either tasks (-t) or --suite, not both")
     if cfg.device == "cuda":
@@ -139,6 +154,7 @@ def plan(cfg: RunConfig) -> Plan:
 
     suite = None if cfg.tasks else (cfg.suite or "quick")
     genes = cfg.genes
+    s = None
     if suite:
         s = get_suite(suite)
         refs, genes = list(s.tasks), cfg.genes or s.genes
@@ -159,7 +175,7 @@ def plan(cfg: RunConfig) -> Plan:
     if cfg.tracking_uri:
         probe_tracking(tracking_uri)
     return Plan(models=models, tasks=tasks, suite=suite, genes=genes, storage=storage, tracking_uri=tracking_uri,
-                output_dir=out, skipped_models=skipped)
+                output_dir=out, skipped_models=skipped, seeds=list(cfg.seeds) if cfg.seeds else None, suite_spec=s)
 
 
 # -- the job ----------------------------------------------------------------------------------------
@@ -294,14 +310,17 @@ def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[b
             log.warning("--overwrite-strategy never: leaving the existing results of %s on %s untouched", spec.name, task)
             return True, summary
         return False, None
-    seeds_there = all(is_current(results.seed_path(p.output_dir, ds, spec.name, task, s), data) for s in cfg.seeds)
-    if summary is not None and seeds_there and is_current(spath, data) and sorted(summary["seeds"]) == sorted(cfg.seeds) \
+    seeds = p.seeds_for(task)
+    seeds_there = all(is_current(results.seed_path(p.output_dir, ds, spec.name, task, s), data) for s in seeds)
+    if summary is not None and seeds_there and is_current(spath, data) and sorted(summary["seeds"]) == sorted(seeds) \
             and _same_budget(summary.get("tuning", {}), _budget(p, cfg, spec)):
         return True, summary
     return False, None
 
 
 def _budget(p: Plan, cfg: RunConfig, spec: ModelSpec):
+    if p.fixed_hyperparameters and cfg.trials is None and cfg.timeout is None:
+        return tuning.Budget(0, None)  # the suite holds each model's defaults across its tasks
     return default_budget(spec.name, spec.cls, quick=p.suite == "quick", trials=cfg.trials, timeout=cfg.timeout)
 
 
@@ -368,7 +387,8 @@ class PairRun:
                                                   reuse=self.cfg.overwrite_strategy != "always")
         study = tuning.open_study(self.storage, self.study_name)
         view = self.handle.view  # the tuning path gets this and nothing else
-        fixed = protocol.fixed_params(self.spec.cls, self.cfg.seeds[0], self.device)
+        self.seed_list = self.p.seeds_for(self.task)
+        fixed = protocol.fixed_params(self.spec.cls, self.seed_list[0], self.device)
         tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
                     parent_run=self.parent, poll_interval=self.cfg.poll_interval, child_tags=self.search_tags(),
                     on_progress=lambda done, n: self.bar.phase(f"tuning: {done}/{n if n else '?'} trials"))
@@ -388,12 +408,12 @@ class PairRun:
 
     # -- seeds -------------------------------------------------------------------------------------
     def seeds(self) -> list[dict]:
-        pending = list(self.cfg.seeds)
+        pending = list(self.seed_list)
         while pending:
             rows = self.coord.rows(self.study_name)
             waiting = []
             for seed in pending:
-                self.bar.phase(f"refit + test: seed {seed} ({len(self.cfg.seeds)} seeds)")
+                self.bar.phase(f"refit + test: seed {seed} ({len(self.seed_list)} seeds)")
                 path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
                 row = rows.get(self.seed_item(seed))
                 if row is None and self.cfg.overwrite_strategy != "always" and \
@@ -409,7 +429,7 @@ class PairRun:
             if pending:
                 time.sleep(self.cfg.poll_interval)
         return [json.loads(results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, s).read_text())
-                for s in self.cfg.seeds]
+                for s in self.seed_list]
 
     def seed_item(self, seed: int) -> str:
         return f"seed-{seed}@{self.seed_key}"
@@ -427,7 +447,7 @@ class PairRun:
                     "kind": "seed", "model": protocol.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
                     "task": {"name": self.task, "suite": self.p.suite, "genes": self.p.genes},
                     "dataset": self.handle.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
-                    "oracle_auroc": self.handle.oracle_auroc,
+                    "oracle_auroc": self.handle.oracle_auroc, "training": out.training,
                     "fit_time_s": float(out.fit_time_s), "tuning": self.report,
                     "provenance": {"study": self.study_name, "worker": self.coord.worker, "mlflow_run_id": run_id},
                     **extra})
@@ -436,9 +456,12 @@ class PairRun:
                 self._save_model(seed, out.model)
                 self.tracker.log_params(run_id, out.params)
                 self.tracker.log_history(run_id, out.history)
+                self.tracker.set_tags(run_id, {"chrombench.stopped_by": out.training["stopped_by"],
+                                               "chrombench.converged": str(out.training["converged"]).lower()})
                 self.tracker.log_metrics(run_id, {f"{split}_{m}": v for split, ms in out.metrics.items()
                                                   for m, v in ms.items()} | {"fit_time_s": out.fit_time_s,
-                                                                             "n_parameters": record["model"]["n_parameters"]},
+                                                                             "n_parameters": record["model"]["n_parameters"]}
+                                        | {k: out.training[k] for k in ("epochs_run", "best_epoch") if k in out.training},
                                         step=len(out.history))  # after the per-epoch values, so it reads as final
                 self.coord.complete(self.study_name, item, {"record": record, "predictions": csv})
         except BaseException as exc:

@@ -232,12 +232,19 @@ def tuning_report(study: optuna.Study, budget: Budget) -> dict:
         "best_valid_auroc": float(best.value) if best else None,
         "best_trial": best.number if best else None,
         "best_params": dict(best.params) if best else {},
-        "sampler": "TPESampler", "pruner": "MedianPruner(n_startup_trials=2, n_warmup_steps=1)",
+        **({"fixed_params": {**budget.held, **budget.overrides}} if budget.trials == 0 else {}),
+        "sampler": "TPESampler" if budget.trials != 0 else "none (fixed hyperparameters)",
+        "pruner": "MedianPruner(n_startup_trials=2, n_warmup_steps=1)" if budget.trials != 0 else "none",
     }
 
 
 def best_params(study: optuna.Study, model_cls: type, budget: Budget) -> dict:
-    """The winning trial's ``__init__`` kwargs, rebuilt exactly through the model's own search space."""
+    """The winning trial's ``__init__`` kwargs, rebuilt exactly through the model's own search space.
+
+    With a budget of zero trials nothing is tuned: the model's defaults, with the budget's held and
+    fixed values, are what every task refits (a suite that holds hyperparameters fixed)."""
+    if budget.trials == 0:
+        return {**budget.held, **budget.overrides}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise ChrombenchError(f"no trial of {study.study_name} completed; nothing to refit")

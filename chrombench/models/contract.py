@@ -11,7 +11,11 @@ It is scikit-learn's, adapted to chromatin tasks:
 - ``predict_proba(X)`` takes raw counts ``[n, 100, 5]`` and returns ``[n, 2]`` (P(off), P(on));
 - ``search_space(trial)`` (classmethod) declares the Optuna search space next to the model;
 - ``save(dir)`` / ``chrombench.models.io.load_model(dir)`` round-trip without unpickling code:
-  a JSON config plus tensors/arrays.
+  a JSON config plus tensors/arrays;
+- ``training_report()`` says how the last fit ended (see ``STOP_REASONS``): every result record
+  carries it, and a fit that hit its cap while still improving is *unconverged* and is never ranked
+  as a result. An ``on_epoch`` callback may raise ``StopTraining`` to end a fit early (the engine's
+  time limit); the model keeps its best epoch and reports ``stopped_by`` = the exception's reason.
 
 Class attributes ``name``, ``family`` and ``description`` feed ``chrombench models list``.
 Models never see the test split: the engine hands them train and valid only.
@@ -33,6 +37,42 @@ from .. import MARKS, N_BINS, N_MARKS, __version__
 from ..errors import DataFormatError
 
 EpochCallback = Callable[[int, dict], None]
+
+# How a fit ended (``training_report()["stopped_by"]``):
+#   patience   early stopping: valid AUROC did not improve for ``patience`` epochs (converged)
+#   cap        the epoch/round/iteration cap was reached first: still improving, so *unconverged*
+#   time       the engine's time limit ended it (unconverged, like the cap)
+#   pruned     the tuner stopped a trial (trials only, never a result)
+#   diverged   the loss became non-finite
+#   tolerance  a solver met its own convergence criterion (lbfgs, libsvm)
+#   complete   nothing iterative to converge (a random forest builds all its trees)
+#   unknown    the model does not say (a third-party model without ``training_report``)
+STOP_REASONS = ("patience", "cap", "time", "pruned", "diverged", "tolerance", "complete", "unknown")
+CONVERGED_STOPS = ("patience", "tolerance", "complete")
+
+
+class StopTraining(Exception):
+    """Raised by an ``on_epoch`` callback to end training now; the model keeps its best epoch."""
+
+    def __init__(self, reason: str = "time", message: str = ""):
+        if reason not in STOP_REASONS:
+            raise ValueError(f"unknown stop reason {reason!r}; one of {', '.join(STOP_REASONS)}")
+        super().__init__(message or reason)
+        self.reason = reason
+
+
+def fit_report(stopped_by: str, *, iterative: bool, epochs_run: int | None = None, best_epoch: int | None = None,
+               cap: int | None = None, **extra) -> dict:
+    """The ``training`` block of a result record. ``converged`` follows from ``stopped_by`` alone, so a
+    record cannot claim convergence that its own stop reason contradicts."""
+    if stopped_by not in STOP_REASONS:
+        raise ValueError(f"unknown stop reason {stopped_by!r}; one of {', '.join(STOP_REASONS)}")
+    out = {"iterative": bool(iterative), "stopped_by": stopped_by,
+           "converged": None if stopped_by == "unknown" else stopped_by in CONVERGED_STOPS}
+    for key, value in (("epochs_run", epochs_run), ("best_epoch", best_epoch), ("cap", cap)):
+        if value is not None:
+            out[key] = int(value)
+    return {**out, **extra}
 
 MODEL_FORMAT = 1  # bump when the on-disk layout of saved models changes
 
@@ -75,6 +115,10 @@ class ChromModel(BaseEstimator):
     def n_parameters(self) -> int:
         """Number of learned parameters (after fit for data-dependent models)."""
         return 0
+
+    def training_report(self) -> dict:
+        """How the last ``fit`` ended: ``fit_report(...)``. Models that do not know say ``unknown``."""
+        return fit_report("unknown", iterative=False)
 
     # -- conveniences -------------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
