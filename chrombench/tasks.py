@@ -80,6 +80,7 @@ class Suite:
     seeds: tuple[int, ...] = (0, 1, 2)
     dev_tasks: tuple[str, ...] = ()
     dev_seeds: tuple[int, ...] = ()
+    models: tuple[str, ...] = ()  # what `chrombench run --suite NAME` runs without -m (empty: the whole zoo)
 
     @property
     def fixed(self) -> bool:
@@ -134,7 +135,8 @@ def all_suites() -> dict[str, Suite]:
             suite = Suite(name=name, description=s.get("description", ""), tasks=tasks, genes=s.get("genes"),
                           hyperparameters=str(s.get("hyperparameters", "tuned")),
                           seeds=tuple(int(x) for x in s.get("seeds", (0, 1, 2))),
-                          dev_tasks=tuple(s.get("dev_tasks", ())), dev_seeds=tuple(int(x) for x in s.get("dev_seeds", ())))
+                          dev_tasks=tuple(s.get("dev_tasks", ())), dev_seeds=tuple(int(x) for x in s.get("dev_seeds", ())),
+                          models=tuple(str(m) for m in s.get("models", ())))
         except (TypeError, ValueError) as exc:
             raise ChrombenchError(f"suite {name!r} in suites.toml: invalid field ({exc})") from exc
         if suite.hyperparameters not in HYPERPARAMETERS:

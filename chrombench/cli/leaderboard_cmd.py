@@ -67,9 +67,10 @@ def validate_cmd(paths):
     """Check submission bundles (default: every bundle under leaderboards/).
 
     Rejects schema violations, records edited after the run (digest), records added or removed
-    since the bundle was made (manifest), another protocol version, missing tasks, too few or
-    inconsistent seeds, and dataset hashes that differ from the registry's. Exit code 1 if any
-    bundle is rejected.
+    since the bundle was made (manifest), another protocol version, missing tasks, too few,
+    duplicated or inconsistent seeds, dataset hashes that differ from the registry's, and
+    unconverged fits (stopped at their epoch cap while still improving; a bundle whose manifest says
+    "smoke_test": true gets warnings instead). Exit code 1 if any bundle is rejected.
     """
     from ..leaderboard.validate import find_bundles, validate_paths
 
@@ -86,6 +87,8 @@ def validate_cmd(paths):
             click.secho(f"REJECTED  {r.path} ({len(r.rejections)} problems)", fg="red")
             for rej in r.rejections:
                 click.echo(f"  {rej.file}: {rej.reason}")
+        for w in r.warnings:
+            click.secho(f"  warning: {w.file}: {w.reason}", fg="yellow", err=True)
     rejected = sum(not r.ok for r in reports)
     click.echo(f"{len(reports) - rejected} of {len(reports)} bundles accepted.")
     if rejected:
@@ -100,7 +103,9 @@ def validate_cmd(paths):
 @click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("leaderboards/zoo"),
               show_default=True, help="Each model's bundle goes to OUT/<model>.")
 @click.option("--overwrite", is_flag=True, help="Replace existing bundles of the same names.")
-def bundle_cmd(results_dir, suite, models, out_root, overwrite):
+@click.option("--smoke-test", is_flag=True,
+              help="Declare the bundles a smoke test: unconverged fits are then warnings, not rejections.")
+def bundle_cmd(results_dir, suite, models, out_root, overwrite, smoke_test):
     """Bundle the results of a `chrombench run` (one bundle per model), without running anything.
 
     The records go in as the run sealed them, with their predictions, a model card and the
@@ -113,13 +118,16 @@ def bundle_cmd(results_dir, suite, models, out_root, overwrite):
     from ..leaderboard.submit import bundle_results
     from ..leaderboard.validate import validate_bundle
 
-    bundles = bundle_results(results_dir, suite, out_root, models=list(models) or None, overwrite=overwrite)
+    bundles = bundle_results(results_dir, suite, out_root, models=list(models) or None, overwrite=overwrite,
+                             smoke_test=smoke_test)
     rejected = 0
     for b in bundles:
         report = validate_bundle(b)
         click.echo(f"{'OK      ' if report.ok else 'REJECTED'}  {b} ({report.n_records} records)")
         for rej in report.rejections:
             click.echo(f"  {rej.file}: {rej.reason}", err=True)
+        for w in report.warnings:
+            click.echo(f"  warning: {w.file}: {w.reason}", err=True)
         rejected += not report.ok
     if rejected:
         raise ChrombenchError(f"{rejected} of {len(bundles)} bundles do not pass validation")
@@ -151,7 +159,9 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Optuna trials per task (default: the engine's).")
 @click.option("--timeout", type=float, default=None, help="Tuning time budget per task, seconds.")
-@click.option("--seeds", default="0-2", show_default=True, help="Seeds of the final fits: 0-4 or 0,1,2 (at least 3).")
+@click.option("--seeds", default=None,
+              help="Seeds of the final fits: 0-4 or 0,1,2. Default: the suite's (quick: 0-2; roadmap56: 0, and 0-2 "
+                   "on its development tasks).")
 @click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("leaderboards/submissions"),
               show_default=True, help="The bundle goes to OUT/NAME.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None,
@@ -172,8 +182,9 @@ def submit(target, name, suite, dataset, trials, timeout, seeds, out_root, work_
     from ..leaderboard.submit import submit as run_submission
     from ..leaderboard.validate import validate_bundle
 
-    seed_list = parse_seeds(seeds)
-    command = shlex.join(["chrombench", "submit", target, "--name", name, "--suite", suite, "--seeds", seeds]
+    seed_list = parse_seeds(seeds) if seeds else None
+    command = shlex.join(["chrombench", "submit", target, "--name", name, "--suite", suite]
+                         + (["--seeds", seeds] if seeds else [])
                          + (["--data", dataset] if dataset != "simremc" else [])
                          + (["--trials", str(trials)] if trials else []))
     bundle = run_submission(target, name, suite=suite, dataset=dataset, trials=trials, timeout=timeout,

@@ -1,9 +1,11 @@
-"""Default tuning budgets, chosen so that a bare ``chrombench run`` (quick suite, 10 models, 3 tasks,
-3 seeds) finishes in about five minutes on 2 CPU cores, and a full-size task gets a real search.
+"""Default tuning budgets for tuned runs: explicit tasks (``-t``) and ``--trials N`` on a suite.
 
-``--trials`` / ``--timeout`` replace these for every model. Overrides are fixed ``__init__`` kwargs
-applied to trials and refits alike (a smaller epoch cap for the quick suite); an override is used
-only when the model accepts that keyword, so third-party models are never broken by it.
+The shipped suites (quick, roadmap56) hold each model's defaults fixed and tune nothing (see
+``tasks/suites.toml``), so these apply only when tuning is asked for. ``--trials`` / ``--timeout``
+replace the counts for every model. Overrides are fixed ``__init__`` kwargs applied to trials and
+refits alike; an override is used only when the model accepts that keyword, so third-party models
+are never broken by it. No budget caps epochs below what a fit needs to converge: every fit early-
+stops on valid AUROC, and a record says how it ended.
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ from .tuning import Budget
 # name -> (trials, timeout in trial-seconds, overrides[, held search-space values]), quick / full size.
 # The quick suite has no timeouts: a timeout makes the search depend on the machine's load, and the
 # epoch/tree caps already bound its time; full-size budgets keep one as a safety net.
-# Measured on 2 busy cores: an AttentiveChrome-family epoch on 800 genes takes ~0.7 s whatever the
-# batch size (the 100-step recurrence dominates) and 2-3x that when the machine is shared, so the
-# quick suite affords 2 trials of 2 epochs plus 3 seeded refits per (model, task), times 15 pairs.
-# The quick suite holds the published architecture (hidden 32 over bins, 16 over marks) and batch 128:
-# a sampled hidden size of 64 made one fit 4-6x slower, so the default run's length depended on the
-# sampler's draws (5 to 9 minutes). It tunes what matters at 2 epochs: lr, dropout, weight decay.
+# A tuned quick-size run holds the published architecture (hidden 32 over bins, 16 over marks) and
+# batch 128: a sampled hidden size of 64 made one fit 4-6x slower, so the run's length depended on the
+# sampler's draws. It tunes lr, dropout and weight decay.
 _ATTN_HELD = {"hidden_bins": 32, "hidden_marks": 16, "batch_size": 128}
-_ATTN_QUICK = (2, None, {"epochs": 2}, _ATTN_HELD)
+_ATTN_QUICK = (2, None, {}, _ATTN_HELD)  # fits run to convergence (early stopping), never to a small cap
 _ATTN_FULL = (8, 600.0, {})  # epochs/patience: the model's own defaults (early stopping on valid AUROC)
 QUICK = {
     "attentivechrome": _ATTN_QUICK,
@@ -29,7 +28,7 @@ QUICK = {
     "attentivechrome-no-beta": _ATTN_QUICK,
     "attentivechrome-unidirectional": _ATTN_QUICK,
     "lstm": _ATTN_QUICK,
-    "deepchrome": (4, None, {"epochs": 8}),  # a CNN: ~0.1 s per epoch on 800 genes
+    "deepchrome": (4, None, {}),  # a CNN: ~0.1 s per epoch on 800 genes
     "svm": (8, None, {}),
     "random-forest": (4, None, {"n_estimators": 150}),  # 800 genes: more trees buy nothing but time
     "xgboost": (6, None, {"n_estimators": 100}),  # deep trees x 2000 rounds took 20 s for one trial

@@ -164,7 +164,7 @@ def plan(cfg: RunConfig) -> Plan:
     for ds, task in tasks:  # real data must be there (memory-mapped: cheap); the simulator makes its own
         if ds != store.SIMREMC:
             store.load_task(task, ds)  # raises with how to fetch or import it
-    models, skipped = resolve_models(cfg.models)
+    models, skipped = resolve_models(cfg.models or (list(s.models) if s is not None and s.models else None))
     if not models:
         raise ChrombenchError("no model could be loaded: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     out = Path(cfg.output_dir).resolve()

@@ -43,6 +43,25 @@ class Cell:
     record: dict = field(default_factory=dict, repr=False)
 
     @property
+    def training(self) -> dict:
+        t = self.record.get("training")
+        return t if isinstance(t, dict) else {}
+
+    @property
+    def unconverged(self) -> int:
+        """Seeds of this cell whose fit stopped while still improving (cap, time) or diverged."""
+        t = self.training
+        if "n_unconverged" in t:
+            return int(t["n_unconverged"])
+        return int(t.get("converged") is False)
+
+    @property
+    def compute_s(self) -> float:
+        """Seconds this cell cost: tuning trials plus every seed's fit (from the records)."""
+        tuned = float(self.record.get("tuning", {}).get("elapsed_s", 0.0) or 0.0)
+        return tuned + float(self.record.get("fit_time_s", 0.0) or 0.0) * max(1, len(self.values))
+
+    @property
     def mean(self) -> float:
         return stats.mean_std(self.values)[0]
 
@@ -81,6 +100,27 @@ class Section:
     ci_methods: list[str]
     # (model, task) -> {method: {measure: value}} from the seed record that carries it (seed 0, simulated)
     interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
+    content_hashes: dict[str, str] = field(default_factory=dict)  # task -> the dataset content hash
+
+    @property
+    def content_hash(self) -> str:
+        """One hash for the section's data: sha256 over the sorted ``task:hash`` lines of its tasks."""
+        import hashlib
+
+        lines = "\n".join(f"{t}:{h}" for t, h in sorted(self.content_hashes.items()))
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+    def fits(self, model: str) -> dict:
+        """How ``model``'s fits ended over the section: seeds fitted, unconverged, stop reasons, compute."""
+        cells = [c for (m, _), c in self.cells.items() if m == model]
+        stops: dict[str, int] = {}
+        for c in cells:
+            reasons = c.training.get("stopped_by", [])
+            for r in (reasons if isinstance(reasons, list) else [reasons]):
+                stops[r] = stops.get(r, 0) + 1
+        return {"fits": sum(len(c.values) for c in cells), "unconverged": sum(c.unconverged for c in cells),
+                "stopped_by": dict(sorted(stops.items(), key=lambda kv: -kv[1])),
+                "compute_s": sum(c.compute_s for c in cells)}
 
     @property
     def key(self) -> str:
@@ -262,6 +302,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
         avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
         wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
         n_parameters=n_params, interpretation=interpretation,
+        content_hashes={t: c.record["dataset"]["content_hash"] for (_, t), c in sorted(cells.items())},
         ci_methods=sorted({c.ci_method for c in cells.values() if c.ci_method}))
 
 

@@ -34,7 +34,10 @@ SIMULATED_NOTE = ("Simulated data (simremc): these numbers measure models on a s
 CSV_FIELDS = ("dataset", "version", "simulated", "model", "family", "task", "suite", "test_auroc_mean",
               "test_auroc_std", "n_seeds", "seeds", "ci_low", "ci_high", "ci_method", "oracle_auroc",
               "test_auprc_mean", "test_accuracy_mean", "valid_auroc_mean", "n_parameters", "fit_time_s",
-              "code_version")
+              "stopped_by", "epochs_run", "unconverged", "content_hash", "code_version")
+UNCONVERGED_MARK = "†"
+UNCONVERGED_NOTE = (f"{UNCONVERGED_MARK} unconverged: a fit stopped at its epoch cap (or time limit) while its "
+                    "validation AUROC was still improving, or diverged. Such a number is a smoke test, not a result.")
 
 
 def fmt(x, digits: int = 3) -> str:
@@ -84,8 +87,32 @@ def _model_rows(section: Section) -> list[dict]:
                      "common_mean": d.get("common_mean", math.nan),
                      "median": d["median"], "min": d["min"], "max": d["max"], "tasks": d["n"],
                      "avg_rank": section.avg_ranks.get(m, math.nan), "p_holm": p_holm, "p_raw": p_raw,
-                     "wins": wins, "n_parameters": section.n_parameters.get(m, 0)})
+                     "wins": wins, "n_parameters": section.n_parameters.get(m, 0), **section.fits(m)})
     return rows
+
+
+def ended_by(row: dict) -> str:
+    """'patience 62' or '† cap 3, patience 6': how a model's fits ended, unconverged ones marked."""
+    text = ", ".join(f"{k} {v}" for k, v in row["stopped_by"].items()) or "—"
+    return f"{UNCONVERGED_MARK} {text}" if row["unconverged"] else text
+
+
+def fmt_duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _cell_text(c) -> str:
+    return f"{c.mean:.3f} ± {c.std:.3f}" + (f" {UNCONVERGED_MARK}" if c.unconverged else "")
+
+
+def _data_line(section: Section) -> str:
+    n = len(section.content_hashes)
+    return (f"Data: {section.dataset} {section.version}, {genes_label(section.genes)}; content hash "
+            f"{section.content_hash[:16]} (sha256 over the {n} tasks' hashes, each in leaderboard.csv)")
 
 
 def _stats_lines(section: Section) -> list[str]:
@@ -111,6 +138,11 @@ def _stats_lines(section: Section) -> list[str]:
                      f"{REFERENCE_MODEL}'s (as counted in the AttentiveChrome paper).")
     if section.ci_methods:
         lines.append("Confidence intervals (95%): " + "; ".join(section.ci_methods) + ".")
+    lines.append("Ended by: how each model's fits stopped (patience: early stopping, converged; tolerance: the "
+                 "solver's criterion; complete: not iterative; cap/time: unconverged). Compute: tuning plus every "
+                 "seed's fit, summed from the records (this machine's seconds, not wall time).")
+    if any(section.fits(m)["unconverged"] for m in section.models):
+        lines.append(UNCONVERGED_NOTE)
     return lines
 
 
@@ -133,21 +165,22 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         out += [f"## {_title(s)}", ""]
         if s.simulated:
             out += [f"> {SIMULATED_NOTE}", ""]
-        out += [f"Reproduce with: `{s.reproduce()}`", ""]
+        out += [f"Reproduce with: `{s.reproduce()}`", "", _data_line(s), ""]
         has_wins = bool(s.wins)
         common = _ranked_on_common_tasks(s)
         header = ["#", "model"] + ([f"mean AUROC, {len(s.complete_tasks)} common tasks"] if common else [])
         header += ["mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm)"]
         header += [f"wins vs {REFERENCE_MODEL}"] if has_wins else []
-        header += ["parameters"]
+        header += ["parameters", "ended by", "compute"]
         rows = []
         for r in _model_rows(s):
-            row = [str(r["rank"]), _md(r["model"])] + ([fmt(r["common_mean"])] if common else [])
+            name = _md(r["model"]) + (f" {UNCONVERGED_MARK}" if r["unconverged"] else "")
+            row = [str(r["rank"]), name] + ([fmt(r["common_mean"])] if common else [])
             row += [fmt(r["mean"]), fmt(r["median"]), fmt(r["min"]), fmt(r["max"]),
                     str(r["tasks"]), fmt(r["avg_rank"], 2), fmt_p(r["p_holm"])]
             if has_wins:
                 row.append(f"{r['wins'][0]}/{r['wins'][1]}" if r["wins"] else "—")
-            rows.append(row + [f"{r['n_parameters']:,}"])
+            rows.append(row + [f"{r['n_parameters']:,}", ended_by(r), fmt_duration(r["compute_s"])])
         out += _md_table(header, rows, ["---:", ":---"] + ["---:"] * (len(header) - 2)) + [""]
         out += [f"- {line}" for line in _stats_lines(s)] + [""]
         out += ["### Test AUROC per task (mean ± std over seeds)", ""]
@@ -158,7 +191,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             row = [t] + ([fmt(s.oracle[t])] if show_oracle else [])
             for m in s.models:
                 c = s.cells.get((m, t))
-                row.append(f"{c.mean:.3f} ± {c.std:.3f}" if c else "—")
+                row.append(_cell_text(c) if c else "—")
             rows.append(row)
         out += _md_table(header, rows, [":---"] + ["---:"] * (len(header) - 1)) + [""]
         out += interpretation.markdown(s)
@@ -208,8 +241,16 @@ def csv_text(board: Board) -> str:
                     "test_accuracy_mean": _num(c.metric_mean("test_accuracy")),
                     "valid_auroc_mean": _num(c.metric_mean("valid_auroc")),
                     "n_parameters": rec.get("model", {}).get("n_parameters", ""),
-                    "fit_time_s": _num(rec.get("fit_time_s")), "code_version": rec.get("code_version", "")})
+                    "fit_time_s": _num(rec.get("fit_time_s")),
+                    "stopped_by": " ".join(map(str, _as_list(c.training.get("stopped_by", "")))),
+                    "epochs_run": " ".join(map(str, _as_list(c.training.get("epochs_run", "")))),
+                    "unconverged": c.unconverged, "content_hash": rec.get("dataset", {}).get("content_hash", ""),
+                    "code_version": rec.get("code_version", "")})
     return buf.getvalue()
+
+
+def _as_list(x) -> list:
+    return x if isinstance(x, list) else ([x] if x != "" else [])
 
 
 def _num(x) -> str:
@@ -239,14 +280,17 @@ def _html_section(s: Section, index: int) -> str:
     if s.simulated:
         parts.append(f'<p class="note">{html.escape(SIMULATED_NOTE)}</p>')
     parts.append(f'<p>Reproduce with:</p><code class="cmd">{html.escape(s.reproduce())}</code>')
+    parts.append(f'<p class="meta data-hash">{html.escape(_data_line(s))}</p>')
     common = _ranked_on_common_tasks(s)
     header = ["#", "model", "family"] + ([f"mean AUROC, {len(s.complete_tasks)} common tasks"] if common else [])
     header += ["mean AUROC", "median", "min", "max", "tasks", "avg rank", "p (Holm) vs top"]
     header += [f"wins vs {REFERENCE_MODEL}"] if s.wins else []
-    header += ["parameters"]
+    header += ["parameters", "ended by", "compute"]
     rows = []
     for r in _model_rows(s):
-        cells = [_td(str(r["rank"]), r["rank"]), _td(r["model"], cls="text model"), _td(r["family"], cls="text")]
+        name = r["model"] + (f" {UNCONVERGED_MARK}" if r["unconverged"] else "")
+        cells = [_td(str(r["rank"]), r["rank"]), _td(name, cls="text model" + (" unconverged" if r["unconverged"] else "")),
+                 _td(r["family"], cls="text")]
         if common:
             cells.append(_td(fmt(r["common_mean"]), r["common_mean"], "best" if r["rank"] == 1 else ""))
         cells += [_td(fmt(r["mean"]), r["mean"], "best" if r["rank"] == 1 and not common else ""),
@@ -257,8 +301,10 @@ def _html_section(s: Section, index: int) -> str:
             w = r["wins"]
             cells.append(_td(f"{w[0]}/{w[1]}", w[0]) if w else _td("—", math.nan))
         cells.append(_td(f"{r['n_parameters']:,}", r["n_parameters"]))
+        cells += [_td(ended_by(r), cls="text"), _td(fmt_duration(r["compute_s"]), r["compute_s"])]
         rows.append(f'<tr data-model="{html.escape(r["model"])}">{"".join(cells)}</tr>')
-    parts.append(_table(header, rows, text_cols=(1, 2)))
+    n = len(header)
+    parts.append(_table(header, rows, text_cols=(1, 2, n - 2)))
     parts.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _stats_lines(s)) + "</ul>")
     parts.append(_figure(plots.heatmap(s), "Test AUROC per model and task (mean over seeds)."
                          + (" In grey: the simulator's oracle AUROC, the ceiling." if s.simulated else "")))
@@ -361,7 +407,8 @@ def console_table(records: list[dict]) -> str:
             row = f"{m:<{width}}"
             for t in s.tasks:
                 c = s.cells.get((m, t))
-                row += f"{(f'{c.mean:.3f}±{c.std:.3f}' if c else '—'):>15}"
+                text = f"{c.mean:.3f}±{c.std:.3f}" + (UNCONVERGED_MARK if c.unconverged else "") if c else "—"
+                row += f"{text:>15}"
             row += f"{fmt(s.per_model[m]['mean']):>9}"
             if s.wins:
                 w = s.wins.get(m)
@@ -371,6 +418,8 @@ def console_table(records: list[dict]) -> str:
             vals = [s.oracle[t] for t in s.tasks]
             lines.append(f"{'oracle (ceiling)':<{width}}" + "".join(f"{fmt(v):>15}" for v in vals)
                          + f"{fmt(np.mean([v for v in vals if v is not None])):>9}")
+        if any(s.fits(m)["unconverged"] for m in s.models):
+            lines.append(UNCONVERGED_NOTE)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

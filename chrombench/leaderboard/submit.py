@@ -155,7 +155,7 @@ def model_card_markdown(card: dict) -> str:
 # -- the bundle ---------------------------------------------------------------------------------------------
 
 def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: list[dict], card: dict,
-                 command: str, overwrite: bool = False) -> Path:
+                 command: str, overwrite: bool = False, smoke_test: bool = False) -> Path:
     """Write records, model card and manifest into ``bundle_dir`` atomically (stage, then rename)."""
     bundle_dir = Path(bundle_dir)
     if bundle_dir.exists() and not overwrite:
@@ -192,7 +192,13 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "chrombench_version": __version__, "code_version": results.code_version(), "command": command,
         }
-        manifest["n_seeds"] = len(manifest["seeds"])
+        if smoke_test:  # unconverged fits are then warnings, and the page says it is no result
+            manifest["smoke_test"] = True
+        per_task: dict[str, set] = {}
+        for r in records:
+            if r["kind"] == "seed":
+                per_task.setdefault(r["task"]["name"], set()).add(r["seed"])
+        manifest["n_seeds"] = min((len(v) for v in per_task.values()), default=0)  # every task has at least these
         results.atomic_write_json(stage / "model_card.json", card)
         (stage / "MODEL_CARD.md").write_text(model_card_markdown(card))
         results.atomic_write_json(stage / MANIFEST, manifest)
@@ -212,7 +218,7 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
 
 
 def submit(target: str, name: str, *, suite: str = "quick", dataset: str = "simremc", trials: int | None = None,
-           timeout: float | None = None, seeds=(0, 1, 2), out_root: Path = SUBMISSIONS, work_dir: Path | None = None,
+           timeout: float | None = None, seeds=None, out_root: Path = SUBMISSIONS, work_dir: Path | None = None,
            device: str = "auto", overwrite: bool = False, progress: bool = True, command: str | None = None) -> Path:
     """Run the protocol for ``target`` on every task of ``suite`` and write ``out_root/name``.
 
@@ -229,10 +235,14 @@ def submit(target: str, name: str, *, suite: str = "quick", dataset: str = "simr
     bundle_dir = Path(out_root) / name
     if bundle_dir.exists() and not overwrite:
         raise ChrombenchError(f"{bundle_dir} exists; pass --overwrite to replace the bundle")
-    seeds = sorted(set(int(s) for s in seeds))
-    if len(seeds) < 3:
-        raise ChrombenchError(f"a submission needs at least 3 seeds (got {seeds}); the leaderboard rejects fewer")
-    suite_tasks = set(get_suite(suite).tasks)
+    spec = get_suite(suite)
+    needed = max(len(spec.seeds_for(t)) for t in spec.tasks)
+    if seeds is not None:
+        seeds = sorted(set(int(s) for s in seeds))
+        if len(seeds) < needed:
+            raise ChrombenchError(f"a {suite} submission needs at least {needed} seeds (got {seeds}); the leaderboard "
+                                  "rejects fewer (leave --seeds out for the suite's own seeds)")
+    suite_tasks = set(spec.tasks)
     model_cls = get_model_class(target)  # fails early, with did-you-mean, before any work
     work_dir = Path(work_dir) if work_dir else Path("chrombench-out") / "submissions" / name
     # NAME=TARGET makes the engine write the records under the submission's name, so they are
@@ -252,16 +262,17 @@ def submit(target: str, name: str, *, suite: str = "quick", dataset: str = "simr
     records = summaries + [r for r in results.read_records(work_dir / "results", kind="seed")
                            if r["model"]["name"] == model_name and r["task"]["name"] in suite_tasks
                            and (r["dataset"]["name"], r["dataset"]["version"]) == (ds["name"], ds["version"])
-                           and r["seed"] in seeds]
+                           and r["seed"] in (seeds if seeds is not None else spec.seeds_for(r["task"]["name"]))]
     card = model_card(model_cls, target, name, records, suite, wall, trials, timeout)
-    command = command or f"chrombench submit {target} --name {name} --suite {suite} --seeds {','.join(map(str, seeds))}"
+    command = command or (f"chrombench submit {target} --name {name} --suite {suite}"
+                          + (f" --seeds {','.join(map(str, seeds))}" if seeds else ""))
     return write_bundle(bundle_dir, name, target, suite, records, card, command, overwrite=overwrite)
 
 
 # -- bundles from an existing run ----------------------------------------------------------------------------
 
 def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: list[str] | None = None,
-                   overwrite: bool = False, command: str | None = None) -> list[Path]:
+                   overwrite: bool = False, command: str | None = None, smoke_test: bool = False) -> list[Path]:
     """One bundle per model found in ``results_dir`` (a `chrombench run` output) for ``suite``: the
     records as the run sealed them, no rerun. Models without every task of the suite are reported."""
     from ..models.registry import get_model_class
@@ -295,5 +306,6 @@ def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: lis
         card = model_card(model_cls, target, name, records, suite, spent, None, None)
         card["wall_time_note"] = "compute seconds from the records (tuning plus seed fits), not a wall-clock time"
         written.append(write_bundle(Path(out_root) / name, name, target, suite, records, card,
-                                    command or f"chrombench run -m {name} --suite {suite}", overwrite=overwrite))
+                                    command or f"chrombench run -m {name} --suite {suite}", overwrite=overwrite,
+                                    smoke_test=smoke_test))
     return written

@@ -6,14 +6,17 @@ A bundle is a folder with a manifest ``bundle.json`` and result records under ``
 - a record violates the schema, or its digest does not match its contents (edited by hand);
 - a record or the manifest was made under another protocol version;
 - the records on disk differ from the manifest's list (a record added, removed or replaced);
-- a task of the suite is missing, or the seeds are too few (under 3, or under the manifest's
-  declared ``n_seeds``) or differ between tasks;
+- a task of the suite is missing, or the seeds are too few (under the suite's policy: 3 per task on
+  quick, 1 per task and 3 on the development tasks on roadmap56; or under the manifest's declared
+  ``n_seeds``) or differ between tasks (of the same kind), or a (model, task, seed) appears twice;
 - a record's dataset content hash differs from the hash the dataset registry computes for that
   task (the results were measured on other data);
 - a summary does not follow from its seed records (recomputed), a seed's test AUROC does not follow
   from its predictions CSV (recomputed), or a predictions CSV differs from the manifest's sha256;
 - a result record lies under the validated folder but outside any bundle (it would be rendered
-  without ever being checked).
+  without ever being checked);
+- a fit is unconverged (stopped at its epoch cap or time limit while still improving, or diverged),
+  unless the manifest declares the bundle a smoke test (``"smoke_test": true``: warnings only).
 
 The digests stop edits by hand and mistakes; they are not signatures (anyone can reseal a record
 with the public code), which is why numbers are recomputed from the layer below them wherever the
@@ -58,6 +61,7 @@ class BundleReport:
     name: str | None = None
     n_records: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    warnings: list[Rejection] = field(default_factory=list)  # reported, not rejected (a smoke test's)
 
     @property
     def ok(self) -> bool:
@@ -156,6 +160,7 @@ def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleRep
     _check_summaries(path, records, reject)
     _check_predictions(path, manifest, records, reject)
     _check_dataset_hashes(path, manifest, records, lookup, reject)
+    report.warnings += _check_convergence(path, manifest, records, reject)
     return report
 
 
@@ -233,21 +238,32 @@ def _check_coverage(path: Path, manifest: dict, records: dict[str, dict], reject
         if task not in suite.tasks:
             reject(path / RECORDS_DIR / str(task), f"task {task} is not part of suite {suite.name!r}")
     declared = manifest.get("n_seeds")
-    # a bundle may promise more seeds than the minimum (and is then held to it), never fewer
-    required = max(MIN_SEEDS, declared) if isinstance(declared, int) else MIN_SEEDS
+    # each task needs the seeds its suite's protocol asks for (quick: 3; roadmap56: 1, 3 on its dev
+    # tasks); a bundle may promise more (and is then held to it), never fewer
+    declared = declared if isinstance(declared, int) else 0
     expected = sorted(manifest["seeds"]) if isinstance(manifest["seeds"], list) else None
+    group_seeds: dict[bool, tuple[str, list[int]]] = {}  # dev task? -> (first task, its seeds)
     for task in suite.tasks:
         got = sorted(seeds_by_task.get(task, []))
         if task not in seeds_by_task:
             continue
         where = path / RECORDS_DIR / task
+        policy = len(suite.seeds_for(task)) if suite.dev_tasks else max(MIN_SEEDS, len(suite.seeds))
+        required = max(policy, declared)
         if len(set(got)) != len(got):
-            reject(where, f"duplicate seed records {got}")
+            reject(where, f"duplicate seed records {got}: a (model, task, seed) appears twice")
+        dev = task in suite.dev_tasks
         if len(set(got)) < required:
             reject(where, f"{len(set(got))} seeds {got}; at least {required} are required"
-                          + (" (declared n_seeds)" if required > MIN_SEEDS else ""))
-        elif expected is not None and sorted(set(got)) != expected:
+                          + (" (declared n_seeds)" if declared > policy else f" on {suite.name}"
+                             + (" development tasks" if dev else "")))
+        elif not suite.dev_tasks and expected is not None and sorted(set(got)) != expected:
             reject(where, f"seeds {got} differ from the bundle's seeds {expected}: every task must use the same seeds")
+        elif dev in group_seeds and sorted(set(got)) != group_seeds[dev][1]:
+            first, seeds = group_seeds[dev]
+            reject(where, f"seeds {got} differ from {first}'s {seeds}: every {'development ' if dev else ''}task "
+                          "must use the same seeds")
+        group_seeds.setdefault(dev, (task, sorted(set(got))))
         if task in summaries:
             rel, summ = summaries[task]
             if sorted(summ.get("seeds", [])) != sorted(set(got)):
@@ -342,6 +358,28 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
         if abs(value - claimed) > AUROC_TOLERANCE:
             reject(path / rel, f"test AUROC {claimed:.6f} does not follow from {csv_rel.rsplit('/', 1)[1]} "
                                f"({value:.6f}): the record or its predictions were changed")
+
+
+def _check_convergence(path: Path, manifest: dict, records: dict[str, dict], reject) -> list[Rejection]:
+    """A fit that stopped at its cap (or time limit) while still improving, or diverged, is no result.
+
+    A bundle that declares itself a smoke test (``"smoke_test": true``) gets warnings instead; the
+    leaderboard never ranks its rows as results either way (they are marked)."""
+    smoke = manifest.get("smoke_test") is True
+    warnings = []
+    for rel, rec in sorted(records.items()):
+        if rec.get("kind") != "seed" or results.problems(rec) or not results.is_unconverged(rec):
+            continue
+        t = rec["training"]
+        ran = f" after {t['epochs_run']} epochs" if "epochs_run" in t else ""
+        cap = f" (cap {t['cap']}, best epoch {t.get('best_epoch')})" if "cap" in t else ""
+        why = (f"{rec['model']['name']} on {rec['task']['name']} seed {rec['seed']} is unconverged: stopped by "
+               f"{t['stopped_by']}{ran}{cap} while still improving; raise its epoch cap or time limit and run it again")
+        if smoke:
+            warnings.append(Rejection(str(path / rel), why + " (smoke test: warning only)"))
+        else:
+            reject(path / rel, why)
+    return warnings
 
 
 def _sha256(path: Path) -> str:

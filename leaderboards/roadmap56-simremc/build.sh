@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Compute the roadmap56 table one model at a time (model-major, so each model's bundle completes as
+# early as possible), resumably: run it again after an interruption and finished (model, task, seed)
+# fits are kept. Then bundle each complete model and render the page:
+#
+#   OUT=/scratch/rm56 leaderboards/roadmap56-simremc/build.sh            # compute (hours on 2 cores)
+#   leaderboards/roadmap56-simremc/build.sh bundle                       # bundle + render what is complete
+#
+# MODELS overrides the order/set; WORKERS the local worker count (default 1: the kernels use the cores).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+OUT="${OUT:-chrombench-out/roadmap56}"
+WORKERS="${WORKERS:-1}"
+MODELS="${MODELS:-logistic-regression xgboost random-forest deepchrome attentivechrome svm lstm attentivechrome-no-beta attentivechrome-no-alpha attentivechrome-unidirectional}"
+CB="${CHROMBENCH:-chrombench}"
+
+if [ "${1:-}" = "bundle" ]; then
+  for m in $MODELS; do
+    if "$CB" leaderboard bundle "$OUT/results" --suite roadmap56 -m "$m" --out "$here/zoo" --overwrite; then
+      echo "bundled $m"
+    else
+      echo "not (yet) complete: $m"
+    fi
+  done
+  exec "$CB" leaderboard render --results "$here/zoo" --out "$here" --title "chrombench roadmap56 (simremc)"
+fi
+
+mkdir -p "$OUT"
+for m in $MODELS; do
+  start=$(date +%s)
+  "$CB" run -m "$m" --suite roadmap56 --output-dir "$OUT" --workers "$WORKERS" --no-progress
+  printf '%s\t%s\t%s\n' "$m" "$(( $(date +%s) - start ))" "$(date -u +%FT%TZ)" >> "$OUT/wall-seconds.tsv"
+done
