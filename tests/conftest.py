@@ -93,13 +93,21 @@ def snapshot_home(home):
     return snap
 
 
+CONVERGED_FIT = {"iterative": True, "stopped_by": "patience", "converged": True, "epochs_run": 12, "best_epoch": 6,
+                 "cap": 100, "patience": 5}
+UNCONVERGED_FIT = {"iterative": True, "stopped_by": "cap", "converged": False, "epochs_run": 2, "best_epoch": 1,
+                   "cap": 2, "patience": 5}
+
+
 def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str | None = None,
                       simulated: bool = True, suite: str | None = "quick", oracle: dict | None = None,
-                      content_hashes: dict | None = None, genes: dict | None = None) -> list[dict]:
+                      content_hashes: dict | None = None, genes: dict | None = None,
+                      training: dict | None = None) -> list[dict]:
     """Sealed seed and summary records from ``{model: {task: [test AUROC per seed]}}``.
 
     Seeds are numbered 0..n-1; other metrics are derived from the AUROC so they vary too. The
-    content hash of a task is a fixed function of (dataset, task) unless given.
+    content hash of a task is a fixed function of (dataset, task) unless given. Every fit converged
+    by early stopping unless ``training`` gives a model's seeds another ``training`` block.
     """
     import hashlib
 
@@ -120,7 +128,8 @@ def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str | 
                 "tuning": {"n_trials": 4, "n_pruned": 1, "budget_trials": 4, "budget_timeout_s": None,
                            "elapsed_s": 2.5, "best_valid_auroc": 0.7, "best_params": {"width": 3}},
             }
-            seeds = [results.seal({**common, "kind": "seed", "seed": k, "fit_time_s": 1.0 + k,
+            fit = (training or {}).get(model, CONVERGED_FIT)
+            seeds = [results.seal({**common, "kind": "seed", "seed": k, "fit_time_s": 1.0 + k, "training": fit,
                                    "metrics": {"test": {"auroc": v, "auprc": v - 0.05, "accuracy": v - 0.1},
                                                "valid": {"auroc": v - 0.01}}})
                      for k, v in enumerate(values)]

@@ -183,3 +183,103 @@ def test_workers_started_together_create_the_schema_once(pg_url):
     # without schema_lock, one such attempt failed 5 times out of 5 here (pg_type unique violation)
     codes = _race_fresh_database(pg_url, "chrombench_race", use_lock=True)
     assert codes == [0] * len(codes), f"exit codes {codes}"
+
+
+@pytest.fixture()
+def mlflow_server(tmp_path):
+    """A real `mlflow server` process on a free port of 127.0.0.1 (sqlite backend, served artifacts)."""
+    import urllib.request
+
+    port, store = _free_port(), tmp_path / "mlflow-server"
+    store.mkdir()
+    log = open(store / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                             f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.flush()
+                pytest.fail(f"mlflow server did not start: {(store / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _outcomes(out: Path) -> dict:
+    """(model, task, seed) -> what a leaderboard shows of a seed record (not who computed it, or when)."""
+    found = {}
+    for rec in results.read_records(out / "results", kind="seed"):
+        key = (rec["model"]["name"], rec["task"]["name"], rec["seed"])
+        found[key] = (rec["metrics"], rec["training"], rec["model"]["params"], rec["dataset"]["content_hash"])
+    return found
+
+
+def test_cluster_workers_on_postgres_and_an_mlflow_server_give_one_workers_records(pg_url, home, tmp_path,
+                                                                                    mlflow_server):
+    """The roadmap56 recipe on one machine: two worker processes (two output folders, as on two nodes)
+    share one PostgreSQL storage and one MLflow tracking server under the fixed-hyperparameter
+    protocol (--trials 0). Every (model, task, seed) is computed exactly once, and the records are
+    those a single worker computes alone."""
+    import sqlalchemy as sa
+    from mlflow.tracking import MlflowClient
+
+    from chrombench.engine.coordination import normalise_url
+
+    load_task("E112", "simremc", genes=GENES)
+    base = [sys.executable, "-m", "chrombench", "run", "-t", "E003", "-t", "E112", "--genes", "200,100,100",
+            "--trials", "0", "--seeds", "0-2", "--no-progress", "--workers", "1"]
+    for m in MODELS:
+        base += ["-m", f"{TOY}:{m}"]
+    env = {**os.environ, "CHROMBENCH_HOME": str(home), "CHROMBENCH_TOY_SLEEP": "0.05", "CHROMBENCH_POLL_S": "0.5"}
+    storage = pg_url.rsplit("/", 1)[0] + "/chrombench_cluster"
+    admin = sa.create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE IF EXISTS chrombench_cluster"))
+        conn.execute(sa.text("CREATE DATABASE chrombench_cluster"))
+    admin.dispose()
+
+    nodes = [tmp_path / "node-a", tmp_path / "node-b"]
+    procs = [subprocess.Popen(base + ["--storage", storage, "--tracking-uri", mlflow_server, "--output-dir", str(out)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for out in nodes]
+    for p in procs:
+        output = p.communicate(timeout=300)[0]
+        assert p.returncode == 0, output[-3000:]
+    alone = tmp_path / "alone"
+    single = subprocess.run(base + ["--output-dir", str(alone)], env=env, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stdout[-3000:] + single.stderr[-3000:]
+
+    expected = _outcomes(alone)
+    assert len(expected) == len(MODELS) * 2 * 3
+    for out in nodes:  # every node ends with every record, equal to the single worker's
+        assert _outcomes(out) == expected, f"{out.name} differs from a single worker"
+
+    eng = sa.create_engine(normalise_url(storage))
+    with eng.connect() as conn:
+        rows = conn.execute(sa.text("SELECT study, item, status, owner FROM chrombench_claims")).all()
+    eng.dispose()
+    assert len(rows) == len(expected) and all(r.status == "done" for r in rows)
+    assert len({(r.study, r.item) for r in rows}) == len(rows)  # each (model, task, seed) claimed once
+
+    client = MlflowClient(mlflow_server)
+    seed_runs = Counter()
+    for exp in client.search_experiments():
+        for run in client.search_runs([exp.experiment_id], "tags.`chrombench.seed` != ''", max_results=1000):
+            if run.info.status == "FINISHED":
+                t = run.data.tags
+                seed_runs[(t["chrombench.model"], t["chrombench.task"], int(t["chrombench.seed"]))] += 1
+    assert seed_runs == Counter({k: 1 for k in expected}), "the tracking server must hold each seed run once"

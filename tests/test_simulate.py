@@ -170,9 +170,12 @@ def test_housekeeping_genes_shared_across_tasks(home, e003, e123):
 
 
 def test_quick_subsample_is_stratified_and_deterministic(home):
+    from chrombench.tasks import get_suite
+
+    genes = get_suite("quick").genes
     a, b = load_task("E003", quick=True), load_task("E003", quick=True)
-    assert [len(a.train), len(a.valid), len(a.test)] == [800, 400, 400]
+    assert [len(a.train), len(a.valid), len(a.test)] == [genes["train"], genes["valid"], genes["test"]]
     assert a.dataset.content_hash == b.dataset.content_hash
     assert a.dataset.content_hash != load_task("E003").dataset.content_hash
     assert abs(a.train.y.mean() - 0.5) < 0.02
-    assert a.truth.importance.shape == (400, 5, 100)
+    assert a.truth.importance.shape == (genes["test"], 5, 100)

@@ -59,10 +59,14 @@ class Submitted:
         return {"lr": trial.suggest_float("lr", 1e-3, 1.0, log=True)}
 
 
-def make_bundle(root: Path, records_factory, name="my-model", tasks=QUICK, seeds=3, extra=None, **kw) -> Path:
+def make_bundle(root: Path, records_factory, name="my-model", tasks=QUICK, seeds=3, extra=None, suite="quick",
+                smoke_test=False, **kw) -> Path:
+    """``seeds``: a count for every task, or a function task -> count (roadmap56's per-task policy)."""
     from conftest import write_records
 
-    recs = records_factory({name: {t: [round(0.8 + 0.01 * k, 2) for k in range(seeds)] for t in tasks}}, **kw)
+    count = seeds if callable(seeds) else (lambda task: seeds)
+    recs = records_factory({name: {t: [round(0.8 + 0.01 * k, 2) for k in range(count(t))] for t in tasks}},
+                           suite=suite, **kw)
     for r in recs:
         if extra:
             extra(r)
@@ -71,8 +75,9 @@ def make_bundle(root: Path, records_factory, name="my-model", tasks=QUICK, seeds
     run = Path(tempfile.mkdtemp(prefix="run-", dir=root.parent))  # outside root: not a loose record there
     write_records(run, recs, predictions=True)  # as the engine leaves them: predictions beside seeds
     recs = results.read_records(run / "results")
-    card = model_card(Submitted, f"{name}.py:Submitted", name, recs, "quick", wall_time_s=1.0, trials=4, timeout=None)
-    return write_bundle(root / name, name, f"{name}.py:Submitted", "quick", recs, card, command="chrombench submit ...")
+    card = model_card(Submitted, f"{name}.py:Submitted", name, recs, suite, wall_time_s=1.0, trials=4, timeout=None)
+    return write_bundle(root / name, name, f"{name}.py:Submitted", suite, recs, card, command="chrombench submit ...",
+                        smoke_test=smoke_test)
 
 
 def reasons(report, file_part: str) -> list[str]:

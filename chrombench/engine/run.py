@@ -143,8 +143,6 @@ def plan(cfg: RunConfig) -> Plan:
         raise ChrombenchError(f"--seeds must be distinct non-negative integers, got {cfg.seeds}")
     if cfg.trials is not None and cfg.trials < 0:
         raise ChrombenchError("--trials must be 0 (no tuning: the models' defaults) or more")
-    if cfg.tasks and cfg.suite:
-        raise ChrombenchError("give either tasks (-t) or --suite, not both")
     if cfg.device == "cuda":
         import torch
 
@@ -152,12 +150,19 @@ def plan(cfg: RunConfig) -> Plan:
             raise ChrombenchError("--device cuda, but torch sees no CUDA device (CPU build of torch, or no GPU)")
     from ..tasks import get_suite
 
-    suite = None if cfg.tasks else (cfg.suite or "quick")
+    suite = cfg.suite if cfg.tasks else (cfg.suite or "quick")
     genes = cfg.genes
     s = None
     if suite:
+        # -t with --suite: only those tasks, under the suite's protocol (how one cell of a table is redone)
         s = get_suite(suite)
-        refs, genes = list(s.tasks), cfg.genes or s.genes
+        if cfg.genes and cfg.genes != s.genes:
+            raise ChrombenchError(f"--genes cannot change suite {suite!r}'s genes ({s.genes or 'full size'}); leave "
+                                  "--suite out to run explicit tasks at other sizes")
+        refs, genes = list(cfg.tasks or s.tasks), s.genes
+        outside = [t for t in refs if store.resolve_task(t, cfg.dataset)[1] not in s.tasks]
+        if outside:
+            raise ChrombenchError(f"task(s) {', '.join(outside)} are not part of suite {suite!r}")
     else:
         refs = list(cfg.tasks)
     tasks = list(dict.fromkeys(store.resolve_task(t, cfg.dataset) for t in refs))

@@ -151,6 +151,22 @@ class Section:
             parts.append(f"--seeds {s[0]}-{s[-1]}" if contiguous and len(s) > 1 else f"--seeds {','.join(map(str, s))}")
         return " ".join(parts)
 
+    def reproduce_cell(self, model: str, task: str) -> str:
+        """One command that recomputes one (model, task) cell under the same protocol."""
+        from ..models.registry import MODELS
+
+        cell = self.cells[(model, task)]
+        parts = ["chrombench run", f"-m {shlex.quote(self._model_ref(model, MODELS))}"]
+        if len(self.suites) == 1:
+            parts.append(f"--suite {self.suites[0]}")
+        elif self.genes:
+            parts.append("--genes " + ",".join(str(self.genes[s]) for s in ("train", "valid", "test")))
+        parts.append(f"-t {task}")
+        if self.dataset != "simremc":
+            parts.append(f"--data {self.dataset}")
+        parts.append(f"--seeds {','.join(map(str, cell.seeds))}")
+        return " ".join(parts)
+
     def _model_ref(self, model: str, zoo) -> str:
         """What `chrombench run -m` takes to recreate ``model`` under the same name."""
         target = self.targets.get(model, model)

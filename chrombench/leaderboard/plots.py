@@ -155,3 +155,54 @@ def cd_diagram(section: Section) -> str | None:
     fr = section.friedman
     ax.set_title(f"Average rank over {fr.n} tasks (1 = best); Friedman p = {fr.pvalue:.3g}", fontsize=9)
     return _svg(fig)
+
+
+def calibration_points(section: Section) -> dict[str, tuple[list[str], np.ndarray, np.ndarray, float]]:
+    """Per series (the simulator's oracle; our measured DeepChrome): the tasks, the published DeepChrome
+    AUROC on the real data (x), the simulated value (y) and their Spearman correlation."""
+    from scipy.stats import spearmanr
+
+    from .reported import per_task_rows
+
+    published = {r.task: r.test_auroc for r in per_task_rows() if r.model == "deepchrome"}
+    series = {}
+    candidates = [(ORACLE_LABEL, {t: v for t, v in section.oracle.items() if v is not None})]
+    if "deepchrome" in section.models:
+        candidates.append(("deepchrome (measured here)", {t: c.mean for (m, t), c in section.cells.items()
+                                                          if m == "deepchrome"}))
+    for label, values in candidates:
+        tasks = [t for t in section.tasks if t in published and t in values and np.isfinite(values[t])]
+        if len(tasks) < 3:
+            continue
+        x = np.array([published[t] for t in tasks])
+        y = np.array([values[t] for t in tasks])
+        rho = float(spearmanr(x, y).statistic) if np.ptp(x) > 0 and np.ptp(y) > 0 else math.nan
+        series[label] = (tasks, x, y, rho)
+    return series
+
+
+def calibration_scatter(section: Section) -> str | None:
+    """How well the simulator keeps the real tasks' order of difficulty: per task, the published
+    DeepChrome AUROC on the real data against the simulated oracle (and DeepChrome measured here),
+    with the Spearman correlation of each. None for real data or too few tasks."""
+    if not section.simulated:
+        return None
+    series = calibration_points(section)
+    if not series:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    styles = {ORACLE_LABEL: ("#7f8c8d", "s"), "deepchrome (measured here)": ("#2c7fb8", "o")}
+    lo, hi = 1.0, 0.0
+    for label, (tasks, x, y, rho) in series.items():
+        colour, marker = styles.get(label, ("#34495e", "^"))
+        ax.scatter(x, y, s=18, color=colour, marker=marker, alpha=0.8, label=f"{label}: Spearman ρ = {rho:.2f}")
+        lo, hi = min(lo, x.min(), y.min()), max(hi, x.max(), y.max())
+    pad = 0.02
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#bbbbbb", lw=0.8, ls="--", zorder=0)
+    ax.set_xlabel("published DeepChrome test AUROC on the real data (per task)")
+    ax.set_ylabel("simulated (simremc) AUROC")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Simulator difficulty vs the real tasks ({len(next(iter(series.values()))[0])} tasks)", fontsize=10)
+    return _svg(fig)

@@ -34,7 +34,7 @@ SIMULATED_NOTE = ("Simulated data (simremc): these numbers measure models on a s
 CSV_FIELDS = ("dataset", "version", "simulated", "model", "family", "task", "suite", "test_auroc_mean",
               "test_auroc_std", "n_seeds", "seeds", "ci_low", "ci_high", "ci_method", "oracle_auroc",
               "test_auprc_mean", "test_accuracy_mean", "valid_auroc_mean", "n_parameters", "fit_time_s",
-              "stopped_by", "epochs_run", "unconverged", "content_hash", "code_version")
+              "stopped_by", "epochs_run", "unconverged", "content_hash", "code_version", "reproduce")
 UNCONVERGED_MARK = "†"
 UNCONVERGED_NOTE = (f"{UNCONVERGED_MARK} unconverged: a fit stopped at its epoch cap (or time limit) while its "
                     "validation AUROC was still improving, or diverged. Such a number is a smoke test, not a result.")
@@ -166,6 +166,11 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         if s.simulated:
             out += [f"> {SIMULATED_NOTE}", ""]
         out += [f"Reproduce with: `{s.reproduce()}`", "", _data_line(s), ""]
+        if s.models and s.tasks:
+            m0 = s.models[0]
+            t0 = next(t for t in s.tasks if (m0, t) in s.cells)
+            out += [f"Any one cell: e.g. `{s.reproduce_cell(m0, t0)}` (every cell's command is in "
+                    "leaderboard.csv, column `reproduce`).", ""]
         has_wins = bool(s.wins)
         common = _ranked_on_common_tasks(s)
         header = ["#", "model"] + ([f"mean AUROC, {len(s.complete_tasks)} common tasks"] if common else [])
@@ -194,6 +199,11 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
                 row.append(_cell_text(c) if c else "—")
             rows.append(row)
         out += _md_table(header, rows, [":---"] + ["---:"] * (len(header) - 1)) + [""]
+        if s.simulated:
+            for label, (tasks, _, _, rho) in plots.calibration_points(s).items():
+                out.append(f"- Simulator vs real difficulty: Spearman ρ = {rho:.2f} between the published DeepChrome "
+                           f"AUROC (real data) and {label} over {len(tasks)} tasks.")
+            out.append("")
         out += interpretation.markdown(s)
     out += _md_reported()
     if board.skipped:
@@ -245,7 +255,7 @@ def csv_text(board: Board) -> str:
                     "stopped_by": " ".join(map(str, _as_list(c.training.get("stopped_by", "")))),
                     "epochs_run": " ".join(map(str, _as_list(c.training.get("epochs_run", "")))),
                     "unconverged": c.unconverged, "content_hash": rec.get("dataset", {}).get("content_hash", ""),
-                    "code_version": rec.get("code_version", "")})
+                    "code_version": rec.get("code_version", ""), "reproduce": s.reproduce_cell(m, t)})
     return buf.getvalue()
 
 
@@ -314,6 +324,12 @@ def _html_section(s: Section, index: int) -> str:
     if cd:
         parts.append(_figure(cd, "Critical-difference diagram: models joined by a red bar are not significantly "
                                  "different (Nemenyi, α = 0.05)."))
+    scatter = plots.calibration_scatter(s)
+    if scatter:
+        parts.append(_figure(scatter, "Per task: the published DeepChrome AUROC on the real data against the "
+                                      "simulator's oracle ceiling and DeepChrome measured here on simulated data. "
+                                      "The Spearman ρ says how well the simulator keeps the real order of difficulty; "
+                                      "the numbers themselves are not comparable (simulated vs real)."))
     parts.append(_per_task_table(s))
     parts += [b for b in [interpretation.html_block(s, _td, _table)] if b]  # simulated runs with scores only
     parts.append("</section>")
