@@ -322,9 +322,12 @@ def test_submit_end_to_end_writes_a_bundle_that_validates(tmp_path, home, monkey
 def test_predictions_edited_or_a_resealed_summary_are_caught(tmp_path, records_factory):
     """Digests stop edits by hand, not a resealed record: the numbers are recomputed from below."""
     bundle = make_bundle(tmp_path, records_factory)
-    csv = bundle / "records/E112/seed-0.predictions.csv"
-    lines = csv.read_text().splitlines()
-    csv.write_text("\n".join(lines[:1] + [ln.rsplit(",", 1)[0] + ",1" for ln in lines[1:]]) + "\n")  # all ON
+    import gzip
+
+    csv = bundle / "records/E112/seed-0.predictions.csv.gz"  # bundles keep predictions gzipped
+    lines = gzip.decompress(csv.read_bytes()).decode().splitlines()
+    csv.write_bytes(gzip.compress(("\n".join(lines[:1] + [ln.rsplit(",", 1)[0] + ",1" for ln in lines[1:]])
+                                   + "\n").encode()))  # all ON
     summary = bundle / "records/E003/summary.json"
     rec = json.loads(summary.read_text())
     rec["metrics"]["test_auroc"]["mean"] = 0.99
@@ -332,7 +335,7 @@ def test_predictions_edited_or_a_resealed_summary_are_caught(tmp_path, records_f
     summary.write_text(json.dumps(rec))
     report = v.validate_bundle(bundle, fake_registry())
     assert "sha256 differs from the one in bundle.json: the predictions were edited" in \
-        reasons(report, "E112/seed-0.predictions.csv")
+        reasons(report, "E112/seed-0.predictions.csv.gz")
     assert any("does not follow from the seed records" in r for r in reasons(report, "E003/summary.json"))
 
 
@@ -344,7 +347,7 @@ def test_a_resealed_seed_record_must_match_its_predictions(tmp_path, records_fac
     rec["digest"] = results.compute_digest(rec)
     f.write_text(json.dumps(rec))
     report = v.validate_bundle(bundle, fake_registry())
-    assert any("test AUROC 0.970000 does not follow from seed-2.predictions.csv (0.820000)" in r
+    assert any("test AUROC 0.970000 does not follow from seed-2.predictions.csv.gz (0.820000)" in r
                for r in reasons(report, "E123/seed-2.json"))
 
 

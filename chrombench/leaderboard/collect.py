@@ -24,7 +24,9 @@ from . import stats
 
 REFERENCE_MODEL = "deepchrome"  # "wins" are counted against it, as in the AttentiveChrome paper
 # Where a per-gene predictions CSV (gene_id, probability, label) may sit beside seed-<k>.json.
-PREDICTION_NAMES = ("seed-{k}.predictions.csv", "seed-{k}-predictions.csv", "predictions-seed-{k}.csv")
+# Bundles keep them gzipped (a full-size task's CSV is ~190 KB, ~80 KB gzipped; roadmap56 has 62 per model).
+PREDICTION_NAMES = ("seed-{k}.predictions.csv", "seed-{k}.predictions.csv.gz", "seed-{k}-predictions.csv",
+                    "predictions-seed-{k}.csv")
 CI_BOOTSTRAP = "bootstrap over test genes"
 CI_SEEDS = "t-interval over seeds"
 
@@ -145,11 +147,23 @@ class Section:
             parts.append(f"--data {self.dataset}")
         if sorted(self.models) != sorted(MODELS.names()) or len(self.suites) != 1:
             parts += [f"-m {shlex.quote(self._model_ref(m, MODELS))}" for m in self.models]
-        if self.seeds:
+        if self.seeds and not self._suite_seeds():
             s = self.seeds
             contiguous = s == list(range(s[0], s[-1] + 1))
             parts.append(f"--seeds {s[0]}-{s[-1]}" if contiguous and len(s) > 1 else f"--seeds {','.join(map(str, s))}")
         return " ".join(parts)
+
+    def _suite_seeds(self) -> bool:
+        """Every cell has exactly the seeds its suite's protocol gives it (then --seeds is left out)."""
+        from ..tasks import get_suite
+
+        if len(self.suites) != 1:
+            return False
+        try:
+            suite = get_suite(self.suites[0])
+        except Exception:  # a suite this chrombench does not know
+            return False
+        return all(sorted(c.seeds) == sorted(suite.seeds_for(t)) for (_, t), c in self.cells.items())
 
     def reproduce_cell(self, model: str, task: str) -> str:
         """One command that recomputes one (model, task) cell under the same protocol."""
@@ -355,7 +369,10 @@ def find_predictions(seed_record: dict) -> Path | None:
 
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gene_ids, probability, label) sorted by gene id, so seeds line up gene by gene."""
-    with open(path, newline="") as fh:
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
         rows = list(csv.DictReader(fh))
     ids = np.array([r["gene_id"] for r in rows], dtype=str)
     prob = np.array([float(r["probability"]) for r in rows])

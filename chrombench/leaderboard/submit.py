@@ -154,6 +154,16 @@ def model_card_markdown(card: dict) -> str:
 
 # -- the bundle ---------------------------------------------------------------------------------------------
 
+def _gzip_copy(src: Path, dst: Path) -> None:
+    """``src`` gzipped into ``dst`` byte-reproducibly (no name, mtime 0): the same predictions give the
+    same file, so a rebuilt bundle changes nothing in git."""
+    import gzip
+
+    data = Path(src).read_bytes() if not str(src).endswith(".gz") else gzip.decompress(Path(src).read_bytes())
+    with open(dst, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+        gz.write(data)
+
+
 def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: list[dict], card: dict,
                  command: str, overwrite: bool = False, smoke_test: bool = False) -> Path:
     """Write records, model card and manifest into ``bundle_dir`` atomically (stage, then rename)."""
@@ -177,8 +187,8 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             listed[rel] = sealed["digest"]
             preds = find_predictions(rec) if rec["kind"] == "seed" else None
             if preds is not None:
-                prel = f"{RECORDS_DIR}/{task}/seed-{sealed['seed']}.predictions.csv"
-                shutil.copyfile(preds, stage / prel)
+                prel = f"{RECORDS_DIR}/{task}/seed-{sealed['seed']}.predictions.csv.gz"
+                _gzip_copy(preds, stage / prel)
                 predictions[prel] = _sha256(stage / prel)
         first = records[0]
         manifest = {

@@ -332,7 +332,8 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
     from .collect import read_predictions
 
     listed = manifest["predictions"] if isinstance(manifest["predictions"], dict) else {}
-    on_disk = {f.relative_to(path).as_posix(): f for f in (path / RECORDS_DIR).rglob("*.predictions.csv")}
+    on_disk = {f.relative_to(path).as_posix(): f for pattern in ("*.predictions.csv", "*.predictions.csv.gz")
+               for f in (path / RECORDS_DIR).rglob(pattern)}
     for rel in sorted(set(on_disk) - set(listed)):
         reject(path / rel, "not listed in bundle.json: a predictions file was added after the bundle was made")
     for rel in sorted(set(listed) - set(on_disk)):
@@ -344,6 +345,7 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
         if rec.get("kind") != "seed" or results.problems(rec):
             continue
         csv_rel = rel.rsplit("/", 1)[0] + f"/seed-{rec['seed']}.predictions.csv"
+        csv_rel = csv_rel + ".gz" if csv_rel + ".gz" in on_disk else csv_rel
         if csv_rel not in on_disk:
             reject(path / rel, f"no {csv_rel.rsplit('/', 1)[1]} beside it: a seed's test predictions are part of "
                                "the bundle")
@@ -351,7 +353,7 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
         try:
             _, prob, label = read_predictions(on_disk[csv_rel])
             value = auroc(label, prob)
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, OSError, EOFError) as exc:  # OSError: a damaged gzip stream
             reject(path / csv_rel, f"cannot be read as gene_id,probability,label: {exc}")
             continue
         claimed = rec["metrics"]["test"]["auroc"]

@@ -8,7 +8,8 @@
 #
 # MODELS overrides the order/set; WORKERS the local worker count (default 1: the kernels use the cores).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+cd "$(dirname "$0")/../.."  # the repository root: the page's commands then name relative paths
+here="leaderboards/roadmap56-simremc"
 OUT="${OUT:-chrombench-out/roadmap56}"
 WORKERS="${WORKERS:-1}"
 MODELS="${MODELS:-logistic-regression xgboost random-forest deepchrome attentivechrome svm lstm attentivechrome-no-beta attentivechrome-no-alpha attentivechrome-unidirectional}"
@@ -22,7 +23,8 @@ if [ "${1:-}" = "bundle" ]; then
       echo "not (yet) complete: $m"
     fi
   done
-  exec "$CB" leaderboard render --results "$here/zoo" --out "$here" --title "chrombench roadmap56 (simremc)"
+  exec "$CB" leaderboard render --results "$here/zoo" --out "$here" --title "chrombench roadmap56 (simremc)" \
+    --reproduce "OUT=chrombench-out/roadmap56 $here/build.sh && $here/build.sh bundle"
 fi
 
 mkdir -p "$OUT"
