@@ -130,11 +130,24 @@ def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str | 
             }
             fit = (training or {}).get(model, CONVERGED_FIT)
             seeds = [results.seal({**common, "kind": "seed", "seed": k, "fit_time_s": 1.0 + k, "training": fit,
-                                   "metrics": {"test": {"auroc": v, "auprc": v - 0.05, "accuracy": v - 0.1},
-                                               "valid": {"auroc": v - 0.01}}})
+                                   "metrics": {"test": {**_metrics_of(v), "auroc": v}, "valid": {"auroc": v - 0.01}}})
                      for k, v in enumerate(values)]
             out += seeds + [results.seal(results.summarize(seeds))]
     return out
+
+
+def _metrics_of(auroc: float) -> dict:
+    """Test metrics as computed from ``predictions_with_auroc(auroc)``: a bundle's check recomputes them."""
+    import csv
+    import io
+
+    from chrombench.evaluate import Evaluator
+
+    try:
+        rows = list(csv.DictReader(io.StringIO(predictions_with_auroc(auroc))))
+    except ValueError:  # not a multiple of 1/n^2: only for records that never get predictions
+        return {"auprc": max(0.0, auroc - 0.05), "accuracy": max(0.0, auroc - 0.1)}
+    return Evaluator().eval(np.array([int(r["label"]) for r in rows]), np.array([float(r["probability"]) for r in rows]))
 
 
 def predictions_with_auroc(auroc: float, n: int = 100) -> str:

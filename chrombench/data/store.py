@@ -219,13 +219,19 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
 
     Nothing is written to the registry or the cache unless every file parses.
     """
+    from ..safepath import identifier, under
+
     path = Path(path)
     validate_name(name)
+    identifier(version, "dataset version")
     reg = read_registry()
     if name in reg["datasets"] and not overwrite:
         raise ChrombenchError(f"dataset {name!r} is already registered; pass --overwrite to replace it")
     folders = find_task_folders(path)
-    final = datasets_dir() / name / version
+    for task in folders:
+        if task:
+            identifier(task, f"task folder name in {path}")
+    final = under(datasets_dir(), name, version, kind="dataset name or version")
     new_dirs = [d for d in (datasets_dir(), final.parent) if not d.exists()]  # staging_dir creates them
     stage = staging_dir(final)
     try:
@@ -256,7 +262,9 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
     register_dataset(entry)
     previous = reg["datasets"].get(name, {}).get("path")
     if previous and Path(previous) != final and Path(previous).parent == final.parent:
-        shutil.rmtree(previous, ignore_errors=True)  # --overwrite with a new --version: drop the old arrays
+        from ..safepath import remove_tree
+
+        remove_tree(Path(previous), final.parent)  # --overwrite with a new --version: drop the old arrays
     return entry
 
 

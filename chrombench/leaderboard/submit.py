@@ -167,8 +167,11 @@ def _gzip_copy(src: Path, dst: Path) -> None:
 def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: list[dict], card: dict,
                  command: str, overwrite: bool = False, smoke_test: bool = False) -> Path:
     """Write records, model card and manifest into ``bundle_dir`` atomically (stage, then rename)."""
-    bundle_dir = Path(bundle_dir)
-    if bundle_dir.exists() and not overwrite:
+    from ..safepath import identifier, remove_tree, replace_dir, under
+
+    bundle_dir = under(Path(bundle_dir).parent, identifier(Path(bundle_dir).name, "bundle name"), kind="bundle name")
+    identifier(name, "model name")
+    if (bundle_dir.exists() or bundle_dir.is_symlink()) and not overwrite:
         raise ChrombenchError(f"{bundle_dir} exists; pass --overwrite to replace the bundle")
     bundle_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
@@ -180,7 +183,7 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
                 # a zoo model submitted under another name: the leaderboard shows the chosen name
                 body = {k: v for k, v in sealed.items() if k != "digest"}
                 sealed = results.seal({**body, "model": {**body["model"], "name": name, "target": target}})
-            task = sealed["task"]["name"]
+            task = identifier(sealed["task"]["name"], "task name in a record")
             fname = f"seed-{sealed['seed']}.json" if sealed["kind"] == "seed" else "summary.json"
             rel = f"{RECORDS_DIR}/{task}/{fname}"
             results.atomic_write_json(stage / rel, sealed)
@@ -213,16 +216,9 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
         (stage / "MODEL_CARD.md").write_text(model_card_markdown(card))
         results.atomic_write_json(stage / MANIFEST, manifest)
         stage.chmod(0o755)  # mkdtemp makes it private
-        if bundle_dir.exists():
-            old = bundle_dir.with_name(f".{bundle_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            bundle_dir.rename(old)
-            stage.rename(bundle_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            stage.rename(bundle_dir)
+        replace_dir(stage, bundle_dir, bundle_dir.parent)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        remove_tree(stage, bundle_dir.parent)
         raise
     return bundle_dir
 
@@ -299,7 +295,10 @@ def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: lis
     if missing:
         raise ChrombenchError(f"no {suite}-suite records of {', '.join(missing)} under {results_dir}")
     written = []
+    from ..safepath import identifier
+
     for name in wanted:
+        identifier(name, "model name in the records")  # it becomes the bundle's folder: OUT/<model>
         mine = by_model[name]
         have = {r["task"]["name"] for r in mine if r["kind"] == "summary"}
         if have != set(spec.tasks):

@@ -328,7 +328,7 @@ def _check_summaries(path: Path, records: dict[str, dict], reject) -> None:
 def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], reject) -> None:
     """Predictions CSVs: exactly the manifest's list with the same sha256, and each seed's test AUROC
     recomputed from its CSV must equal the record's."""
-    from ..evaluate import auroc
+    from ..evaluate import Evaluator
     from .collect import read_predictions
 
     listed = manifest["predictions"] if isinstance(manifest["predictions"], dict) else {}
@@ -338,6 +338,11 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
         reject(path / rel, "not listed in bundle.json: a predictions file was added after the bundle was made")
     for rel in sorted(set(listed) - set(on_disk)):
         reject(path / rel, "listed in bundle.json but missing: a predictions file was removed")
+    root = path.resolve()
+    for rel, f in list(on_disk.items()):  # a link could point anywhere: only the bundle's own files count
+        if f.is_symlink() or root not in f.resolve().parents:
+            reject(path / rel, "a symlink or a file outside the bundle: predictions must be plain files inside it")
+            del on_disk[rel]
     for rel in sorted(set(listed) & set(on_disk)):
         if _sha256(on_disk[rel]) != listed[rel]:
             reject(path / rel, "sha256 differs from the one in bundle.json: the predictions were edited")
@@ -352,14 +357,19 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
             continue
         try:
             _, prob, label = read_predictions(on_disk[csv_rel])
-            value = auroc(label, prob)
+            recomputed = Evaluator().eval(label, prob)
         except (ValueError, KeyError, OSError, EOFError) as exc:  # OSError: a damaged gzip stream
             reject(path / csv_rel, f"cannot be read as gene_id,probability,label: {exc}")
             continue
-        claimed = rec["metrics"]["test"]["auroc"]
-        if abs(value - claimed) > AUROC_TOLERANCE:
-            reject(path / rel, f"test AUROC {claimed:.6f} does not follow from {csv_rel.rsplit('/', 1)[1]} "
-                               f"({value:.6f}): the record or its predictions were changed")
+        # every reported test metric, not only AUROC: a resealed record can change any of them
+        for metric, value in sorted(recomputed.items()):
+            claimed = rec["metrics"]["test"].get(metric)
+            if claimed is None:
+                continue
+            if abs(value - claimed) > AUROC_TOLERANCE:
+                name = "AUROC" if metric == "auroc" else metric.upper() if metric == "auprc" else metric
+                reject(path / rel, f"test {name} {claimed:.6f} does not follow from {csv_rel.rsplit('/', 1)[1]} "
+                                   f"({value:.6f}): the record or its predictions were changed")
 
 
 def _check_convergence(path: Path, manifest: dict, records: dict[str, dict], reject) -> list[Rejection]:
