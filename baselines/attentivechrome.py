@@ -137,6 +137,7 @@ class AttentiveChrome(TorchChromModel):
     mark_pooling: ClassVar[str] = "attention"
     bidirectional: ClassVar[bool] = True
     has_attention: ClassVar[bool] = True
+    param_ranges: ClassVar[dict[str, str]] = {"hidden_bins": "[1, inf)", "hidden_marks": "[1, inf)"}
 
     # Defaults: batch 128 with lr 2e-3 trained a little better per epoch than 64 / 1e-3 on simulated
     # E003 and runs each epoch faster (fewer, larger steps); the reference used 16 / 1e-4.

@@ -48,6 +48,9 @@ class _ClassicalModel(ChromModel):
     family: ClassVar[str] = "classical"
 
     def fit(self, train, valid=None, on_epoch=None) -> "_ClassicalModel":
+        from chrombench.models.contract import validate_params
+
+        validate_params(type(self), self.get_params(deep=False))
         F = make_features(check_counts(train.X, "train.X"), self.features)
         y = np.asarray(train.y, dtype=np.int8)
         if valid is not None:
@@ -172,6 +175,9 @@ class SVMModel(_ClassicalModel):
 
     name: ClassVar[str] = "svm"
     description: ClassVar[str] = "RBF support vector machine on 1 kb window features (Platt-scaled)"
+    # gamma is "scale" or a positive number
+    param_ranges: ClassVar[dict[str, str]] = {"C": "(0, inf)", "gamma": "(0, inf)", "calibration_folds": "[1, inf)",
+                                              "cache_size": "(0, inf)"}
 
     def __init__(self, C: float = 1.0, gamma: float | str = "scale", features: str = "windows",
                  calibration_folds: int = 3, cache_size: float = 500.0, seed: int = 0):
@@ -283,6 +289,8 @@ class RandomForestModel(_ClassicalModel):
 
     name: ClassVar[str] = "random-forest"
     description: ClassVar[str] = "Random forest on 1 kb windows + central 100 bp bins"
+    param_ranges: ClassVar[dict[str, str]] = {"n_estimators": "[1, inf)", "min_samples_leaf": "[1, inf)",
+                                              "max_depth": "[1, inf)", "n_jobs": "[1, inf)"}
 
     def __init__(self, n_estimators: int = 300, max_depth: int | None = None, min_samples_leaf: int = 5,
                  max_features: str | float = "sqrt", features: str = "both", n_jobs: int = 2, seed: int = 0):
@@ -346,6 +354,10 @@ class XGBoostModel(_ClassicalModel):
 
     name: ClassVar[str] = "xgboost"
     description: ClassVar[str] = "XGBoost (hist) on 1 kb windows + central 100 bp bins, early-stopped on valid"
+    param_ranges: ClassVar[dict[str, str]] = {"n_estimators": "[1, inf)", "learning_rate": "(0, inf)",
+                                              "max_depth": "[1, inf)", "subsample": "(0, 1]",
+                                              "colsample_bytree": "(0, 1]", "min_child_weight": "[0, inf)",
+                                              "early_stopping_rounds": "[1, inf)", "n_jobs": "[1, inf)"}
 
     def __init__(self, n_estimators: int = 1000, learning_rate: float = 0.05, max_depth: int = 4,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 1.0,
@@ -448,6 +460,7 @@ class LogisticRegressionModel(_ClassicalModel):
 
     name: ClassVar[str] = "logistic-regression"
     description: ClassVar[str] = "L2 logistic regression on 1 kb window features"
+    param_ranges: ClassVar[dict[str, str]] = {"C": "(0, inf)", "max_iter": "[1, inf)"}
 
     def __init__(self, C: float = 1.0, features: str = "windows", max_iter: int = 1000, seed: int = 0):
         self.C = C

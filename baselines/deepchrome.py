@@ -47,6 +47,8 @@ class DeepChrome(TorchChromModel):
     family: ClassVar[str] = "convolutional"
     description: ClassVar[str] = ("DeepChrome (Singh et al. 2016): convolution over bins (50 filters x 10 bins), "
                                   "max-pool 5, dropout, fully connected 625-125")
+    param_ranges: ClassVar[dict[str, str]] = {k: "[1, inf)" for k in ("n_filters", "filter_width", "pool_width",
+                                                                       "fc1_units", "fc2_units")}
 
     def __init__(self, n_filters: int = 50, filter_width: int = 10, pool_width: int = 5, fc1_units: int = 625,
                  fc2_units: int = 125, dropout: float = 0.5, lr: float = 1e-3, batch_size: int = 128,

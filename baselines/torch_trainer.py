@@ -116,6 +116,9 @@ class TorchChromModel(ChromModel):
     input_transform, seed, device``. Fitted state: ``module_`` and ``history_``.
     """
 
+    param_ranges = {"lr": "(0, inf)", "batch_size": "[1, inf)", "epochs": "[1, inf)", "patience": "[1, inf)",
+                    "clip_norm": "[0, inf)", "weight_decay": "[0, inf)", "dropout": "[0, 1)"}
+
     # -- to implement ---------------------------------------------------------------------------
     def _build_module(self) -> nn.Module:
         raise NotImplementedError  # pragma: no cover - abstract
@@ -191,7 +194,9 @@ class TorchChromModel(ChromModel):
         return {"weights": WEIGHTS_FILE, "training": getattr(self, "history_", None)}
 
     def _load_state(self, directory: Path, config: dict) -> None:
-        path = Path(directory) / config.get("weights", WEIGHTS_FILE)
+        from chrombench.models.io import state_file
+
+        path = state_file(directory, config, "weights", WEIGHTS_FILE)
         if not path.is_file():
             raise ModelFormatError(f"{directory}: no {path.name} next to config.json")
         try:
@@ -218,6 +223,9 @@ class TorchChromModel(ChromModel):
         return module
 
     def _check_params(self) -> None:
+        from chrombench.models.contract import validate_params
+
+        validate_params(type(self), self.get_params(deep=False))
         if self.input_transform not in INPUT_TRANSFORMS:
             raise ChrombenchError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {self.input_transform!r}")
         for name in ("batch_size", "epochs"):

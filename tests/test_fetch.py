@@ -347,3 +347,68 @@ def test_a_mirror_serving_zenodos_json_unchanged_is_downloaded_from(archive, ser
     res = run_cli("fetch", "--tasks", "E003", "--base-url", server.url)
     assert res.exit_code == 0, res.output
     assert len(server.content_requests) == 1
+
+
+# -- hostile records (part of the bad-input corpus, see tests/test_bad_inputs.py) -------------------------------
+
+def _with_link(server: FakeZenodo, url: str, size: int | None = None) -> None:
+    original = server.record_json
+
+    def crafted():
+        doc = original()
+        for e in doc["files"]:
+            e["links"] = {"self": url}
+            if size is not None:
+                e["size"] = size
+        return doc
+
+    server.record_json = crafted
+
+
+@pytest.mark.parametrize("link", ["file:///dev/zero", "ftp://127.0.0.1/data.tar.gz", "http://127.0.0.2:9/x.tar.gz",
+                                  "javascript:alert(1)"])
+def test_a_record_linking_outside_its_host_is_refused(home, archive, servers, snapshot_home, link):
+    before = snapshot_home()
+    server = servers({KEY: archive})
+    _with_link(server, link)
+    res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E003", "--base-url", server.url])
+    assert res.exit_code != 0 and not isinstance(res.exception, (TypeError, AttributeError, KeyError))
+    assert "only http(s) links on 127.0.0.1 are followed" in res.output and KEY in res.output
+    assert not server.content_requests and snapshot_home() == before
+
+
+def test_another_host_is_followed_only_when_allowed(archive, servers, monkeypatch):
+    mirror = servers({KEY: archive})
+    server = servers({KEY: archive})
+    _with_link(server, f"http://localhost:{mirror.url.rsplit(':', 1)[1]}/api/records/{RECORD}/files/{KEY}/content")
+    res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E003", "--base-url", server.url])
+    assert res.exit_code != 0 and "localhost" in res.output
+    monkeypatch.setenv("CHROMBENCH_FETCH_HOSTS", "localhost")
+    res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E003", "--base-url", server.url])
+    assert res.exit_code == 0, res.output
+    assert len(mirror.content_requests) == 1 and not server.content_requests
+
+
+def test_a_download_stops_at_the_advertised_size(home, archive, servers):
+    """A server that sends more than the record says (or an endless stream) is read up to that size."""
+    server = servers({KEY: archive})
+    advertised = len(archive) // 3
+    _with_link(server, f"{server.url}/api/records/{RECORD}/files/{KEY}/content", size=advertised)
+    res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E003", "--base-url", server.url])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "md5" in res.output or "damaged" in res.output
+    kept = list(downloads(home).glob("*"))
+    assert all(p.stat().st_size <= advertised for p in kept if p.is_file())
+
+
+def test_a_failed_later_fetch_keeps_the_tasks_fetched_before(home, archive, servers):
+    good = servers({KEY: archive})
+    assert run_cli("fetch", "--tasks", "E003", "--base-url", good.url).exit_code == 0
+    before = store.read_registry()["datasets"]["remc"]["tasks"]["E003"]
+    folder = Path(store.read_registry()["datasets"]["remc"]["path"]) / "E003"
+    broken = servers({KEY: archive[: len(archive) * 2 // 3]})  # damaged mid-stream, its own md5
+    res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E116", "--base-url", broken.url, "--force"])
+    assert res.exit_code != 0 and "damaged" in res.output
+    reg = store.read_registry()["datasets"]["remc"]
+    assert reg["tasks"]["E003"] == before and "E116" not in reg["tasks"] and folder.is_dir()
+    assert store.load_task("E003", "remc").dataset.content_hash

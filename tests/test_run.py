@@ -223,6 +223,19 @@ def test_resume_after_sigkill(tmp_path, home):
     seed_runs = sorted(r.info.run_name for r in runs if r.data.tags["chrombench.kind"] == "seed")
     assert seed_runs == ["seed-0", "seed-1", "seed-2"], "a killed seed's attempt does not stay beside its redo"
 
+    # the same command never interrupted gives the same records: a killed trial is redone with the
+    # parameters it would have had (its slot's sampler seed, the same history)
+    clean = tmp_path / "clean"
+    done = subprocess.run([*cmd[:-2], str(clean), "--no-progress"], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    def outcome(root):
+        return {r["seed"]: (r["metrics"], r["model"]["params"], r["tuning"]["best_params"], r["training"])
+                for r in results.read_records(root / "results", kind="seed")}
+
+    assert outcome(out) == outcome(clean), "a resumed run must equal an uninterrupted one"
+
 
 def test_a_larger_budget_continues_the_study_and_refits_every_seed(tmp_path, home):
     """--trials 2, then --trials 8 with more seeds: one winner for every seed and for the summary."""

@@ -315,7 +315,9 @@ def test_submit_end_to_end_writes_a_bundle_that_validates(tmp_path, home, monkey
     assert v.validate_bundle(bundle).ok
     res = CliRunner().invoke(main, ["leaderboard", "validate"])
     assert res.exit_code == 0 and "mark-means" in res.output
-    res = CliRunner().invoke(main, ["leaderboard", "render", "--out", "lb"])
+    res = CliRunner().invoke(main, ["leaderboard", "render", "--out", "lb"])  # your own run only: none here
+    assert res.exit_code == 0 and "mark-means" not in (tmp_path / "lb/leaderboard.md").read_text()
+    res = CliRunner().invoke(main, ["leaderboard", "render", "--out", "lb", "--results", "leaderboards/submissions"])
     assert res.exit_code == 0 and "| 1 | mark-means |" in (tmp_path / "lb/leaderboard.md").read_text()
 
 

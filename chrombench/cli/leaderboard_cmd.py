@@ -16,7 +16,8 @@ def leaderboard():
 
     \b
     Examples:
-      chrombench leaderboard render                       # ./chrombench-out/results + leaderboards/submissions
+      chrombench leaderboard render                       # your run: ./chrombench-out/results
+      chrombench leaderboard render --results chrombench-out/results --results leaderboards/submissions
       chrombench leaderboard render --out leaderboards/quick-simremc
       chrombench leaderboard validate                     # every bundle under leaderboards/
       chrombench leaderboard validate leaderboards/submissions/my-model
@@ -26,8 +27,8 @@ def leaderboard():
 
 @leaderboard.command("render")
 @click.option("--results", "results_dirs", multiple=True, type=click.Path(path_type=Path),
-              help="A folder of result records (repeatable). Default: ./chrombench-out/results and "
-                   "leaderboards/submissions.")
+              help="A folder of result records or bundles (repeatable). Default: ./chrombench-out/results "
+                   "only; add --results leaderboards/submissions to rank against the submissions.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboard"), show_default=True,
               help="Where leaderboard.md, leaderboard.csv and index.html are written.")
 @click.option("--reproduce", default=None,
@@ -98,7 +99,9 @@ def validate_cmd(paths):
 @leaderboard.command("bundle")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                 default=Path("chrombench-out/results"))
-@click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default="quick", show_default=True)
+@click.option("--suite", type=click.Choice(["auto", "quick", "roadmap56", "tasks"]), default="auto", show_default=True,
+              help="The suite whose records to bundle; tasks: a run over explicit tasks (-t, e.g. an imported "
+                   "dataset), bundled over the tasks it covered; auto: the one the results hold.")
 @click.option("-m", "--model", "models", multiple=True, help="Only these models (repeatable). Default: every one.")
 @click.option("--out", "out_root", type=click.Path(path_type=Path), default=Path("leaderboards/zoo"),
               show_default=True, help="Each model's bundle goes to OUT/<model>.")
@@ -118,7 +121,8 @@ def bundle_cmd(results_dir, suite, models, out_root, overwrite, smoke_test):
     from ..leaderboard.submit import bundle_results
     from ..leaderboard.validate import validate_bundle
 
-    bundles = bundle_results(results_dir, suite, out_root, models=list(models) or None, overwrite=overwrite,
+    bundles = bundle_results(results_dir, None if suite == "tasks" else suite, out_root, models=list(models) or None,
+                             overwrite=overwrite,
                              smoke_test=smoke_test)
     rejected = 0
     for b in bundles:

@@ -39,10 +39,13 @@ def list_models(fmt):
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':<31} {'family':<14} {'parameters':>14}  description")
+    from ..models.registry import ALIASES
+
+    short = {full: alias for alias, full in ALIASES.items()}
+    click.echo(f"{'name':<31} {'alias':<6} {'family':<14} {'parameters':>14}  description")
     for r in rows:
         count = "" if not r["available"] else ("data-dependent" if r["parameters"] is None else f"{r['parameters']:,}")
-        click.echo(f"{r['name']:<31} {r['family']:<14} {count:>14}  {r['description']}")
+        click.echo(f"{r['name']:<31} {short.get(r['name'], ''):<6} {r['family']:<14} {count:>14}  {r['description']}")
 
 
 def _zoo_names() -> list[str]:
@@ -138,7 +141,10 @@ def _check_out_dir(out: str) -> None:
               help="A zoo name (see `chrombench models list`) or your own class as module:Class or path/file.py:Class.")
 @click.option("-t", "--task", required=True, help="Task, e.g. E003 (or DATASET/TASK for an imported dataset).")
 @click.option("--data", "dataset", default=None, help="Dataset of the task [default: simremc, the simulator].")
-@click.option("--quick", is_flag=True, help="Train on the quick suite's gene subsample of the task (smoke tests).")
+@click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default=None,
+              help="The genes of the task as in this suite, the same option as `chrombench run` (quick: its "
+                   "subsample; roadmap56: full size, the default).")
+@click.option("--quick", is_flag=True, help="The same as --suite quick.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A hyperparameter, repeatable: --param lr=0.003 --param dropout=0.3.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs (neural models).")
@@ -148,7 +154,7 @@ def _check_out_dir(out: str) -> None:
               help="auto = CUDA when available [default: the model's, auto].")
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder to save the model in.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs and CI).")
-def train(model_name, task, dataset, quick, params, epochs, batch_size, seed, device, out, no_progress):
+def train(model_name, task, dataset, suite, quick, params, epochs, batch_size, seed, device, out, no_progress):
     """Train one model with fixed hyperparameters on a task's train split and save it.
 
     Early stopping (neural models) watches the valid split; the test split is never touched.
@@ -169,7 +175,7 @@ def train(model_name, task, dataset, quick, params, epochs, batch_size, seed, de
     cls = get_model_class(model_name)
     kwargs = model_params(cls, model_name, params, epochs=epochs, batch_size=batch_size, seed=seed, device=device)
     _check_out_dir(out)
-    data = load_task(task, dataset, quick=quick)
+    data = load_task(task, dataset, quick=quick or suite == "quick")
     model = cls(**kwargs)
     label = f"{model_name} on {data.dataset.name}/{data.task}"
     click.echo(f"training {label}: {len(data.train)} train / {len(data.valid)} valid genes", err=True)
@@ -178,6 +184,11 @@ def train(model_name, task, dataset, quick, params, epochs, batch_size, seed, de
     valid_auroc = auroc(data.valid.y, model.predict_proba(data.valid.X)[:, 1])
     model.save(out)
     click.echo(f"valid AUROC {valid_auroc:.4f}  ({label}, {len(data.valid)} genes); saved to {out}")
+    ended = model.training_report() if hasattr(model, "training_report") else {}
+    if ended.get("stopped_by") not in (None, "unknown"):
+        detail = ", ".join(f"{k.replace('_', ' ')} {ended[k]}" for k in ("epochs_run", "best_epoch", "cap") if k in ended)
+        verdict = "converged" if ended.get("converged") else "UNCONVERGED: still improving when it stopped"
+        click.echo(f"training ended by {ended['stopped_by']} ({detail}): {verdict}")
 
 
 class _EpochProgress:

@@ -168,7 +168,8 @@ def _local_workers(n: int | None, overwrite_strategy: str, output_dir: Path, arg
 
 @click.command()
 @click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
-              help="A zoo model, module:Class, path/file.py:Class or NAME=TARGET; repeat for more. Default: all 10.")
+              help="A zoo model (or alias: ac, dc, lr, rf, xgb), module:Class, path/file.py:Class or NAME=TARGET; "
+                   "repeat for more. Default: the suite's models (quick: 7; roadmap56: all 10).")
 @budget_options
 def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
         overwrite_strategy, device, workers, no_progress):
@@ -176,7 +177,7 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
 
     \b
     Examples:
-      chrombench run                                   quick suite, all 10 models, ~4 min on 2 cores
+      chrombench run                                   quick suite, 7 models, about 5 min on 2 cores
       chrombench run -m attentivechrome -t E003        one full-size task, default budget
       chrombench run -m xgboost --suite roadmap56 --trials 30 --seeds 0-4
       chrombench run -m my_model.py:MyModel -t E003 --genes 2000,1000,1000
@@ -197,6 +198,7 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
         summaries = run_evaluations(cfg, progress=not no_progress, failures=failures)
     if summaries:
         click.echo(leaderboard_table(summaries))
+        _render_run(cfg)
     _browse_hint(cfg)
     for w in failed:
         failures[f"worker {w.index}"] = f"exited with {w.proc.returncode}; see {w.log}"
@@ -234,6 +236,21 @@ def ablate(tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracki
     if failed:
         raise ChrombenchError("; ".join(f"worker {w.index} exited with {w.proc.returncode} (see {w.log})"
                                         for w in failed))
+
+
+def _render_run(cfg) -> None:
+    """The run's own leaderboard (every result under OUTPUT_DIR, nobody else's) and where things are."""
+    from ..leaderboard.render import render
+
+    out = Path(cfg.output_dir)
+    try:
+        page = render([out / "results"], out / "leaderboard", n_boot=200,
+                      render_command=f"chrombench leaderboard render --results {out / 'results'} --out {out / 'leaderboard'}")
+    except Exception as exc:  # the results are safe on disk; a page is a convenience
+        click.echo(f"\n(could not render the leaderboard page: {type(exc).__name__}: {exc})", err=True)
+        return
+    click.echo(f"\nResults (one JSON record per model, task and seed): {out / 'results'}")
+    click.echo(f"Leaderboard: {page.html} (also {page.markdown.name}, {page.csv.name})")
 
 
 def _browse_hint(cfg) -> None:

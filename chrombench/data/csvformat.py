@@ -32,8 +32,10 @@ def _fail(path, line: int | None, msg: str):
 
 
 def _q(value) -> str:
-    """Quote a cell as the user wrote it (no numpy reprs like np.str_('x'))."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
+    """Quote a cell as the user wrote it (no numpy reprs like np.str_('x')), at most ~200 characters."""
+    from ..safepath import quote
+
+    return quote(value.item() if isinstance(value, np.generic) else value)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -90,6 +92,18 @@ def _integer_column(path, values: pd.Series, col: int) -> np.ndarray:
     return out
 
 
+def _fail_if_not_utf8(path) -> None:
+    """A clear error naming the line of the first byte that is not UTF-8 (a binary file, or text in
+    another encoding such as Latin-1); nothing when the whole file decodes."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(path, data.count(b"\n", 0, exc.start) + 1,
+              f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); the archive format is plain ASCII CSV: "
+              "convert the file (e.g. iconv -f latin1 -t utf-8) or check it is the right file")
+
+
 def _first_bad_field_count(path, allowed: tuple[int, ...]) -> tuple[int, int] | None:
     """(line, fields) of the first row whose field count is not allowed or differs from line 1's
     (error path only: pandas judges rows against the first one, so when line 1 is short it blames
@@ -126,12 +140,16 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False, all
         df = pd.read_csv(path, header=None, dtype={0: object}, engine="c", skip_blank_lines=False,
                          keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as exc:
+        _fail_if_not_utf8(path)
         bad = _first_bad_field_count(path, allowed)
         if bad is None:
             raise DataFormatError(f"{path}: cannot be parsed as CSV ({exc})") from exc
         _fail(path, bad[0], f"found {bad[1]} columns, expected {expected}")
     except pd.errors.EmptyDataError:
         _fail(path, None, "the file is empty (no genes)")
+    except UnicodeDecodeError:  # a binary file, or text in another encoding (Latin-1, UTF-16)
+        _fail_if_not_utf8(path)
+        raise
     if df.shape[1] not in allowed:
         _fail(path, 1, f"found {df.shape[1]} columns, expected {expected}")
     unlabelled = df.shape[1] == N_COLUMNS - 1

@@ -39,6 +39,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..safepath import quote
 from ..errors import ChecksumError, ChrombenchError, DataFormatError
 from . import store
 from .arrays import SPLITS, Split
@@ -85,6 +86,9 @@ class FetchResult:
 
 # -- talking to Zenodo ---------------------------------------------------------------------------
 
+ALLOWED_HOSTS_ENV = "CHROMBENCH_FETCH_HOSTS"
+
+
 def base_url(explicit: str | None = None) -> str:
     """``--base-url``, else ``$CHROMBENCH_ZENODO_URL``, else https://zenodo.org (no trailing slash)."""
     return (explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
@@ -109,11 +113,23 @@ def _remote_file(f: dict, base: str, record: int) -> RemoteFile:
     size = f.get("size", f.get("filesize"))
     algo, _, digest = str(f.get("checksum", "")).rpartition(":")
     if key is None or size is None or (algo or "md5") != "md5" or not re.fullmatch(r"[0-9a-fA-F]{32}", digest):
-        raise ChrombenchError(f"Zenodo record {record}: file entry without name, size or md5 checksum: {f}")
+        raise ChrombenchError(f"Zenodo record {record}: file entry without name, size or md5 checksum: {quote(f)}")
     links = f.get("links") or {}
     url = (links.get("content") or links.get("download") or links.get("self")
            or f"{base}/api/records/{record}/files/{urllib.parse.quote(key)}/content")
-    return RemoteFile(key=key, size=int(size), md5=digest.lower(), url=_on_base(url, base))
+    return RemoteFile(key=key, size=int(size), md5=digest.lower(), url=_allowed(_on_base(str(url), base), base, key))
+
+
+def _allowed(url: str, base: str, key: str) -> str:
+    """Only http(s) links on the base URL's host (or a host in ``$CHROMBENCH_FETCH_HOSTS``, comma
+    separated) are followed: a record cannot send the download to ``file:///dev/zero`` or elsewhere."""
+    u, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(base)
+    extra = {h.strip().lower() for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()}
+    if u.scheme not in ("http", "https") or not u.hostname or \
+            (u.hostname.lower() != (b.hostname or "").lower() and u.hostname.lower() not in extra):
+        raise ChrombenchError(f"the record links {key} to {quote(url)}: only http(s) links on {b.hostname} are "
+                              f"followed (allow more hosts with ${ALLOWED_HOSTS_ENV}=host1,host2)")
+    return url
 
 
 def _on_base(url: str, base: str) -> str:
@@ -191,10 +207,12 @@ def _transfer(remote: RemoteFile, part: Path, progress: bool) -> None:
         with open(part, "ab" if offset else "wb") as fh, \
                 tqdm(total=remote.size, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
                      desc=f"download {remote.key}", disable=None if progress else True, leave=False) as bar:
+            remaining = remote.size - offset  # never more than the record advertises
             try:
-                while chunk := resp.read(CHUNK):
+                while remaining > 0 and (chunk := resp.read(min(CHUNK, remaining))):
                     fh.write(chunk)
                     bar.update(len(chunk))
+                    remaining -= len(chunk)
             except (http.client.HTTPException, OSError):
                 pass  # connection cut: keep the prefix
 

@@ -136,9 +136,28 @@ def read_registry() -> dict:
     if not path.exists():
         return {"datasets": {}}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        reg = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ChrombenchError(f"{path} is corrupt ({exc}); move it away to start a fresh registry") from exc
+    _check_registry(path, reg)
+    return reg
+
+
+REGISTRY_FIELDS = {"version": str, "path": str, "tasks": dict}
+
+
+def _check_registry(path: Path, reg) -> None:
+    """Every entry has what loading a task needs; a clear error names the entry and the field."""
+    datasets = reg.get("datasets") if isinstance(reg, dict) else None
+    if not isinstance(datasets, dict):
+        raise ChrombenchError(f"{path}: no 'datasets' object; move the file away to start a fresh registry")
+    for name, entry in datasets.items():
+        if not isinstance(entry, dict):
+            raise ChrombenchError(f"{path}: dataset {name!r} is not an object; re-import it (--overwrite)")
+        for key, kind in REGISTRY_FIELDS.items():
+            if not isinstance(entry.get(key), kind):
+                raise ChrombenchError(f"{path}: dataset {name!r} lacks a valid {key!r} field; re-import it with "
+                                      f"`chrombench data import PATH --name {name} --overwrite` (or fetch it again)")
 
 
 def write_registry(reg: dict) -> None:
@@ -177,7 +196,10 @@ def validate_name(name: str) -> None:
     from ..tasks import all_specs
 
     if not NAME_RE.match(name):
-        raise ChrombenchError(f"dataset name {name!r} must start with a letter and use only letters, digits, '_', '.', '-'")
+        from ..safepath import quote
+
+        raise ChrombenchError(f"dataset name {quote(name)} must start with a letter and use only letters, digits, '_', '.', "
+                              "'-' (at most 64 characters)")
     if name in BUILTIN_DATASETS or name.upper() in all_specs():
         raise ChrombenchError(f"dataset name {name!r} is reserved; choose another --name")
 
@@ -318,7 +340,9 @@ def resolve_task(ref: str, dataset: str | None = None) -> tuple[str, str]:
     if dataset is not None and dataset not in BUILTIN_DATASETS and dataset not in reg:
         raise UnknownNameError(suggest(dataset, list(BUILTIN_DATASETS) + list(reg), "dataset")
                                + "; `chrombench data list` shows them, `chrombench data import PATH --name NAME` adds one")
-    if ref in reg and dataset in (None, ref):
+    # an imported dataset's name is never an EID or a built-in name (validate_name), so -t NAME means it
+    # even beside the default --data simremc
+    if ref in reg and dataset in (None, ref, SIMREMC):
         tasks = list(reg[ref]["tasks"])
         if len(tasks) == 1:
             return ref, tasks[0]

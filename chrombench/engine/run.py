@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import results
 from ..data import store
 from ..errors import ChrombenchError, UnknownNameError
-from ..models.registry import MODELS, get_model_class
+from ..models.registry import MODELS, canonical, get_model_class
 from ..registry import suggest
 from . import interpret, protocol, tuning
 from .budgets import default_budget
@@ -105,6 +105,7 @@ def resolve_models(names: list[str] | None) -> tuple[list[ModelSpec], dict[str, 
     specs, skipped = [], {}
     for entry in names or MODELS.names():
         name, _, target = entry.partition("=") if "=" in entry and ":" in entry.split("=", 1)[1] else (entry, "", "")
+        name = canonical(name) if not target else name
         ref = target or name
         if ref not in MODELS and ":" not in ref:
             raise UnknownNameError(suggest(ref, MODELS.names(), "model"))
@@ -308,7 +309,7 @@ def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[b
         return False, None
     ds, task = data.dataset.name, data.task
     spath = results.summary_path(p.output_dir, ds, spec.name, task)
-    summary = json.loads(spath.read_text()) if spath.exists() else None
+    summary = _read_summary(spath)
     if cfg.overwrite_strategy == "never":
         rdir = spath.parent
         if summary is not None or (rdir.exists() and any(rdir.glob("seed-*.json"))):
@@ -321,6 +322,22 @@ def _existing_results(p: Plan, cfg: RunConfig, spec: ModelSpec, data) -> tuple[b
             and _same_budget(summary.get("tuning", {}), _budget(p, cfg, spec)):
         return True, summary
     return False, None
+
+
+def _read_summary(path: Path) -> dict | None:
+    """A summary on disk, or None (absent, or unreadable: it is rebuilt from the seed records and the
+    study, as a killed run's missing summary is)."""
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("%s is unreadable (%s); rebuilding it from the seed records", path, exc)
+        return None
+    if not isinstance(summary, dict) or results.problems(summary):
+        log.warning("%s is not a valid summary record; rebuilding it from the seed records", path)
+        return None
+    return summary
 
 
 def _budget(p: Plan, cfg: RunConfig, spec: ModelSpec):
@@ -570,16 +587,21 @@ def _predictions_csv(pred: dict) -> str:
 
 
 class _Progress:
-    """One tqdm bar over (model, task) pairs, with the current phase as postfix."""
+    """One tqdm bar over (model, task) pairs, with the current phase as postfix; when stderr is not a
+    terminal (a log file, a batch job), one plain line per finished pair instead of ``\r`` fragments."""
 
     def __init__(self, total: int, enabled: bool):
-        self.bar = None
-        if enabled:
+        self.bar, self.lines = None, False
+        self.total, self.done, self.label, self.start = total, 0, "", time.monotonic()
+        if enabled and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, unit="model·task", dynamic_ncols=True)
+        elif enabled:
+            self.lines = True
 
     def describe(self, text: str) -> None:
+        self.label = text
         if self.bar is not None:
             self.bar.set_description(text)
 
@@ -588,8 +610,12 @@ class _Progress:
             self.bar.set_postfix_str(text)
 
     def advance(self) -> None:
+        self.done += 1
         if self.bar is not None:
             self.bar.update(1)
+        elif self.lines:
+            elapsed = time.monotonic() - self.start
+            print(f"[{self.done}/{self.total}] {self.label} done ({elapsed:.0f} s elapsed)", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

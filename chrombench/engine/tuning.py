@@ -116,7 +116,11 @@ def fail_dead_trials(study: optuna.Study, storage, grace_period: float) -> int:
 
 
 def _sampler_for(study_name: str, n_trials_so_far: int, budget: Budget) -> optuna.samplers.BaseSampler:
-    """A TPE sampler seeded by (study, trial index): reproducible, and distinct across workers."""
+    """A TPE sampler seeded by (study, trial slot): reproducible, and distinct across workers.
+
+    The slot is the number of trials finished or running, not of all trials: a trial lost to a kill
+    (FAIL) frees its slot, so its redo draws the same parameters from the same history, and a run
+    killed any number of times tunes exactly as one that never stopped."""
     base = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:4], "big")
     startup = 10 if budget.trials is None else max(2, min(10, budget.trials // 3))
     tpe = optuna.samplers.TPESampler(seed=(base + 7919 * n_trials_so_far) % 2**32, n_startup_trials=startup)
@@ -142,10 +146,13 @@ def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningVie
                 on_progress(sum(t.state in FINISHED for t in trials), effective_trials(trials, budget))
             if exhausted:
                 break
+            _refuse_other_budgets(trials, budget, coord.worker, name)
             if may_start:
-                study.sampler = _sampler_for(name, len(trials), budget)
+                slots = sum(t.state in FINISHED or t.state in ACTIVE for t in trials)
+                study.sampler = _sampler_for(name, slots, budget)
                 trial = study.ask()
                 trial.set_user_attr("worker", coord.worker)
+                trial.set_user_attr("budget", [budget.trials, budget.timeout_s])
                 storage.record_heartbeat(trial._trial_id)
         if trial is None:  # the rest of the budget is running elsewhere: wait for it (or for it to die)
             time.sleep(poll_interval)
@@ -155,6 +162,19 @@ def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningVie
         failures += error is not None
         if failures >= MAX_FAILED_TRIALS:
             raise ChrombenchError(f"{failures} trials failed (a bug in the model?); the last one: {error}")
+
+
+def _refuse_other_budgets(trials, budget: Budget, worker: str, study_name: str) -> None:
+    """Workers sharing a study at the same time must share its budget: a worker with another --trials
+    or --timeout would record one budget beside another's trials (a later run may enlarge it)."""
+    mine = [budget.trials, budget.timeout_s]
+    for t in trials:
+        theirs = t.user_attrs.get("budget")
+        if t.state in ACTIVE and theirs is not None and theirs != mine and t.user_attrs.get("worker") != worker:
+            raise ChrombenchError(
+                f"study {study_name}: worker {t.user_attrs.get('worker')} is tuning it with --trials {theirs[0]} "
+                f"--timeout {theirs[1]}, this worker with --trials {mine[0]} --timeout {mine[1]}; start every worker "
+                "with the same budget")
 
 
 def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tracker, parent_run,

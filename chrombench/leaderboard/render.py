@@ -23,7 +23,7 @@ import numpy as np
 from . import interpretation, plots, reported
 from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label
 
-DEFAULT_RESULTS = (Path("chrombench-out/results"), Path("leaderboards/submissions"))
+DEFAULT_RESULTS = (Path("chrombench-out/results"),)  # your own run; others' results only when asked (--results)
 DEFAULT_OUT = Path("leaderboard")
 HOW_TO_PRODUCE = ("chrombench run                               # quick suite, simulated data, every zoo model\n"
                   "chrombench submit path/to/model.py:MyModel --name NAME   # or your own model\n"
@@ -35,6 +35,15 @@ CSV_FIELDS = ("dataset", "version", "simulated", "model", "family", "task", "sui
               "test_auroc_std", "n_seeds", "seeds", "ci_low", "ci_high", "ci_method", "oracle_auroc",
               "test_auprc_mean", "test_accuracy_mean", "valid_auroc_mean", "n_parameters", "fit_time_s",
               "stopped_by", "epochs_run", "unconverged", "content_hash", "code_version", "reproduce")
+# What a shipped suite's numbers are for, in one sentence, shown above its table.
+SUITE_NOTES = {
+    "quick": ("The quick suite is a first look in minutes under roadmap56's protocol (3 tasks, 2000/1000/2000 "
+              "genes, converged fits); it is not the benchmark's verdict: differences under ~0.01 are noise at "
+              "this size, and the verdict is roadmap56 (56 tasks, full size)."),
+    "roadmap56": ("roadmap56 is the benchmark's verdict: 56 tasks at full size, each model's defaults held fixed "
+                  "across them, converged fits; seed 0 everywhere and seeds 0-2 on the development tasks E003, "
+                  "E112 and E123."),
+}
 UNCONVERGED_MARK = "†"
 UNCONVERGED_NOTE = (f"{UNCONVERGED_MARK} unconverged: a fit stopped at its epoch cap (or time limit) while its "
                     "validation AUROC was still improving, or diverged. Such a number is a smoke test, not a result.")
@@ -165,6 +174,8 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         out += [f"## {_title(s)}", ""]
         if s.simulated:
             out += [f"> {SIMULATED_NOTE}", ""]
+        out += [f"{SUITE_NOTES[x]}" for x in s.suites if x in SUITE_NOTES and len(s.suites) == 1]
+        out += [""] if len(s.suites) == 1 and s.suites[0] in SUITE_NOTES else []
         out += [f"Reproduce with: `{s.reproduce()}`", "", _data_line(s), ""]
         if s.models and s.tasks:
             m0 = s.models[0]
@@ -289,6 +300,8 @@ def _html_section(s: Section, index: int) -> str:
              f"<h2>{html.escape(s.dataset)} {html.escape(s.version)}, {html.escape(genes_label(s.genes))} {badge}</h2>"]
     if s.simulated:
         parts.append(f'<p class="note">{html.escape(SIMULATED_NOTE)}</p>')
+    if len(s.suites) == 1 and s.suites[0] in SUITE_NOTES:
+        parts.append(f'<p class="suite-note">{html.escape(SUITE_NOTES[s.suites[0]])}</p>')
     parts.append(f'<p>Reproduce with:</p><code class="cmd">{html.escape(s.reproduce())}</code>')
     parts.append(f'<p class="meta data-hash">{html.escape(_data_line(s))}</p>')
     common = _ranked_on_common_tasks(s)

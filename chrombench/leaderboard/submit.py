@@ -205,6 +205,8 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "chrombench_version": __version__, "code_version": results.code_version(), "command": command,
         }
+        if suite is None:  # the bundle's own tasks: the subsample they were measured on, for the hash check
+            manifest["genes"] = first["task"].get("genes")
         if smoke_test:  # unconverged fits are then warnings, and the page says it is no result
             manifest["smoke_test"] = True
         per_task: dict[str, set] = {}
@@ -277,23 +279,42 @@ def submit(target: str, name: str, *, suite: str = "quick", dataset: str = "simr
 
 # -- bundles from an existing run ----------------------------------------------------------------------------
 
-def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: list[str] | None = None,
+def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, models: list[str] | None = None,
                    overwrite: bool = False, command: str | None = None, smoke_test: bool = False) -> list[Path]:
     """One bundle per model found in ``results_dir`` (a `chrombench run` output) for ``suite``: the
     records as the run sealed them, no rerun. Models without every task of the suite are reported."""
     from ..models.registry import get_model_class
     from ..tasks import get_suite
 
-    spec = get_suite(suite)
-    recs = [r for r in results.read_records(Path(results_dir)) if r["task"].get("suite") == suite
-            and r["task"]["name"] in spec.tasks]
+    all_recs = results.read_records(Path(results_dir))
+    if suite == "auto":  # the one suite (or the explicit tasks) the run covered
+        present = sorted({r["task"].get("suite") or "" for r in all_recs})
+        if len(present) > 1:
+            raise ChrombenchError(f"records of several suites under {results_dir} "
+                                  f"({', '.join(p or 'explicit tasks' for p in present)}): choose one with --suite")
+        suite = (present[0] or None) if present else None
+    if suite is not None:
+        spec = get_suite(suite)
+        recs = [r for r in all_recs if r["task"].get("suite") == suite and r["task"]["name"] in spec.tasks]
+        tasks_of = lambda mine: set(spec.tasks)  # noqa: E731
+    else:  # a run over explicit tasks (-t): the bundle covers the tasks the run covered
+        recs = [r for r in all_recs if r["task"].get("suite") is None]
+        tasks_of = lambda mine: {r["task"]["name"] for r in mine}  # noqa: E731
+    where = f"{suite}-suite" if suite else "explicit-task (-t)"
+    if not recs:
+        raise ChrombenchError(f"no {where} records under {results_dir}: nothing to bundle"
+                              + (f" ({len(all_recs)} records of other suites there)" if all_recs else ""))
+    datasets = {(r["dataset"]["name"], r["dataset"]["version"]) for r in recs}
+    if len(datasets) > 1:
+        raise ChrombenchError(f"{where} records of {len(datasets)} datasets under {results_dir} "
+                              f"({', '.join(' '.join(d) for d in sorted(datasets))}): bundle each run's output folder")
     by_model: dict[str, list[dict]] = {}
     for r in recs:
         by_model.setdefault(r["model"]["name"], []).append(r)
     wanted = models or sorted(by_model)
     missing = [m for m in wanted if m not in by_model]
     if missing:
-        raise ChrombenchError(f"no {suite}-suite records of {', '.join(missing)} under {results_dir}")
+        raise ChrombenchError(f"no {where} records of {', '.join(missing)} under {results_dir}")
     written = []
     from ..safepath import identifier
 
@@ -301,8 +322,8 @@ def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: lis
         identifier(name, "model name in the records")  # it becomes the bundle's folder: OUT/<model>
         mine = by_model[name]
         have = {r["task"]["name"] for r in mine if r["kind"] == "summary"}
-        if have != set(spec.tasks):
-            raise ChrombenchError(f"{name}: no summary for {', '.join(sorted(set(spec.tasks) - have))} under "
+        if have != tasks_of(mine):
+            raise ChrombenchError(f"{name}: no summary for {', '.join(sorted(tasks_of(mine) - have))} under "
                                   f"{results_dir}; run `chrombench run -m {name} --suite {suite}` first")
         summaries = [r for r in mine if r["kind"] == "summary"]
         seeds = sorted({s for r in summaries for s in r["seeds"]})
@@ -314,7 +335,8 @@ def bundle_results(results_dir: Path, suite: str, out_root: Path, *, models: lis
             r.get("fit_time_s", 0.0) for r in records if r["kind"] == "seed")
         card = model_card(model_cls, target, name, records, suite, spent, None, None)
         card["wall_time_note"] = "compute seconds from the records (tuning plus seed fits), not a wall-clock time"
+        how = f"--suite {suite}" if suite else " ".join(f"-t {t}" for t in sorted(tasks_of(mine)))
         written.append(write_bundle(Path(out_root) / name, name, target, suite, records, card,
-                                    command or f"chrombench run -m {name} --suite {suite}", overwrite=overwrite,
+                                    command or f"chrombench run -m {name} {how}", overwrite=overwrite,
                                     smoke_test=smoke_test))
     return written

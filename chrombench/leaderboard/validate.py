@@ -74,7 +74,8 @@ def records_digest(digests) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _registry_hash(task: str, dataset: str, genes_key: tuple | None) -> tuple[str, str]:
+def _registry_hash(task: str, dataset: str, genes_key: tuple | None, home: str, entry_hash: str | None
+                   ) -> tuple[str, str]:  # home and entry_hash: a re-import or another CHROMBENCH_HOME is new data
     from ..data.store import load_task
 
     data = load_task(task, dataset, genes=dict(genes_key) if genes_key else None)
@@ -87,7 +88,11 @@ def registry_hash(task: str, dataset: str, genes: dict | None) -> tuple[str, str
     For simremc this regenerates the task deterministically (cached on disk by the store and in
     memory here), so the check costs a few seconds once per task.
     """
-    return _registry_hash(task, dataset, tuple(sorted(genes.items())) if genes else None)
+    from ..data import store
+
+    entry = store.read_registry()["datasets"].get(dataset) or {}
+    return _registry_hash(task, dataset, tuple(sorted(genes.items())) if genes else None, str(store.home()),
+                          entry.get("content_hash"))
 
 
 def find_bundles(path: Path) -> list[Path]:
@@ -166,6 +171,20 @@ def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleRep
 
 # -- the checks ---------------------------------------------------------------------------------------------
 
+def suite_of(manifest: dict):
+    """The suite a bundle answers to: a registered one by name, or (``"suite": null``) the bundle's own
+    task list, as a run over explicit tasks (an imported dataset, say) leaves it: 3 seeds per task."""
+    from ..tasks import Suite, get_suite
+
+    if manifest.get("suite") is not None:
+        return get_suite(manifest["suite"])
+    tasks = manifest.get("tasks")
+    if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+        raise ChrombenchError("the manifest has no suite and no list of tasks")
+    genes = manifest.get("genes")
+    return Suite(name="(its own tasks)", description="", tasks=tuple(tasks), genes=genes if isinstance(genes, dict) else None)
+
+
 def _check_records(path: Path, manifest: dict, reject) -> dict[str, dict]:
     """Parse every record file; schema, digest, protocol and identity checks. rel path -> record."""
     records = {}
@@ -214,10 +233,8 @@ def _check_manifest(path: Path, manifest: dict, records: dict[str, dict], reject
 
 def _check_coverage(path: Path, manifest: dict, records: dict[str, dict], reject) -> None:
     """Every task of the suite, each with the same seeds, at least MIN_SEEDS or the declared count."""
-    from ..tasks import get_suite
-
     try:
-        suite = get_suite(manifest["suite"])
+        suite = suite_of(manifest)
     except ChrombenchError as exc:
         reject(path / MANIFEST, str(exc))
         return
@@ -274,10 +291,8 @@ def _check_coverage(path: Path, manifest: dict, records: dict[str, dict], reject
 def _check_dataset_hashes(path: Path, manifest: dict, records: dict[str, dict], lookup: HashLookup,
                           reject) -> None:
     """Each record's dataset hash must equal the registry's hash of that task (same genes)."""
-    from ..tasks import get_suite
-
     try:
-        genes = get_suite(manifest["suite"]).genes
+        genes = suite_of(manifest).genes
     except ChrombenchError:
         return  # already reported by the coverage check
     for rel, rec in sorted(records.items()):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -95,10 +96,64 @@ def check_counts(X: Any, where: str = "X") -> np.ndarray:
     return X
 
 
+_INTERVAL = re.compile(r"^([\[(])\s*([-+0-9.e]+|-inf)\s*,\s*([-+0-9.e]+|inf)\s*([\])])$")
+
+
+def _in_interval(value: float, spec: str) -> bool:
+    m = _INTERVAL.match(spec)
+    if not m:
+        raise ValueError(f"bad interval {spec!r}")
+    lo_open, lo, hi, hi_open = m.group(1) == "(", float(m.group(2)), float(m.group(3)), m.group(4) == ")"
+    return (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+
+
+def validate_params(cls: type, params: dict, where: str = "") -> None:
+    """Check hyperparameters against ``cls``'s ``__init__`` defaults (type) and ``param_ranges`` (value):
+    a clear error naming the parameter and the value instead of a crash deep inside a fit."""
+    import inspect
+    import math
+
+    from ..errors import ChrombenchError
+    from ..safepath import quote
+
+    at = f" ({where})" if where else ""
+    if not isinstance(params, dict):
+        raise ChrombenchError(f"parameters{at} must be a mapping of name to value, not {quote(params)}")
+    sig = inspect.signature(cls.__init__)
+    defaults = {p.name: p.default for p in list(sig.parameters.values())[1:]
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    ranges: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        ranges.update(getattr(klass, "param_ranges", None) or {})
+    for key, value in params.items():
+        if key not in defaults:
+            continue  # unknown names are the caller's to report (they differ: CLI flag, saved file)
+        default = defaults[key]
+        kind = None
+        if isinstance(default, bool):
+            kind = bool if not isinstance(value, bool) else None
+        elif isinstance(default, int):
+            kind = int if isinstance(value, bool) or not isinstance(value, (int, np.integer)) else None
+        elif isinstance(default, float):
+            numeric = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+            kind = float if not numeric or not math.isfinite(float(value)) else None
+        elif isinstance(default, str) and not isinstance(value, str) and key not in ranges:
+            kind = str
+        if kind is not None:
+            raise ChrombenchError(f"{cls.__name__} parameter {key} = {quote(value)}{at}: expected "
+                                  f"{'a finite number' if kind is float else 'an integer' if kind is int else kind.__name__}")
+        spec = ranges.get(key)
+        if spec and isinstance(value, (int, float, np.number)) and not isinstance(value, bool) \
+                and not _in_interval(float(value), spec):
+            raise ChrombenchError(f"{cls.__name__} parameter {key} = {quote(value)}{at} is out of range: it must lie in {spec}")
+
+
 class ChromModel(BaseEstimator):
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # hyperparameter -> allowed interval, e.g. {"dropout": "[0, 1)"}: checked by validate_params
+    param_ranges: ClassVar[dict[str, str]] = {}
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":

@@ -6,9 +6,23 @@ import json
 from pathlib import Path
 
 from .. import MARKS, N_BINS, __version__
+from ..safepath import quote
 from ..errors import ModelFormatError
 from .contract import MODEL_FORMAT
 from .registry import get_model_class
+
+
+def state_file(directory: str | Path, config: dict, key: str, default: str) -> Path:
+    """The file a config names under ``key`` (``default`` when absent): a plain file name inside the
+    model folder, never a path that leads out of it."""
+    directory = Path(directory)
+    name = config.get(key, default)
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ModelFormatError(f"{directory}/config.json: {key!r} must name a file inside the model folder, not "
+                               f"{quote(name)} (outside the folder, or not a file name)")
+    if (directory / name).is_symlink():
+        raise ModelFormatError(f"{directory / name} is a symlink: a saved model's files lie inside its folder")
+    return directory / name
 
 
 def read_config(path: str | Path) -> dict:
@@ -18,14 +32,18 @@ def read_config(path: str | Path) -> dict:
         raise ModelFormatError(f"{path} is not a saved chrombench model (no config.json)")
     try:
         config = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFormatError(f"{cfg_path}: invalid JSON ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ModelFormatError(f"{cfg_path}: a saved model's config.json is a JSON object, not {type(config).__name__}")
     fmt = config.get("chrombench_model_format")
     if fmt != MODEL_FORMAT:
         raise ModelFormatError(
             f"{path} was saved in model format {fmt!r} by chrombench {config.get('chrombench_version')}; "
             f"this chrombench {__version__} reads format {MODEL_FORMAT}")
     inp = config.get("input", {})
+    if not isinstance(inp, dict):
+        raise ModelFormatError(f"{cfg_path}: 'input' must be an object, not {type(inp).__name__}")
     if inp.get("bins") != N_BINS or list(inp.get("marks", [])) != list(MARKS):
         raise ModelFormatError(
             f"{path} was trained on inputs of {inp.get('bins')} bins x marks {inp.get('marks')}; "
@@ -58,7 +76,11 @@ def load_model(path: str | Path, *, trust_code: bool = False, device: str | None
     cls = get_model_class(target)
     if not (isinstance(cls, type) and issubclass(cls, ChromModel)):
         raise ModelFormatError(f"{path}/config.json names {target!r}, which is not a chrombench model class")
-    params = dict(config.get("params", {}))
+    params = config.get("params", {})
+    if not isinstance(params, dict):
+        raise ModelFormatError(f"{path}/config.json: 'params' must be an object of hyperparameters, not "
+                               f"{type(params).__name__}")
+    params = dict(params)
     accepted = set(cls._get_param_names())
     unknown = sorted(set(params) - accepted)
     if unknown:
@@ -67,6 +89,13 @@ def load_model(path: str | Path, *, trust_code: bool = False, device: str | None
             f"of chrombench {__version__} does not take")
     if device is not None and "device" in accepted:
         params["device"] = device
+    from ..errors import ChrombenchError
+    from .contract import validate_params
+
+    try:
+        validate_params(cls, params, where=f"{path}/config.json")
+    except ChrombenchError as exc:
+        raise ModelFormatError(str(exc)) from exc
     model = cls(**params)
     try:
         model._load_state(path, config)
