@@ -293,3 +293,28 @@ def test_bad_input_is_a_clear_error_and_changes_nothing_outside(case, sandbox):
 def test_the_corpus_is_large_and_covers_every_kind():
     kinds = {c.id.split("-")[0] for c in CASES}
     assert len(CASES) >= 60 and {"version", "name", "bundle", "csv", "config", "param", "unknown"} <= kinds
+
+
+def test_a_model_name_with_html_is_escaped_in_every_output(tmp_path, records_factory, records_writer):
+    """A submitted name is anyone's text: never raw HTML in leaderboard.md (any table) or index.html."""
+    from chrombench.leaderboard import render as lb
+
+    evil = "<img src=x onerror=alert(1)>|x"
+    recs = records_factory({evil: {"E003": [0.8, 0.8, 0.8], "E112": [0.7] * 3}})
+    for r in recs:
+        if r["kind"] == "seed" and r["seed"] == 0:  # with interpretation scores, so that table is drawn
+            from chrombench import results
+
+            body = {k: v for k, v in r.items() if k != "digest"}
+            body["interpretation"] = {"attention": {"cell_auroc": 0.7}, "random": {"cell_auroc": 0.5}}
+            body["interpretation_genes"] = 100
+            r.clear()
+            r.update(results.seal(body))
+    records_writer(tmp_path / "out", recs)
+    page = lb.render([tmp_path / "out"], tmp_path / "board", n_boot=0)
+    md, html_text = page.markdown.read_text(), page.html.read_text()
+    import re
+
+    prose = re.sub(r"(`+).*?\1", "", md)  # code spans show text literally; everywhere else it must be escaped
+    assert "<img" not in prose and "&lt;img src=x onerror=alert(1)&gt;\\|x" in md
+    assert "<img src=x" not in html_text

@@ -308,3 +308,36 @@ def test_local_workers_split_whole_pairs_and_change_no_number(tmp_path, home):
     assert len(parents) == 4 and all(r.info.status == "FINISHED" for r in parents)
     workers = {r.data.tags["chrombench.worker"].split(":")[1] for r in runs if r.data.tags["chrombench.kind"] == "seed"}
     assert len(workers) == 2, "both workers took pairs"
+
+
+def test_workers_with_another_budget_are_refused(tmp_path, home):
+    """Two workers (two output folders, one storage) tuning the same study must share its budget."""
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "0.3", "CHROMBENCH_HOME": str(home), "CHROMBENCH_POLL_S": "0.2"}
+
+    def cmd(trials: int, out: str) -> list[str]:
+        return [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:TinyLogistic", "-t", "E003", "--genes",
+                GENES_CLI, "--trials", str(trials), "--seeds", "0", "--storage", storage, "--output-dir",
+                str(tmp_path / out), "--no-progress", "--workers", "1"]
+
+    first = subprocess.Popen(cmd(8, "a"), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(t.state.name == "RUNNING" for t in _trials_or_none(storage)):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        other = subprocess.run(cmd(3, "b"), env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        first.wait(timeout=300)
+    assert first.returncode == 0
+    assert other.returncode != 0 and "start every worker with the same budget" in other.stdout + other.stderr
+
+
+def _trials_or_none(storage: str) -> list:
+    import optuna
+
+    try:
+        names = optuna.get_all_study_names(storage)
+        return [t for n in names for t in optuna.load_study(study_name=n, storage=storage).get_trials()]
+    except Exception:  # the schema is not there yet
+        return []

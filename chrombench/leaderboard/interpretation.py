@@ -55,6 +55,11 @@ def _fmt(x: float) -> str:
     return "—" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
+def _md(text) -> str:
+    """User-supplied text in a Markdown cell: no raw HTML, no cell breaks (a model name is anyone's)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 def markdown(section: Section) -> list[str]:
     table = rows(section)
     if not table:
@@ -63,7 +68,7 @@ def markdown(section: Section) -> list[str]:
     out = [f"### {TITLE}", "", f"> {NOTE}", "", "| " + " | ".join(header) + " |",
            "|:---|:---|" + "---:|" * (len(MEASURES) + 1)]
     for r in table:
-        out.append("| " + " | ".join([r["model"], r["method"]] + [_fmt(r[k]) for k, _ in MEASURES]
+        out.append("| " + " | ".join([_md(r["model"]), _md(r["method"])] + [_fmt(r[k]) for k, _ in MEASURES]
                                      + [str(r["tasks"])]) + " |")
     return out + [""]
 

@@ -74,6 +74,15 @@ def _md(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
+def _code(text: str) -> str:
+    """A Markdown code span that a backtick in ``text`` (a crafted model name) cannot end early."""
+    text = str(text)
+    longest = max((len(m) for m in __import__("re").findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _ranked_on_common_tasks(section: Section) -> bool:
     """The order is by the mean over the tasks every model has; when that is not all of them, the
     tables show that mean too, or the order would look wrong next to each model's own mean."""
@@ -167,7 +176,7 @@ def _md_table(header: list[str], rows: list[list[str]], align: list[str] | None 
 def markdown(board: Board, reproduce: list[str], title: str = "chrombench leaderboard") -> str:
     out = [f"# {title}", ""]
     if reproduce:
-        out += ["Reproduce with: `" + " && ".join(reproduce) + "`", ""]
+        out += ["Reproduce with: " + _code(" && ".join(reproduce)), ""]
     if not board.sections:
         out += ["**No results yet.** Produce them with:", "", "```bash", HOW_TO_PRODUCE, "```", ""]
     for s in board.sections:
@@ -176,11 +185,11 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             out += [f"> {SIMULATED_NOTE}", ""]
         out += [f"{SUITE_NOTES[x]}" for x in s.suites if x in SUITE_NOTES and len(s.suites) == 1]
         out += [""] if len(s.suites) == 1 and s.suites[0] in SUITE_NOTES else []
-        out += [f"Reproduce with: `{s.reproduce()}`", "", _data_line(s), ""]
+        out += [f"Reproduce with: {_code(s.reproduce())}", "", _data_line(s), ""]
         if s.models and s.tasks:
             m0 = s.models[0]
             t0 = next(t for t in s.tasks if (m0, t) in s.cells)
-            out += [f"Any one cell: e.g. `{s.reproduce_cell(m0, t0)}` (every cell's command is in "
+            out += [f"Any one cell: e.g. {_code(s.reproduce_cell(m0, t0))} (every cell's command is in "
                     "leaderboard.csv, column `reproduce`).", ""]
         has_wins = bool(s.wins)
         common = _ranked_on_common_tasks(s)
