@@ -374,3 +374,27 @@ def test_render_shows_only_the_bundles_that_validate(tmp_path, records_factory, 
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert any("| good |" in r for r in table) and not any("forged" in r for r in table)
     assert f"`{tmp_path / 'lb' / 'forged'}`: bundle rejected by `chrombench leaderboard validate`" in md
+
+
+@pytest.mark.parametrize("metric,value,label", [("auprc", 0.99, "AUPRC"), ("accuracy", 0.98, "accuracy")])
+def test_every_test_metric_is_recomputed_from_the_predictions(tmp_path, records_factory, metric, value, label):
+    """Not only AUROC: an edited and resealed AUPRC or accuracy is caught too."""
+    bundle = make_bundle(tmp_path, records_factory)
+    f = bundle / "records/E003/seed-1.json"
+    rec = json.loads(f.read_text())
+    rec["metrics"]["test"][metric] = value
+    rec["digest"] = results.compute_digest(rec)
+    f.write_text(json.dumps(rec))
+    why = reasons(v.validate_bundle(bundle, fake_registry()), "E003/seed-1.json")
+    assert any(f"test {label} {value:.6f} does not follow from seed-1.predictions.csv.gz" in r for r in why), why
+
+
+def test_predictions_that_are_symlinks_are_refused(tmp_path, records_factory):
+    bundle = make_bundle(tmp_path, records_factory)
+    target = bundle / "records/E112/seed-0.predictions.csv.gz"
+    outside = tmp_path / "elsewhere.csv.gz"
+    outside.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(outside)  # same bytes, so the sha256 would match: the link itself is refused
+    why = reasons(v.validate_bundle(bundle, fake_registry()), "E112/seed-0.predictions.csv.gz")
+    assert any("a symlink or a file outside the bundle" in r for r in why), why
