@@ -46,11 +46,17 @@ def list_models(fmt):
     for r in rows:
         count = "" if not r["available"] else ("data-dependent" if r["parameters"] is None else f"{r['parameters']:,}")
         click.echo(f"{r['name']:<31} {short.get(r['name'], ''):<6} {r['family']:<14} {count:>14}  {r['description']}")
+    from ..models.registry import PLUGIN_PROBLEMS
+
+    for ep, why in PLUGIN_PROBLEMS.items():
+        click.echo(f"plugin {ep}: {why}", err=True)
 
 
 def _zoo_names() -> list[str]:
-    from ..models.registry import MODELS
+    """The zoo, then the models installed distributions declare (entry points ``chrombench.models``)."""
+    from ..models.registry import MODELS, load_plugins
 
+    load_plugins()
     return MODELS.names()
 
 
@@ -64,8 +70,10 @@ def _describe(name: str) -> dict:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return {"name": name, "family": "", "parameters": None, "available": False,
                 "description": f"unavailable: {reason}"}
+    origin = MODELS._meta.get(name, {}).get("origin", "zoo")
+    description = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
     return {"name": name, "family": cls.family, "parameters": n or None, "available": True,
-            "description": cls.description}
+            "description": description + (f" [{origin}]" if origin != "zoo" else ""), "origin": origin}
 
 
 # -- train -----------------------------------------------------------------------------------------

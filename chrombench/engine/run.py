@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import results
 from ..data import store
 from ..errors import ChrombenchError, UnknownNameError
-from ..models.registry import MODELS, canonical, get_model_class
+from ..models.registry import MODELS, canonical, get_model_class, load_plugins, zoo_names
 from ..registry import suggest
 from . import interpret, protocol, tuning
 from .budgets import default_budget
@@ -103,7 +103,8 @@ class Plan:
 def resolve_models(names: list[str] | None) -> tuple[list[ModelSpec], dict[str, str]]:
     explicit = bool(names)
     specs, skipped = [], {}
-    for entry in names or MODELS.names():
+    load_plugins()  # installed distributions' models join the registry by name (never the default set)
+    for entry in names or zoo_names():
         name, _, target = entry.partition("=") if "=" in entry and ":" in entry.split("=", 1)[1] else (entry, "", "")
         name = canonical(name) if not target else name
         ref = target or name

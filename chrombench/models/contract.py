@@ -215,13 +215,22 @@ class ChromModel(BaseEstimator):
 
     def registry_name(self) -> str:
         """The name ``load_model`` resolves: the zoo name or a ``module:Class`` target."""
-        from .registry import MODELS
+        from .registry import MODELS, load_plugins
 
-        if self.name and self.name in MODELS:
+        load_plugins()
+        if self.name and self.name in MODELS and _registered_class_is(MODELS, self.name, type(self)):
             return self.name
         module = sys.modules.get(type(self).__module__)
         source = getattr(module, "__chrombench_file__", None) or type(self).__module__  # file.py or module
         return f"{source}:{type(self).__qualname__}"
+
+
+def _registered_class_is(registry, name: str, cls: type) -> bool:
+    """``name`` in the registry resolves to ``cls`` (a class merely calling itself so is not that model)."""
+    try:
+        return registry.get(name) is cls
+    except Exception:
+        return False
 
 
 def _jsonable(params: dict) -> dict:

@@ -59,6 +59,9 @@ def load_model(path: str | Path, *, trust_code: bool = False, device: str | None
     from .contract import ChromModel
     from .registry import MODELS
 
+    from .registry import load_plugins
+
+    load_plugins()
     path = Path(path)
     config = read_config(path)
     target = config.get("model")

@@ -21,7 +21,35 @@ _ZOO = {
     "logistic-regression": "chrombench.baselines.classical:LogisticRegressionModel",
 }
 for _name, _target in _ZOO.items():
-    MODELS.register(_name, _target)
+    MODELS.register(_name, _target, origin="zoo")
+
+ENTRY_POINT_GROUP = "chrombench.models"
+_plugins_loaded = False
+PLUGIN_PROBLEMS: dict[str, str] = {}  # entry point -> why it was not registered (shown by `models list`)
+
+
+def load_plugins() -> None:
+    """Register the models that installed distributions declare in the ``chrombench.models`` entry-point
+    group (``name = "pkg.module:Class"`` in their pyproject's ``[project.entry-points."chrombench.models"]``).
+
+    Lazy like the zoo: only the target string is registered, nothing is imported until the model is
+    used. A plugin cannot take a zoo name (or an alias); a clash is reported, not registered."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    from ..safepath import ID_RE
+
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
+        if ep.name in MODELS or ep.name in ALIASES:
+            PLUGIN_PROBLEMS[f"{ep.name} ({dist})"] = f"the name {ep.name!r} is taken by the zoo; not registered"
+        elif not ID_RE.match(ep.name) or ".." in ep.name or ":" not in ep.value:
+            PLUGIN_PROBLEMS[f"{ep.name} ({dist})"] = f"needs a plain name and a 'module:Class' target, got {ep.value!r}"
+        else:
+            MODELS.register(ep.name, ep.value, origin=f"plugin:{dist}")
 
 # Short names people type; results are always recorded under the full name.
 ALIASES = {"ac": "attentivechrome", "dc": "deepchrome", "lr": "logistic-regression", "rf": "random-forest",
@@ -33,6 +61,11 @@ def canonical(name: str) -> str:
     return ALIASES.get(name, name)
 
 
+def zoo_names() -> list[str]:
+    """The zoo's own models (not plugins): what a run over "every model" means."""
+    return [n for n in MODELS.names() if MODELS._meta.get(n, {}).get("origin") == "zoo"]
+
+
 ABLATIONS = ("attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-beta",
              "attentivechrome-unidirectional", "lstm")
 
@@ -40,6 +73,8 @@ ABLATIONS = ("attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-
 def get_model_class(name_or_target: str) -> type:
     """A zoo name (``attentivechrome``) or a lazy target (``my_pkg.mod:Cls``, ``path/m.py:Cls``)."""
     name_or_target = canonical(name_or_target)
+    if name_or_target not in MODELS and ":" not in name_or_target:
+        load_plugins()
     if name_or_target in MODELS or ":" not in name_or_target:
         return MODELS.get(name_or_target)
     return load_target(name_or_target)
