@@ -32,6 +32,7 @@ from torch import nn
 from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
 from chrombench.models.contract import check_counts
+from chrombench.models.protocol import TuningBudget
 
 from .batched_lstm import POOLINGS, BlockLSTM
 from .torch_trainer import TorchChromModel
@@ -138,6 +139,15 @@ class AttentiveChrome(TorchChromModel):
     bidirectional: ClassVar[bool] = True
     has_attention: ClassVar[bool] = True
     param_ranges: ClassVar[dict[str, str]] = {"hidden_bins": "[1, inf)", "hidden_marks": "[1, inf)"}
+    citation: ClassVar[str] = ("Singh, Lanchantin, Sekhon, Qi. Attend and Predict: Understanding Gene Regulation by "
+                               "Selective Attention on Chromatin. NeurIPS 2017")
+    explains: ClassVar[tuple[str, ...]] = ("attention", "gradients")
+    # A tuned quick-size run holds the published architecture and batch 128 (a sampled hidden size of
+    # 64 made one fit 4-6x slower, so the run's length depended on the draws); it tunes lr, dropout
+    # and weight decay. Every trial is a whole converged fit.
+    tuning: ClassVar[dict] = {"quick": TuningBudget(2, None, held={"hidden_bins": 32, "hidden_marks": 16,
+                                                                   "batch_size": 128}),
+                              "full": TuningBudget(8, 600.0)}
 
     # Defaults: batch 128 with lr 2e-3 trained a little better per epoch than 64 / 1e-3 on simulated
     # E003 and runs each epoch faster (fewer, larger steps); the reference used 16 / 1e-4.
@@ -236,3 +246,4 @@ class PlainLSTM(AttentiveChrome):
     bin_pooling: ClassVar[str] = "last"
     mark_pooling: ClassVar[str] = "last"
     has_attention: ClassVar[bool] = False
+    explains: ClassVar[tuple[str, ...]] = ("gradients",)

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from chrombench.errors import ModelFormatError
 from chrombench.models.contract import ChromModel, check_counts, fit_report
+from chrombench.models.protocol import TuningBudget
 
 from .features import FEATURE_KINDS, importance_to_grid, make_features, n_features
 
@@ -46,6 +47,9 @@ class _ClassicalModel(ChromModel):
     """Shared plumbing: raw counts -> features -> P(on); subclasses fit and score feature matrices."""
 
     family: ClassVar[str] = "classical"
+    seed_param: ClassVar[str] = "seed"
+    device_param: ClassVar[None] = None
+    explains: ClassVar[tuple[str, ...]] = ("importance",)
 
     def fit(self, train, valid=None, on_epoch=None) -> "_ClassicalModel":
         from chrombench.models.contract import validate_params
@@ -178,6 +182,8 @@ class SVMModel(_ClassicalModel):
     # gamma is "scale" or a positive number
     param_ranges: ClassVar[dict[str, str]] = {"C": "(0, inf)", "gamma": "(0, inf)", "calibration_folds": "[1, inf)",
                                               "cache_size": "(0, inf)"}
+    iterative: ClassVar[bool] = True
+    tuning: ClassVar[dict] = {"quick": TuningBudget(8), "full": TuningBudget(12, 600.0)}
 
     def __init__(self, C: float = 1.0, gamma: float | str = "scale", features: str = "windows",
                  calibration_folds: int = 3, cache_size: float = 500.0, seed: int = 0):
@@ -291,6 +297,8 @@ class RandomForestModel(_ClassicalModel):
     description: ClassVar[str] = "Random forest on 1 kb windows + central 100 bp bins"
     param_ranges: ClassVar[dict[str, str]] = {"n_estimators": "[1, inf)", "min_samples_leaf": "[1, inf)",
                                               "max_depth": "[1, inf)", "n_jobs": "[1, inf)"}
+    # at quick size more trees buy nothing but time
+    tuning: ClassVar[dict] = {"quick": TuningBudget(4, overrides={"n_estimators": 150}), "full": TuningBudget(10, 600.0)}
 
     def __init__(self, n_estimators: int = 300, max_depth: int | None = None, min_samples_leaf: int = 5,
                  max_features: str | float = "sqrt", features: str = "both", n_jobs: int = 2, seed: int = 0):
@@ -358,6 +366,9 @@ class XGBoostModel(_ClassicalModel):
                                               "max_depth": "[1, inf)", "subsample": "(0, 1]",
                                               "colsample_bytree": "(0, 1]", "min_child_weight": "[0, inf)",
                                               "early_stopping_rounds": "[1, inf)", "n_jobs": "[1, inf)"}
+    iterative: ClassVar[bool] = True
+    # deep trees x 2000 rounds took 20 s for one quick-size trial
+    tuning: ClassVar[dict] = {"quick": TuningBudget(6, overrides={"n_estimators": 100}), "full": TuningBudget(16, 600.0)}
 
     def __init__(self, n_estimators: int = 1000, learning_rate: float = 0.05, max_depth: int = 4,
                  subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 1.0,
@@ -461,6 +472,8 @@ class LogisticRegressionModel(_ClassicalModel):
     name: ClassVar[str] = "logistic-regression"
     description: ClassVar[str] = "L2 logistic regression on 1 kb window features"
     param_ranges: ClassVar[dict[str, str]] = {"C": "(0, inf)", "max_iter": "[1, inf)"}
+    iterative: ClassVar[bool] = True
+    tuning: ClassVar[dict] = {"quick": TuningBudget(8), "full": TuningBudget(16, 120.0)}
 
     def __init__(self, C: float = 1.0, features: str = "windows", max_iter: int = 1000, seed: int = 0):
         self.C = C

@@ -118,6 +118,8 @@ class TorchChromModel(ChromModel):
 
     param_ranges = {"lr": "(0, inf)", "batch_size": "[1, inf)", "epochs": "[1, inf)", "patience": "[1, inf)",
                     "clip_norm": "[0, inf)", "weight_decay": "[0, inf)", "dropout": "[0, 1)"}
+    seed_param, device_param, iterative = "seed", "device", True
+    explains = ("gradients",)
 
     # -- to implement ---------------------------------------------------------------------------
     def _build_module(self) -> nn.Module:

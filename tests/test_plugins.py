@@ -108,3 +108,34 @@ def test_a_plugin_cannot_take_a_zoo_name(tmp_path):
     assert "plugin attentivechrome (acme-chrom): the name 'attentivechrome' is taken by the zoo" in listed.stderr
     line = next(ln for ln in listed.stdout.splitlines() if ln.startswith("attentivechrome "))
     assert "[plugin" not in line
+
+
+def test_the_protocol_is_declared_not_probed():
+    """Seed, device, budgets and explain methods come from what a class declares."""
+    from chrombench.baselines.attentivechrome import AttentiveChrome, PlainLSTM
+    from chrombench.baselines.classical import RandomForestModel
+    from chrombench.engine.budgets import default_budget
+    from chrombench.engine.protocol import fixed_params
+    from chrombench.models.contract import ChromModel
+    from chrombench.models.protocol import DEFAULT_TUNING
+
+    class Legacy(ChromModel):  # written before the protocol: found by keyword name
+        def __init__(self, random_state: int = 0, device: str = "cpu"):
+            self.random_state, self.device = random_state, device
+
+    class Seedless(Legacy):
+        seed_param = None  # declares it takes no seed, whatever its keywords
+        device_param = None
+
+    assert fixed_params(AttentiveChrome, 3, "cpu") == {"seed": 3, "device": "cpu"}
+    assert fixed_params(RandomForestModel, 3, "cpu") == {"seed": 3}
+    assert fixed_params(Legacy, 3, "cpu") == {"random_state": 3, "device": "cpu"}
+    assert fixed_params(Seedless, 3, "cpu") == {}
+    assert default_budget(RandomForestModel, quick=True).overrides == {"n_estimators": 150}
+    assert default_budget(AttentiveChrome, quick=True).held["hidden_bins"] == 32
+    assert default_budget(Legacy, quick=False).trials == DEFAULT_TUNING["full"].trials
+    assert default_budget(Legacy, quick=False, trials=3).trials == 3
+    from chrombench.explain.methods import available_methods
+
+    assert available_methods(PlainLSTM()) == ["saliency", "integrated-gradients"]
+    assert available_methods(AttentiveChrome()) == ["attention", "saliency", "integrated-gradients"]

@@ -41,8 +41,6 @@ from ..models.contract import _jsonable
 __all__ = ["ProtocolViolation", "TuningView", "TaskHandle", "sealed_test", "fixed_params", "TrialOutcome", "trial_params", "run_trial", "EpochLog",
            "SeedOutcome", "evaluate_seed", "model_summary"]
 
-SEED_PARAMS = ("seed", "random_state")  # the first one a model accepts receives the run's seed
-DEVICE_PARAM = "device"
 
 
 @dataclass(frozen=True)
@@ -119,15 +117,17 @@ def accepted_params(model_cls: type) -> set[str]:
 
 
 def fixed_params(model_cls: type, seed: int, device: str | None) -> dict[str, Any]:
-    """Seed and device for the models that take them; models without such params get nothing."""
-    names = accepted_params(model_cls)
+    """Seed and device through the keywords the model declares (``models.protocol``); nothing for a
+    model that takes neither."""
+    from ..models.protocol import device_param, seed_param
+
     out: dict[str, Any] = {}
-    for p in SEED_PARAMS:
-        if p in names:
-            out[p] = int(seed)
-            break
-    if device is not None and DEVICE_PARAM in names:
-        out[DEVICE_PARAM] = device
+    name = seed_param(model_cls)
+    if name:
+        out[name] = int(seed)
+    name = device_param(model_cls)
+    if device is not None and name:
+        out[name] = device
     return out
 
 

@@ -344,7 +344,7 @@ def _read_summary(path: Path) -> dict | None:
 def _budget(p: Plan, cfg: RunConfig, spec: ModelSpec):
     if p.fixed_hyperparameters and cfg.trials is None and cfg.timeout is None:
         return tuning.Budget(0, None)  # the suite holds each model's defaults across its tasks
-    return default_budget(spec.name, spec.cls, quick=p.suite == "quick", trials=cfg.trials, timeout=cfg.timeout)
+    return default_budget(spec.cls, quick=p.suite == "quick", trials=cfg.trials, timeout=cfg.timeout)
 
 
 def _same_budget(recorded: dict, budget) -> bool:

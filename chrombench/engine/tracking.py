@@ -246,7 +246,9 @@ class Tracker:
 
     def log_attention(self, run_id: str, model, X: np.ndarray, y: np.ndarray) -> bool:
         """Mean alpha (mark x bin) and beta (mark) over ON and OFF test genes, as CSV and PNG."""
-        if not hasattr(model, "attention") or not getattr(model, "has_attention", True):
+        from ..explain.methods import available_methods
+
+        if "attention" not in available_methods(model):
             return False
         alpha, beta = model.attention(X)
         alpha, beta = np.asarray(alpha, np.float64), np.asarray(beta, np.float64)

@@ -23,6 +23,15 @@ METHODS = ("attention", "saliency", "integrated-gradients", "importance")
 
 
 def available_methods(model) -> list[str]:
+    """What the model declares it explains (``explains``, see chrombench.models.protocol); a model
+    that declares nothing is asked for the methods themselves."""
+    declared = getattr(model, "explains", None)
+    if declared is not None:
+        out = ["attention"] if "attention" in declared else []
+        out += ["saliency", "integrated-gradients"] if "gradients" in declared else []
+        if "importance" in declared and model.feature_importance_map() is not None:
+            out.append("importance")
+        return out
     out = []
     if hasattr(model, "attention") and getattr(model, "has_attention", True):
         out.append("attention")

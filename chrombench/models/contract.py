@@ -154,6 +154,11 @@ class ChromModel(BaseEstimator):
     description: ClassVar[str] = ""
     # hyperparameter -> allowed interval, e.g. {"dropout": "[0, 1)"}: checked by validate_params
     param_ranges: ClassVar[dict[str, str]] = {}
+    # the rest of the declared protocol (chrombench.models.protocol says what each means)
+    citation: ClassVar[str] = ""
+    iterative: ClassVar[bool] = False
+    explains: ClassVar[tuple[str, ...] | None] = None  # None: found by the methods the model has
+    tuning: ClassVar[dict | None] = None  # {"quick": TuningBudget, "full": TuningBudget}
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":
