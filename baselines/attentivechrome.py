@@ -33,6 +33,7 @@ from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
 from chrombench.models.contract import check_counts
 from chrombench.models.protocol import TuningBudget
+from chrombench.models.weights import reference_mismatches
 
 from .batched_lstm import POOLINGS, BlockLSTM
 from .torch_trainer import TorchChromModel
@@ -117,16 +118,6 @@ class HierarchicalLSTM(nn.Module):
                 self.mark_context[0].copy_(state["hm_level_rnn_1.bin_attention.bin_context_vector"][:, 0])
             self.classifier.weight.copy_(state["fdiff1_1.weight"])
             self.classifier.bias.copy_(state["fdiff1_1.bias"])
-
-
-def reference_mismatches(state: dict, expected: dict[str, tuple[int, ...]]) -> list[str]:
-    """Every way ``state`` differs from ``expected`` (missing keys, unexpected keys, wrong shapes)."""
-    problems = [f"missing key {k!r} (expected shape {list(s)})" for k, s in expected.items() if k not in state]
-    problems += [f"unexpected key {k!r}" for k in state if k not in expected]
-    for k, shape in expected.items():
-        if k in state and tuple(state[k].shape) != shape:
-            problems.append(f"{k!r} has shape {list(state[k].shape)}, expected {list(shape)}")
-    return problems
 
 
 class AttentiveChrome(TorchChromModel):

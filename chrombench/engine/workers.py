@@ -1,7 +1,7 @@
 """More worker processes on this machine for one ``chrombench run`` (``--workers N``).
 
 Training runs torch single-threaded (OpenMP threads stall on a shared CPU, see
-``baselines.torch_trainer.map_chunks``), so one process keeps one core busy. Extra workers are
+``chrombench.parallel.map_chunks``), so one process keeps one core busy. Extra workers are
 plain ``chrombench run`` processes on the same output folder: they share its Optuna and claims
 database exactly as workers on several machines share a PostgreSQL one, so each trial and each seed
 is still done once, and every worker ends with every record. The main process shows the progress;

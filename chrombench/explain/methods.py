@@ -89,7 +89,7 @@ def _gradient_scores_chunked(model, X: np.ndarray, method: str, steps: int, batc
     (the trainer's policy: OpenMP threads stall these small operations on a shared CPU)."""
     import torch
 
-    from chrombench.baselines.torch_trainer import map_chunks
+    from ..parallel import map_chunks
 
     device = model.prepare_inputs(X[:1]).device
     # integrated gradients runs every path step of a chunk in one batch: keep that batch near batch_size

@@ -92,8 +92,6 @@ def import_reference_weights(path: str | os.PathLike, arch: str = "attentivechro
         raise UnknownNameError(suggest(arch, list(ARCHITECTURES), "architecture"))
     state = read_state_dict(path)
     model = get_model_class(arch)(**{"input_transform": "raw", **params})
-    from chrombench.baselines.attentivechrome import reference_mismatches
-
     problems = reference_mismatches(state, model.reference_shapes())
     if problems:
         hint = ""
@@ -114,3 +112,13 @@ def _sha256(path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def reference_mismatches(state: dict, expected: dict[str, tuple[int, ...]]) -> list[str]:
+    """Every way ``state`` differs from ``expected`` (missing keys, unexpected keys, wrong shapes)."""
+    problems = [f"missing key {k!r} (expected shape {list(s)})" for k, s in expected.items() if k not in state]
+    problems += [f"unexpected key {k!r}" for k in state if k not in expected]
+    for k, shape in expected.items():
+        if k in state and tuple(state[k].shape) != shape:
+            problems.append(f"{k!r} has shape {list(state[k].shape)}, expected {list(shape)}")
+    return problems
