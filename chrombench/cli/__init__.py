@@ -74,7 +74,7 @@ def main():
 
     \b
     Start here:
-      chrombench run                      quick suite, simulated data, 7 models, about 5 min
+      chrombench run                      quick suite, simulated data, 8 models, about 5 min
       chrombench tasks list               the 56 cell-type tasks
       chrombench models list              the model zoo
       chrombench data fetch --tasks E003  the real REMC archive (needs network)

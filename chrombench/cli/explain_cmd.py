@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import device_option
+
 from ..explain.methods import METHODS
 
 
@@ -23,8 +25,7 @@ from ..explain.methods import METHODS
               help="Explain only this many genes (a label-stratified sample when the genes have labels).")
 @click.option("--steps", type=click.IntRange(min=1), default=16, show_default=True,
               help="Integrated-gradients path steps; the completeness gap printed tells whether they suffice.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where a neural model computes.")
+@device_option(help="Where a neural model computes.")
 @click.option("--trust-code", is_flag=True, help="Load a model whose class is third-party code (its code is run).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes, steps, device, trust_code, out_dir):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ChrombenchError
+from .options import device_option, parse_seeds, suite_option
 
 
 @click.group()
@@ -99,7 +100,7 @@ def validate_cmd(paths):
 @leaderboard.command("bundle")
 @click.argument("results_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                 default=Path("chrombench-out/results"))
-@click.option("--suite", type=click.Choice(["auto", "quick", "roadmap56", "tasks"]), default="auto", show_default=True,
+@suite_option(default="auto", extra=("auto", "tasks"),
               help="The suite whose records to bundle; tasks: a run over explicit tasks (-t, e.g. an imported "
                    "dataset), bundled over the tasks it covered; auto: the one the results hold.")
 @click.option("-m", "--model", "models", multiple=True, help="Only these models (repeatable). Default: every one.")
@@ -137,28 +138,10 @@ def bundle_cmd(results_dir, suite, models, out_root, overwrite, smoke_test):
         raise ChrombenchError(f"{rejected} of {len(bundles)} bundles do not pass validation")
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``0-4`` or ``0,1,2`` (or a mix: ``0-2,7``) -> sorted distinct seeds."""
-    seeds = set()
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                seeds.update(range(lo, hi + 1))
-            elif part:
-                seeds.add(int(part))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use a range like 0-4 or a list like 0,1,2") from None
-    if not seeds or min(seeds) < 0:
-        raise click.BadParameter(f"{text!r}: seeds are non-negative integers")
-    return sorted(seeds)
-
-
 @click.command()
 @click.argument("target")
 @click.option("--name", required=True, help="The name the submission appears under on the leaderboard.")
-@click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default="quick", show_default=True)
+@suite_option(default="quick")
 @click.option("--data", "dataset", default="simremc", show_default=True, help="simremc, remc or an imported dataset.")
 @click.option("--trials", type=click.IntRange(min=1), default=None,
               help="Optuna trials per task (default: the engine's).")
@@ -170,7 +153,7 @@ def parse_seeds(text: str) -> list[int]:
               show_default=True, help="The bundle goes to OUT/NAME.")
 @click.option("--work-dir", type=click.Path(path_type=Path), default=None,
               help="The engine's output (resumable). Default: chrombench-out/submissions/NAME.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option()
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle of the same name.")
 def submit(target, name, suite, dataset, trials, timeout, seeds, out_root, work_dir, device, overwrite):
     """Run the full protocol for your model and write a leaderboard bundle.

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import click
 
+from .options import device_option, suite_option
+
 from ..errors import ChrombenchError
 from ..models.weights import ARCHITECTURES
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @click.group()
@@ -73,7 +74,8 @@ def _describe(name: str) -> dict:
     origin = MODELS._meta.get(name, {}).get("origin", "zoo")
     description = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
     return {"name": name, "family": cls.family, "parameters": n or None, "available": True,
-            "description": description + (f" [{origin}]" if origin != "zoo" else ""), "origin": origin}
+            "description": description + (f" [{origin}]" if origin != "zoo" else ""), "origin": origin,
+            "citation": getattr(cls, "citation", "") or ""}
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -149,8 +151,7 @@ def _check_out_dir(out: str) -> None:
               help="A zoo name (see `chrombench models list`) or your own class as module:Class or path/file.py:Class.")
 @click.option("-t", "--task", required=True, help="Task, e.g. E003 (or DATASET/TASK for an imported dataset).")
 @click.option("--data", "dataset", default=None, help="Dataset of the task [default: simremc, the simulator].")
-@click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default=None,
-              help="The genes of the task as in this suite, the same option as `chrombench run` (quick: its "
+@suite_option(help="The genes of the task as in this suite, the same option as `chrombench run` (quick: its "
                    "subsample; roadmap56: full size, the default).")
 @click.option("--quick", is_flag=True, help="The same as --suite quick.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
@@ -158,8 +159,7 @@ def _check_out_dir(out: str) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs (neural models).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Genes per batch (neural models).")
 @click.option("--seed", type=int, default=None, help="Random seed [default: the model's, 0].")
-@click.option("--device", type=click.Choice(DEVICES), default=None,
-              help="auto = CUDA when available [default: the model's, auto].")
+@device_option(default=None, help="auto = CUDA when available [default: the model's, auto].")
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder to save the model in.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs and CI).")
 def train(model_name, task, dataset, suite, quick, params, epochs, batch_size, seed, device, out, no_progress):
@@ -233,8 +233,7 @@ class _EpochProgress:
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("input_csv", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="CSV file to write.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-              help="Where a neural model computes (a model trained on a GPU predicts on a CPU too).")
+@device_option(help="Where a neural model computes (a model trained on a GPU predicts on a CPU too).")
 @click.option("--trust-code", is_flag=True,
               help="Load a model whose class is third-party code (a module:Class or file.py:Class target, "
                    "e.g. a submission): that code is imported and run. Zoo models never need this.")

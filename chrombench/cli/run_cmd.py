@@ -12,24 +12,10 @@ from pathlib import Path
 import click
 
 from ..errors import ChrombenchError
+from .options import device_option, parse_seeds, suite_option
 
 DEFAULT_OUT = Path("chrombench-out")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/xgboost load: see chrombench.engine.run
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``0-4`` | ``0,1,2`` | ``0-2,7``."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise click.BadParameter(f"{text!r}: use a range like 0-4 or a list like 0,1,2")
-        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        if hi < lo:
-            raise click.BadParameter(f"{part!r}: the range is empty")
-        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
-    return seeds
 
 
 def parse_genes(text: str | None) -> dict | None:
@@ -46,9 +32,8 @@ def budget_options(fn):
     opts = [
         click.option("-t", "--task", "tasks", multiple=True, metavar="TASK",
                      help="A task (E003, NAME, NAME/TASK); repeat for more. Default: --suite quick."),
-        click.option("--suite", type=click.Choice(["quick", "roadmap56"]), default=None,
-                     help="quick: 3 tasks, subsampled genes. roadmap56: all 56 tasks, full size, each model's "
-                          "defaults held fixed (see `chrombench tasks suites`)."),
+        suite_option(help="quick: 3 tasks, subsampled genes. roadmap56: all 56 tasks, full size, each model's "
+                          "defaults held fixed (see `chrombench tasks suites`). With -t: only those tasks of it."),
         click.option("--data", "dataset", default="simremc", show_default=True, metavar="simremc|remc|NAME",
                      help="Dataset: the simulator, the real archive (chrombench data fetch), or an imported one."),
         click.option("--trials", type=click.IntRange(0), default=None,
@@ -72,7 +57,7 @@ def budget_options(fn):
                      default="only-missing", show_default=True,
                      help="only-missing: resume, skip finished seeds. always: redo everything (one worker). "
                           "never: leave any existing result untouched."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        device_option(),
         click.option("--workers", type=click.IntRange(1), default=None,
                      help="Processes on this machine sharing the work (each trial and seed is still done once). "
                           "Default: $CHROMBENCH_WORKERS, else one per CPU core up to 4; 1 with "
@@ -177,7 +162,7 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
 
     \b
     Examples:
-      chrombench run                                   quick suite, 7 models, about 5 min on 2 cores
+      chrombench run                                   quick suite, 8 models, about 5 min on 2 cores
       chrombench run -m attentivechrome -t E003        one full-size task, default budget
       chrombench run -m xgboost --suite roadmap56 --trials 30 --seeds 0-4
       chrombench run -m my_model.py:MyModel -t E003 --genes 2000,1000,1000

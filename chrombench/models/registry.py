@@ -19,6 +19,7 @@ _ZOO = {
     "random-forest": "chrombench.baselines.classical:RandomForestModel",
     "xgboost": "chrombench.baselines.classical:XGBoostModel",
     "logistic-regression": "chrombench.baselines.classical:LogisticRegressionModel",
+    "shallowchrome": "chrombench.baselines.shallowchrome:ShallowChrome",
 }
 for _name, _target in _ZOO.items():
     MODELS.register(_name, _target, origin="zoo")
