@@ -126,6 +126,8 @@ def loose_records(root: Path, bundles: list[Path]) -> list[Path]:
     for f in sorted(root.rglob("*.json")) if root.is_dir() else []:
         if f.name == MANIFEST or any(b in f.resolve().parents for b in inside):
             continue
+        if any(part.startswith(".") for part in f.relative_to(root).parts[:-1]):
+            continue  # a bundle being written (write_bundle stages in ".NAME.xxxx"): never rendered either
         try:
             doc = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
