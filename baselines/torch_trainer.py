@@ -87,6 +87,10 @@ class TorchChromModel(ChromModel):
         """Logits ``[n]`` for a transformed batch; override when the module returns more than that."""
         return module(x)
 
+    def _loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The training loss of (logits, 0/1 targets); binary cross-entropy unless a model says otherwise."""
+        return nn.BCEWithLogitsLoss()
+
     # -- the contract -----------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
         self._check_params()
@@ -204,7 +208,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
         Xv = transform_counts(check_counts(valid.X, "valid.X"), model.input_transform, device)
         yv = np.asarray(valid.y, dtype=np.int8)
     optimizer = ClippedAdam(module, float(model.lr), float(model.weight_decay), float(model.clip_norm or 0.0))
-    loss_fn = nn.BCEWithLogitsLoss()
+    loss_fn = model._loss()
     shuffle = torch.Generator().manual_seed(int(model.seed))
     batch = int(model.batch_size)
     best_score, best_state, best_epoch, stale = -math.inf, None, -1, 0

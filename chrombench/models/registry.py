@@ -20,6 +20,7 @@ _ZOO = {
     "xgboost": "chrombench.baselines.classical:XGBoostModel",
     "logistic-regression": "chrombench.baselines.classical:LogisticRegressionModel",
     "shallowchrome": "chrombench.baselines.shallowchrome:ShallowChrome",
+    "hm-crnn": "chrombench.baselines.hmcrnn:HMCRNN",
 }
 for _name, _target in _ZOO.items():
     MODELS.register(_name, _target, origin="zoo")
