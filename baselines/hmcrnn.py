@@ -91,7 +91,7 @@ class HMCRNN(TorchChromModel):
     citation: ClassVar[str] = ("Kang, Kim, Kim, Kim. Learning cell-type-specific gene regulation mechanisms by "
                                "multi-attention based deep learning with regulatory latent space. Front. Genet. 11:869, "
                                "2020")
-    explains: ClassVar[tuple[str, ...]] = ("attention", "gradients")
+    explains: ClassVar[tuple[str, ...]] = ("attention", "gradients", "latent")
     param_ranges: ClassVar[dict[str, str]] = {k: "[1, inf)" for k in ("n_filters", "kernel_bins", "hidden",
                                                                        "attention_units", "head_units")}
     tuning: ClassVar[dict] = {"quick": TuningBudget(2), "full": TuningBudget(6, 900.0)}

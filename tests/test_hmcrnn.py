@@ -69,3 +69,19 @@ def test_it_learns_exposes_its_latent_space_and_points_at_the_planted_bins(tmp_p
     assert alpha.shape == (200, 5, 100) and np.allclose(alpha.sum(axis=2), 1) and np.allclose(beta, 0.2)
     model.save(tmp_path / "m")
     assert np.allclose(load_model(tmp_path / "m").predict_proba(valid.X), model.predict_proba(valid.X))
+
+
+def test_explain_exports_the_latent_space_and_scores_position_attention(tmp_path):
+    from chrombench.data.arrays import GroundTruth
+    from chrombench.explain.report import explain_split
+
+    train, valid = planted(300, 1), planted(120, 2)
+    model = HMCRNN(batch_size=32, epochs=5, patience=2, device="cpu").fit(train, valid)
+    importance = np.zeros((120, 5, 100))
+    importance[:, 3, 45:55] = 1.0  # the planted H3K4me3 bins
+    truth = GroundTruth(0.99, importance, np.zeros(120))
+    summary = explain_split(model, valid, tmp_path, ["attention"], truth=truth)
+    assert summary["latent"]["dimensions"] == 80 and (tmp_path / "latent_pca.png").stat().st_size > 0
+    header = (tmp_path / "latent.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["gene_id", "label", "z0"] and len(header) == 82
+    assert "cell_auroc" in summary["methods"]["attention"]["scores"]

@@ -94,3 +94,25 @@ def method_comparison(table: dict[str, dict[str, float]], path: Path, title: str
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def latent_scatter(pcs: np.ndarray, labels: np.ndarray, share, path: Path, title: str) -> Path:
+    """Genes in the first two principal components of a latent space, ON and OFF (or unlabelled) apart."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    groups = [(1, "ON (expressed)", "#c0392b"), (0, "OFF", "#2c7fb8")]
+    known = np.isin(labels, (0, 1))
+    for value, name, colour in groups:
+        sel = known & (labels == value)
+        if sel.any():
+            ax.scatter(pcs[sel, 0], pcs[sel, 1], s=6, alpha=0.5, color=colour, label=f"{name} ({sel.sum()})")
+    if (~known).any():
+        ax.scatter(pcs[~known, 0], pcs[~known, 1], s=6, alpha=0.5, color="#7f8c8d", label="unlabelled")
+    ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC2")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -90,6 +90,8 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
         if hactive is not None:
             info["hactive"] = activity_correlation(cells[:, K4ME3], hactive, on)
         summary["methods"][method] = info
+    if "latent" in (getattr(model, "explains", None) or ()):
+        summary["latent"] = write_latent(model, split, out)
     if truth is not None:
         summary["random_baseline"] = random_baseline(np.asarray(truth.importance))
         table = {m: v["scores"] for m, v in summary["methods"].items()}
@@ -153,3 +155,23 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def write_latent(model, split: Split, out: Path) -> dict:
+    """A model's per-gene latent vectors (``latent(X)``, e.g. HM-CRNN's regulatory latent space) as
+    ``latent.csv`` (gene_id, label, z0..) and their first two principal components as a scatter
+    coloured by label (``latent_pca.png``); returns the explained variance of those components."""
+    Z = np.asarray(model.latent(split.X), dtype=np.float64)
+    labels = np.asarray(split.y)
+    frame = pd.DataFrame(Z, columns=[f"z{k}" for k in range(Z.shape[1])])
+    frame.insert(0, "label", labels)
+    frame.insert(0, "gene_id", np.asarray(split.gene_ids).astype(str))
+    frame.to_csv(out / "latent.csv", index=False)
+    centred = Z - Z.mean(axis=0)
+    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
+    pcs = centred @ vt[:2].T
+    share = (sing ** 2 / max((sing ** 2).sum(), 1e-300))[:2]
+    plots.latent_scatter(pcs, labels, share, out / "latent_pca.png",
+                         f"{type(model).__name__} latent space: first two principal components")
+    return {"dimensions": int(Z.shape[1]), "genes": int(Z.shape[0]),
+            "pca_explained_variance": [float(v) for v in share], "files": ["latent.csv", "latent_pca.png"]}

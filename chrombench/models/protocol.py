@@ -17,7 +17,8 @@ but ``name``):
 ``iterative``      trains in epochs/rounds: ``training_report()`` then says how it stopped
 ``explains``       what ``chrombench explain`` can ask of it: ``attention`` (``attention(X)``),
                    ``gradients`` (``prepare_inputs``/``logits_from_inputs``), ``importance``
-                   (``feature_importance_map()``)
+                   (``feature_importance_map()``), ``latent`` (``latent(X) -> [n, d]``: exported
+                   and drawn as a PCA scatter)
 ``tuning``         ``{"quick": TuningBudget, "full": TuningBudget}``: default Optuna budgets when a
                    run tunes (``-t`` tasks or ``--trials``); models without one get ``DEFAULT_TUNING``
 =================  ===========================================================================
@@ -35,7 +36,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 
-EXPLAINS = ("attention", "gradients", "importance")
+EXPLAINS = ("attention", "gradients", "importance", "latent")
 SEED_NAMES = ("seed", "random_state")  # looked for only when a class declares no seed_param
 
 
