@@ -97,15 +97,20 @@ def budget_state(trials, budget: Budget) -> tuple[bool, bool]:
     return False, (n_max is None or len(finished) + len(active) < n_max)
 
 
-def fail_dead_trials(study: optuna.Study, storage, grace_period: float) -> int:
-    """FAIL the RUNNING trials whose worker is gone. Returns how many."""
+def fail_dead_trials(study: optuna.Study, storage, grace_period: float, under_lock: bool = False) -> int:
+    """FAIL the RUNNING trials whose worker is gone. Returns how many. ``under_lock``: the caller holds
+    the study lock, so an ownerless RUNNING trial is certainly orphaned."""
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     optuna.storages.fail_stale_trials(study)  # heartbeat older than the grace period (any host)
     n = len(before - {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))})
     now = _dt.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get("worker")
-        orphan = owner is None and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > grace_period
+        # A trial is created and given its owner under the study lock, which the caller holds now: one
+        # without an owner lost its worker inside that critical section (killed between ask and
+        # set_user_attr). Failing it at once keeps slot numbering, and so the resumed run's draws, exact.
+        orphan = owner is None and (under_lock or (t.datetime_start is not None
+                                                    and (now - t.datetime_start).total_seconds() > grace_period))
         if owner_is_dead(owner) or orphan:
             try:
                 storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)  # no public id accessor
@@ -139,7 +144,7 @@ def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningVie
     while True:
         trial = None
         with coord.study_lock(name):
-            fail_dead_trials(study, storage, coord.grace_period)
+            fail_dead_trials(study, storage, coord.grace_period, under_lock=True)
             trials = study.get_trials(deepcopy=False)
             exhausted, may_start = budget_state(trials, budget)
             if on_progress:
