@@ -28,6 +28,7 @@ COMMANDS = {
     "leaderboard": ("leaderboard_cmd:leaderboard", "Render and validate leaderboards."),
     "submit": ("leaderboard_cmd:submit", "Run the full protocol for your model and write a leaderboard bundle."),
     "explain": ("explain_cmd:explain", "Attention maps, saliency and importances, scored against ground truth."),
+    "transfer": ("transfer_cmd:transfer", "Train on one cell type, test on another: an N x N AUROC matrix."),
 }
 
 

@@ -1,0 +1,70 @@
+"""``chrombench transfer``: an N x N zero-shot AUROC matrix whose diagonal is the within-task result,
+with every target's test split out of reach while any model fits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from chrombench.cli import main
+from chrombench.data import store
+from chrombench.engine.transfer import transfer_matrix
+from chrombench.evaluate import auroc
+from chrombench.models.contract import ChromModel
+
+GENES = {"train": 300, "valid": 150, "test": 150}
+TASKS = ["E003", "E112", "E123"]
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHROMBENCH_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_the_diagonal_is_the_within_task_result(home):
+    from chrombench.baselines.classical import LogisticRegressionModel
+
+    result = transfer_matrix("lr", TASKS, genes=GENES)
+    assert result.model == "logistic-regression" and result.auroc.shape == (3, 3)
+    assert np.isfinite(result.auroc).all() and 0.5 < result.off_diagonal_mean < 1
+    data = store.load_task("E112", genes=GENES)
+    direct = LogisticRegressionModel().fit(data.train, data.valid)
+    assert result.auroc[1, 1] == auroc(data.test.y, direct.predict_proba(data.test.X)[:, 1])
+    assert set(result.training) == set(TASKS) and all(t["converged"] for t in result.training.values())
+
+
+class Peeker(ChromModel):
+    """Tries to read another cell type's test split while it fits."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, train, valid=None, on_epoch=None):
+        store.load_task("E123", genes=GENES)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), 2), 0.5)
+
+
+def test_no_test_split_is_in_reach_while_models_fit(home):
+    from chrombench.errors import ChrombenchError
+
+    with pytest.raises(ChrombenchError, match="E123"):
+        transfer_matrix(f"{__file__}:Peeker", TASKS, genes=GENES)
+
+
+def test_the_command_writes_the_matrix_and_heatmap(home):
+    res = CliRunner().invoke(main, ["transfer", "-m", "lr", "-t", "E003", "-t", "E123", "--genes", "300,150,150",
+                                    "-o", str(home / "out")])
+    assert res.exit_code == 0, res.output
+    assert "2 x 2 tasks: diagonal mean AUROC" in res.output
+    doc = json.loads((home / "out/transfer.json").read_text())
+    assert doc["tasks"] == ["E003", "E123"] and len(doc["auroc"]) == 2 and (home / "out/transfer.png").stat().st_size
+    assert len((home / "out/transfer.csv").read_text().splitlines()) == 1 + 4
+    bad = CliRunner().invoke(main, ["transfer", "-m", "lr", "-t", "E003", "-o", str(home / "o2")])
+    assert bad.exit_code != 0 and "at least two tasks" in bad.output
