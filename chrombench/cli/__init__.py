@@ -22,7 +22,7 @@ COMMANDS = {
     "train": ("models_cmd:train", "Train one model with fixed hyperparameters and save it."),
     "predict": ("models_cmd:predict", "Predict expression probabilities with a saved model."),
     "import-weights": ("models_cmd:import_weights", "Turn a reference AttentiveChrome state dict into a chrombench model."),
-    "run": ("run_cmd:run", "Optuna-tuned, MLflow-tracked evaluation of models on tasks (the main job)."),
+    "run": ("run_cmd:run", "Evaluate models on tasks: fits to convergence, tested once, tracked (the main job)."),
     "ablate": ("run_cmd:ablate", "AttentiveChrome against its ablations, with paired statistics."),
     "ui": ("run_cmd:ui", "Start the MLflow UI on the local tracking store."),
     "leaderboard": ("leaderboard_cmd:leaderboard", "Render and validate leaderboards."),

@@ -158,7 +158,10 @@ def _local_workers(n: int | None, overwrite_strategy: str, output_dir: Path, arg
 @budget_options
 def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
         overwrite_strategy, device, workers, no_progress):
-    """Tune (Optuna), refit per seed, test once per seed, track (MLflow), write result records.
+    """Fit per seed to convergence, test once per seed, track (MLflow), write result records.
+
+    The shipped suites hold each model's defaults fixed (their protocol); -t tasks and --trials N tune
+    with Optuna on train/valid first. Every record says how its fit ended.
 
     \b
     Examples:
