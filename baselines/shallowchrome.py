@@ -131,9 +131,8 @@ class ShallowChrome(ChromModel):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # reported by training_report instead
             clf = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=int(self.max_iter)).fit((F - mean) / scale, y)
-        coef = clf.coef_.ravel() if list(clf.classes_) == [0, 1] else -clf.coef_.ravel()
-        intercept = float(clf.intercept_[0]) if list(clf.classes_) == [0, 1] else -float(clf.intercept_[0])
-        return mean, scale, coef, intercept, int(np.max(clf.n_iter_))
+        # classes_ is sorted, so coef_ scores class 1 (ON)
+        return mean, scale, clf.coef_.ravel(), float(clf.intercept_[0]), int(np.max(clf.n_iter_))
 
     def _score(self, X, half, fitted) -> np.ndarray:
         mean, scale, coef, intercept, _ = fitted

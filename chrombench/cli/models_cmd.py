@@ -71,7 +71,7 @@ def _describe(name: str) -> dict:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return {"name": name, "family": "", "parameters": None, "available": False,
                 "description": f"unavailable: {reason}"}
-    origin = MODELS._meta.get(name, {}).get("origin", "zoo")
+    origin = MODELS.meta(name).get("origin", "zoo")
     description = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
     return {"name": name, "family": cls.family, "parameters": n or None, "available": True,
             "description": description + (f" [{origin}]" if origin != "zoo" else ""), "origin": origin,

@@ -12,6 +12,7 @@ import html
 import io
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -77,7 +78,7 @@ def _md(text: str) -> str:
 def _code(text: str) -> str:
     """A Markdown code span that a backtick in ``text`` (a crafted model name) cannot end early."""
     text = str(text)
-    longest = max((len(m) for m in __import__("re").findall(r"`+", text)), default=0)
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
     return f"{fence}{pad}{text}{pad}{fence}"

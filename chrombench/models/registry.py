@@ -65,7 +65,7 @@ def canonical(name: str) -> str:
 
 def zoo_names() -> list[str]:
     """The zoo's own models (not plugins): what a run over "every model" means."""
-    return [n for n in MODELS.names() if MODELS._meta.get(n, {}).get("origin") == "zoo"]
+    return [n for n in MODELS.names() if MODELS.meta(n).get("origin") == "zoo"]
 
 
 ABLATIONS = ("attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-beta",
