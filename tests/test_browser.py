@@ -89,8 +89,13 @@ def test_table_sorting_plots_and_console(browser, rendered, tmp_path):
     table.locator("thead th", has_text="model").first.click()
     assert column_values(page, table, "model") == sorted(MODELS)
 
+    captions = [c.strip() for c in page.locator("figure.plot figcaption").all_inner_texts()]
+    # heatmap, distributions, critical-difference diagram, and (DeepChrome is in the table) its
+    # per-task AUROC here against the published one on the real data
+    assert [c.split(" ")[0] for c in captions] == ["Test", "Per-model", "Critical-difference", "Per"]
+    assert "published DeepChrome AUROC" in captions[3]
     plots = page.locator("figure.plot svg")
-    assert plots.count() == 3  # heatmap, distributions, critical-difference diagram
+    assert plots.count() == len(captions)
     for i in range(plots.count()):
         box = plots.nth(i).bounding_box()
         assert box and box["width"] > 100 and box["height"] > 50
