@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..data.build import DEFAULT_TEST_CHROMS as DEFAULT_TEST, DEFAULT_VALID_CHROMS as DEFAULT_VALID
 from ..errors import ChrombenchError
 
 
@@ -19,6 +20,8 @@ def data():
       chrombench data list
       chrombench data fetch --tasks E003,E116          # the real archive (needs network)
       chrombench data import my_cells/ --name mine     # your data in the archive layout
+      chrombench data build --name mine --mark H3K4me3=k4.bw ... --annotation genes.gtf \\
+          --expression rpkm.tsv:E003                   # your tracks, annotation and expression
       chrombench data info remc
       chrombench data export simremc --tasks E003 -o sim/
     """
@@ -140,6 +143,100 @@ def import_cmd(path, name, version, overwrite):
     first = next(iter(entry["tasks"]))
     use = f"-t {name}" if entry["single_task"] else f"-t {name}/{first} (or --data {name} -t {first})"
     click.echo(f"Use it with {use}.")
+
+
+def _parse_marks(values: tuple[str, ...]) -> dict[str, Path]:
+    marks: dict[str, Path] = {}
+    for raw in values:
+        mark, sep, path = raw.partition("=")
+        if not sep or not mark or not path:
+            raise click.BadParameter(f"{raw!r}: write it as MARK=PATH, e.g. H3K4me3=E003-H3K4me3.bw", param_hint="--mark")
+        if mark in marks:
+            raise click.BadParameter(f"mark {mark!r} is given twice ({marks[mark]} and {path}); each mark once",
+                                     param_hint="--mark")
+        marks[mark] = Path(path)
+    return marks
+
+
+def _chrom_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(c.strip() for c in value.split(",") if c.strip()) if value else default
+
+
+@data.command("build")
+@click.option("--name", required=True, help="Dataset name to register; the task is then `-t NAME` everywhere.")
+@click.option("--mark", "marks", multiple=True, required=True, metavar="MARK=PATH",
+              help="One histone-mark track: a bigWig (.bw) or aligned reads (.bed/.tagAlign, optionally .gz). "
+                   "Repeat for each mark; the arrays keep this order.")
+@click.option("--annotation", required=True, type=click.Path(path_type=Path),
+              help="Gene annotation GTF (GENCODE/Ensembl, plain or .gz).")
+@click.option("--expression", required=True, metavar="PATH[:COLUMN]",
+              help="Expression table: first column gene id, then one column per cell type (e.g. "
+                   "57epigenomes.RPKM.pc:E003). Gene versions (ENSG...\.5) are ignored when matching.")
+@click.option("--window", default=10_000, show_default=True, type=click.IntRange(2, 10_000_000),
+              help="Window around each TSS, in bp.")
+@click.option("--bins", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Bins per window.")
+@click.option("--split", "split", type=click.Choice(["random", "chromosome"]), default="random", show_default=True,
+              help="random: thirds, as the DeepChrome archive; chromosome: valid and test are whole chromosomes.")
+@click.option("--valid-chroms", default=None, metavar="LIST",
+              help="With --split chromosome [default: " + ",".join(DEFAULT_VALID) + "] ('chr' prefix optional).")
+@click.option("--test-chroms", default=None, metavar="LIST",
+              help="With --split chromosome [default: " + ",".join(DEFAULT_TEST) + "].")
+@click.option("--biotype", "biotypes", multiple=True, default=("protein_coding",), show_default=True,
+              help="Keep genes of this gene_type/gene_biotype (repeat for several; 'all' keeps every gene).")
+@click.option("--chrom-sizes", type=click.Path(path_type=Path), default=None,
+              help="chrom<TAB>length file; needed when every track is a reads file (bigWigs carry their own).")
+@click.option("--annotation-chroms", type=click.Choice(["as-is", "add-chr", "strip-chr"]), default="as-is",
+              show_default=True, help="Rename the annotation's chromosomes to match the tracks (1 -> chr1, or back).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random split.")
+@click.option("--version", "version", default="1", show_default=True, help="Version label stored with the dataset.")
+@click.option("--min-genes", default=300, show_default=True, type=click.IntRange(3, None),
+              help="Refuse to build with fewer genes left after the rules.")
+@click.option("--overwrite", is_flag=True, help="Replace a dataset already in the store under NAME.")
+def build_cmd(name, marks, annotation, expression, window, bins, split, valid_chroms, test_chroms, biotypes,
+              chrom_sizes, annotation_chroms, seed, version, min_genes, overwrite):
+    """Build a task from your own cell type's tracks, a gene annotation and expression values.
+
+    \b
+    The rules (as the DeepChrome archive's, stated in full in the README, "Your own cell type"):
+      - one TSS per gene: its 5' end (GTF start on +, end on -);
+      - WINDOW bp around it in BINS equal bins, ordered 5'->3' along the gene's strand
+        (+: [TSS-W/2, TSS+W/2); -: the mirror image, read backwards), so bin BINS/2 starts at the TSS;
+      - a bin's value: bigWig, the signal summed over its bases (area, rounded to an integer);
+        reads, the number of reads starting in it;
+      - genes kept: --biotype (protein_coding), on a chromosome the tracks cover, with an
+        expression value, with the whole window inside the chromosome (the count each rule drops
+        is printed);
+      - label 1 where expression is above the median over the kept genes.
+
+    \b
+    Example (Roadmap E003, five marks, hg19 GENCODE):
+      chrombench data build --name E003mine \\
+        --mark H3K27me3=E003-H3K27me3.bw --mark H3K36me3=E003-H3K36me3.bw \\
+        --mark H3K4me1=E003-H3K4me1.bw --mark H3K4me3=E003-H3K4me3.bw --mark H3K9me3=E003-H3K9me3.bw \\
+        --annotation gencode.v19.annotation.gtf.gz --expression 57epigenomes.RPKM.pc:E003 --split chromosome
+      chrombench run -t E003mine -m logistic-regression
+
+    Nothing is written to the store unless every input is valid; the dataset records every input's
+    path, size and sha256 and the build parameters (`chrombench data info NAME --format json`).
+    """
+    from tqdm.auto import tqdm
+
+    from ..data.build import BuildSpec, build_dataset, describe
+
+    spec = BuildSpec(name=name, marks=_parse_marks(marks), annotation=annotation, expression=expression,
+                     window=window, bins=bins, split=split,
+                     valid_chroms=_chrom_list(valid_chroms, DEFAULT_VALID), test_chroms=_chrom_list(test_chroms, DEFAULT_TEST),
+                     biotypes=None if "all" in biotypes else tuple(biotypes), chrom_sizes=chrom_sizes,
+                     annotation_chroms=annotation_chroms, seed=seed, version=version, min_genes=min_genes)
+    res = build_dataset(spec, overwrite=overwrite,
+                        progress=lambda steps: tqdm(steps, desc="binning", unit="chrom", disable=None))
+    entry = res.entry
+    click.echo(f"Built dataset {name!r} version {entry['version']}: {len(spec.marks)} marks x {bins} bins of "
+               f"{window // bins} bp, {split} split")
+    click.echo(f"genes: {res.annotated} in the annotation, {res.kept} kept; dropped: {describe(res.dropped)}")
+    click.echo("\n".join(_task_rows(entry["tasks"])))
+    click.echo(f"\ncontent hash {entry['content_hash']}")
+    click.echo(f"Use it with -t {name}, e.g. `chrombench run -t {name} -m logistic-regression`.")
 
 
 @data.command("info")

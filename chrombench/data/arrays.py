@@ -1,8 +1,10 @@
 """The in-memory shape of a task: what every model and the evaluator receive.
 
-``X`` is ``[n_genes, 100 bins, 5 marks]`` of non-negative integer read counts in the archive's
-column order (``chrombench.MARKS``); ``y`` is 0/1 per gene; ``gene_ids`` are strings and keep
-their leading zeros. Arrays may be read-only memory maps from the cache: copy before mutating.
+``X`` is ``[n_genes, bins, marks]`` of non-negative integer read counts: ``[n, 100, 5]`` in the
+archive's column order (``chrombench.MARKS``) for the archive and the simulator, any bins and marks
+for a dataset from ``chrombench data build`` (``Split.marks`` names them). ``y`` is 0/1 per gene;
+``gene_ids`` are strings and keep their leading zeros. Arrays may be read-only memory maps from the
+cache: copy before mutating.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import N_BINS, N_MARKS
+from .. import MARKS
 
 SPLITS = ("train", "valid", "test")
 
@@ -20,21 +22,27 @@ SPLITS = ("train", "valid", "test")
 @dataclass(frozen=True)
 class Split:
     gene_ids: np.ndarray  # [n] str
-    X: np.ndarray  # [n, 100, 5] int32 counts
+    X: np.ndarray  # [n, bins, marks] int32 counts ([n, 100, 5] for the archive and the simulator)
     y: np.ndarray  # [n] int8 labels (1 = expressed above the cell type's median)
+    marks: tuple[str, ...] = MARKS  # the names of X's last axis, in order
 
     def __post_init__(self):
         n = len(self.gene_ids)
-        if self.X.shape != (n, N_BINS, N_MARKS):
-            raise ValueError(f"X has shape {self.X.shape}, expected ({n}, {N_BINS}, {N_MARKS})")
+        if self.X.ndim != 3 or self.X.shape[0] != n or self.X.shape[2] != len(self.marks):
+            raise ValueError(f"X has shape {self.X.shape}, expected ({n}, bins, {len(self.marks)} marks)")
         if self.y.shape != (n,):
             raise ValueError(f"y has shape {self.y.shape}, expected ({n},)")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(bins, marks) of one gene."""
+        return int(self.X.shape[1]), int(self.X.shape[2])
 
     def __len__(self) -> int:
         return len(self.gene_ids)
 
     def subset(self, idx: np.ndarray) -> "Split":
-        return Split(self.gene_ids[idx], self.X[idx], self.y[idx])
+        return Split(self.gene_ids[idx], self.X[idx], self.y[idx], self.marks)
 
     def digest(self) -> str:
         """sha256 over ids, counts and labels: the identity of this split's content."""
@@ -64,7 +72,7 @@ class GroundTruth:
     """What only a simulator knows: the ceiling AUROC and where the signal was planted."""
 
     oracle_auroc: float  # AUROC of the simulator's latent signal on the test split
-    importance: np.ndarray  # [n_test, 5 marks, 100 bins] float, each gene's map sums to 1
+    importance: np.ndarray  # [n_test, marks, bins] float, each gene's map sums to 1
     latent: np.ndarray  # [n_test] the latent activity score behind the test labels
 
 

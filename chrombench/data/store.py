@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from .. import MARKS
 from ..atomic import atomic_write_text  # noqa: F401 - part of this module's API
 from ..errors import ChrombenchError, DataFormatError, UnknownNameError
 from . import seal
@@ -88,7 +89,8 @@ def task_hash(split_digests: dict[str, str]) -> str:
 def write_task_dir(directory: Path, splits: dict[str, Split], truth: GroundTruth | None = None,
                    extra: dict | None = None) -> dict:
     """Write one task's arrays and ``task.json`` into ``directory`` (which must be a staging dir)."""
-    meta = {"splits": {}, **(extra or {})}
+    first = splits[SPLITS[0]]
+    meta = {"splits": {}, "marks": list(first.marks), "bins": first.shape[0], **(extra or {})}
     digests = {}
     for name in SPLITS:
         sp = splits[name]
@@ -111,12 +113,13 @@ def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth 
     # datasets/<name>/<version>/<task>: the same seal as load_task, for a caller that comes here directly
     seal.check(directory.parent.parent.name, directory.name, f"reading {directory}")
     meta = json.loads((directory / "task.json").read_text())
+    marks = tuple(meta.get("marks", MARKS))  # task folders written before marks were recorded are the archive's
     splits = {}
     for name in SPLITS:
         splits[name] = Split(
             gene_ids=np.load(directory / f"{name}_ids.npy"),
             X=np.load(directory / f"{name}_X.npy", mmap_mode="r"),
-            y=np.load(directory / f"{name}_y.npy"))
+            y=np.load(directory / f"{name}_y.npy"), marks=marks)
     truth = None
     if (directory / "truth_importance.npy").exists():
         truth = GroundTruth(oracle_auroc=meta["oracle_auroc"],
@@ -241,7 +244,7 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
 
     Nothing is written to the registry or the cache unless every file parses.
     """
-    from ..safepath import identifier, under
+    from ..safepath import identifier
 
     path = Path(path)
     validate_name(name)
@@ -253,18 +256,39 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
     for task in folders:
         if task:
             identifier(task, f"task folder name in {path}")
+    items = list(folders.items())
+
+    def parsed():
+        for task, folder in (progress(items) if progress else items):
+            yield task or name, parse_task_folder(folder), {"origin": str(folder.resolve())}
+
+    return save_dataset(name, version, parsed(), source=source or f"import:{path.resolve()}",
+                        overwrite=overwrite, extra={"single_task": list(folders) == [""]})
+
+
+def save_dataset(name: str, version: str, tasks, *, source: str, overwrite: bool = False,
+                 extra: dict | None = None) -> dict:
+    """Write tasks (``{task: (splits, task.json extras)}`` or an iterable of ``(task, splits, extras)``)
+    into the store and register them as dataset ``name``: staged, then renamed into place, so a
+    failure (a bad file, Ctrl-C) leaves the cache and the registry exactly as they were."""
+    from ..safepath import identifier, under
+
+    validate_name(name)
+    identifier(version, "dataset version")
+    reg = read_registry()
+    if name in reg["datasets"] and not overwrite:
+        raise ChrombenchError(f"dataset {name!r} is already registered; pass --overwrite to replace it")
+    items = ((t, sp, ex) for t, (sp, ex) in tasks.items()) if isinstance(tasks, dict) else tasks
     final = under(datasets_dir(), name, version, kind="dataset name or version")
     new_dirs = [d for d in (datasets_dir(), final.parent) if not d.exists()]  # staging_dir creates them
     stage = staging_dir(final)
     try:
-        tasks = {}
-        items = list(folders.items())
-        for task, folder in (progress(items) if progress else items):
-            task_name = task or name
-            splits = parse_task_folder(folder)
+        written = {}
+        for task_name, splits, task_extra in items:
+            identifier(task_name, "task name")
             tdir = stage / task_name
             tdir.mkdir()
-            tasks[task_name] = write_task_dir(tdir, splits, extra={"origin": str(folder.resolve())})
+            written[task_name] = write_task_dir(tdir, splits, extra=task_extra)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         for d in reversed(new_dirs):  # no empty datasets/<name>/ left behind: the cache is as it was
@@ -275,11 +299,11 @@ def import_dataset(path: str | os.PathLike, name: str, *, version: str = "1", ov
         raise
     commit_dir(stage, final, replace=True)
     entry = {
-        "name": name, "version": version, "source": source or f"import:{path.resolve()}",
-        "created": now(), "path": str(final), "single_task": list(folders) == [""],
-        "tasks": {t: {"content_hash": m["content_hash"], "splits": m["splits"]} for t, m in tasks.items()},
+        "name": name, "version": version, "source": source, "created": now(), "path": str(final),
+        "single_task": len(written) == 1, **(extra or {}),
+        "tasks": {t: {"content_hash": m["content_hash"], "splits": m["splits"]} for t, m in written.items()},
         "unavailable": {},
-        "content_hash": dataset_hash({t: m["content_hash"] for t, m in tasks.items()}),
+        "content_hash": dataset_hash({t: m["content_hash"] for t, m in written.items()}),
     }
     register_dataset(entry)
     previous = reg["datasets"].get(name, {}).get("path")

@@ -67,7 +67,7 @@ class TuningView:
 
 
 def _in_memory(split: Split) -> Split:
-    return Split(np.array(split.gene_ids), np.array(split.X), np.array(split.y))
+    return Split(np.array(split.gene_ids), np.array(split.X), np.array(split.y), split.marks)
 
 
 @dataclass(frozen=True)
