@@ -42,20 +42,23 @@ _LSTM_TENSORS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
 class HierarchicalLSTM(nn.Module):
-    """The network: ``forward(x [B, 100, 5]) -> (logit [B], alpha [B, 5, 100] | None, beta [B, 5] | None)``."""
+    """The network: ``forward(x [B, bins, marks]) -> (logit [B], alpha [B, marks, bins] | None,
+    beta [B, marks] | None)``; the archive's 100 bins x 5 marks by default (the LSTMs take any length)."""
 
     def __init__(self, hidden_bins: int = 32, hidden_marks: int = 16, bidirectional: bool = True,
-                 bin_pooling: str = "attention", mark_pooling: str = "attention", dropout: float = 0.0):
+                 bin_pooling: str = "attention", mark_pooling: str = "attention", dropout: float = 0.0,
+                 n_marks: int = N_MARKS):
         super().__init__()
+        self.n_marks = n_marks
         if bin_pooling not in POOLINGS or mark_pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}")
         self.bin_pooling, self.mark_pooling = bin_pooling, mark_pooling
         self.directions = 2 if bidirectional else 1
         rep_bins, rep_marks = self.directions * hidden_bins, self.directions * hidden_marks
-        self.bin_rnn = BlockLSTM(N_MARKS, 1, hidden_bins, bidirectional)
+        self.bin_rnn = BlockLSTM(n_marks, 1, hidden_bins, bidirectional)
         self.mark_rnn = BlockLSTM(1, rep_bins, hidden_marks, bidirectional)
         # the reference initialises its context vectors uniformly in [-0.1, 0.1]
-        self.bin_context = (nn.Parameter(torch.empty(N_MARKS, rep_bins).uniform_(-0.1, 0.1))
+        self.bin_context = (nn.Parameter(torch.empty(n_marks, rep_bins).uniform_(-0.1, 0.1))
                             if bin_pooling == "attention" else None)
         self.mark_context = (nn.Parameter(torch.empty(1, rep_marks).uniform_(-0.1, 0.1))
                              if mark_pooling == "attention" else None)
@@ -79,7 +82,7 @@ class HierarchicalLSTM(nn.Module):
 
     def _reference_lstms(self):
         """(key prefix, BlockLSTM, block index) for every LSTM the reference has."""
-        for j in range(N_MARKS):
+        for j in range(self.n_marks):
             yield f"rnn_hms.{j}.rnn.", self.bin_rnn, j
         yield "hm_level_rnn_1.rnn.", self.mark_rnn, 0
 
@@ -112,7 +115,7 @@ class HierarchicalLSTM(nn.Module):
                 for suffix, reverse in (("", False), ("_reverse", True))[:rnn.directions]:
                     rnn.load_torch_lstm(block, reverse, *(state[prefix + k + suffix].to(dtype) for k in _LSTM_TENSORS))
             if self.bin_context is not None:
-                for j in range(N_MARKS):
+                for j in range(self.n_marks):
                     self.bin_context[j].copy_(state[f"rnn_hms.{j}.bin_attention.bin_context_vector"][:, 0])
             if self.mark_context is not None:
                 self.mark_context[0].copy_(state["hm_level_rnn_1.bin_attention.bin_context_vector"][:, 0])
@@ -171,26 +174,27 @@ class AttentiveChrome(TorchChromModel):
 
     def _build_module(self) -> HierarchicalLSTM:
         return HierarchicalLSTM(int(self.hidden_bins), int(self.hidden_marks), self.bidirectional,
-                                self.bin_pooling, self.mark_pooling, float(self.dropout))
+                                self.bin_pooling, self.mark_pooling, float(self.dropout), self.input_shape()[1])
 
     def _logits(self, module, x):
         return module(x)[0]
 
     def attention(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """``(alpha [n, 5 marks, 100 bins], beta [n, 5 marks])`` for raw counts ``X [n, 100, 5]``; rows sum
-        to one. An ablated level comes back as its uniform weights (1/100 or 1/5)."""
+        """``(alpha [n, marks, bins], beta [n, marks])`` for raw counts ``X [n, bins, marks]``; rows sum
+        to one. An ablated level comes back as its uniform weights (1/bins or 1/marks)."""
         if not self.has_attention:
             raise ChrombenchError(f"{self.name} has no attention weights (it summarises with last hidden states)")
-        X = check_counts(X)
+        X = check_counts(X, shape=self.input_shape())
+        n_bins, n_marks = self.input_shape()
         if not len(X):
-            return np.zeros((0, N_MARKS, N_BINS), np.float32), np.zeros((0, N_MARKS), np.float32)
+            return np.zeros((0, n_marks, n_bins), np.float32), np.zeros((0, n_marks), np.float32)
 
         def weights(module, x):
             _, alpha, beta = module(x)
             n = len(x)
             # an ablated level has no weights of its own: it gives each bin (or mark) the same share
-            alpha = torch.full((n, N_MARKS, N_BINS), 1 / N_BINS) if alpha is None else alpha.float().cpu()
-            beta = torch.full((n, N_MARKS), 1 / N_MARKS) if beta is None else beta.float().cpu()
+            alpha = torch.full((n, n_marks, n_bins), 1 / n_bins) if alpha is None else alpha.float().cpu()
+            beta = torch.full((n, n_marks), 1 / n_marks) if beta is None else beta.float().cpu()
             return alpha.numpy(), beta.numpy()
 
         parts = self.map_batches(X, weights)
@@ -204,7 +208,11 @@ class AttentiveChrome(TorchChromModel):
         return self._fitted_module().to_reference_state_dict()
 
     def load_reference_state_dict(self, state: dict[str, torch.Tensor]) -> "AttentiveChrome":
-        """Set this model's weights from a reference state dict (validated: every mismatch is named)."""
+        """Set this model's weights from a reference state dict (validated: every mismatch is named).
+        The reference was trained on the archive's 100 bins x 5 marks: so is this model, from now on."""
+        from chrombench import MARKS
+
+        self.input_shape_, self.marks_ = (N_BINS, N_MARKS), MARKS
         module = self._build_module()
         module.load_reference_state_dict(state)
         self.module_ = module.eval()

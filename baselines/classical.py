@@ -55,10 +55,10 @@ class _ClassicalModel(ChromModel):
         from chrombench.models.contract import validate_params
 
         validate_params(type(self), self.get_params(deep=False))
-        F = make_features(check_counts(train.X, "train.X"), self.features)
+        F = make_features(self._record_input(train), self.features)
         y = np.asarray(train.y, dtype=np.int8)
         if valid is not None:
-            valid = (make_features(check_counts(valid.X, "valid.X"), self.features),
+            valid = (make_features(check_counts(valid.X, "valid.X", self.input_shape()), self.features),
                      np.asarray(valid.y, dtype=np.int8))
         self._fit_features(F, y, valid)
         self.n_features_ = F.shape[1]
@@ -72,16 +72,17 @@ class _ClassicalModel(ChromModel):
         return fit_report("complete", iterative=False)
 
     def predict_proba(self, X) -> np.ndarray:
-        X = check_counts(X)
         check_is_fitted(self, "n_features_")
+        X = check_counts(X, shape=self.input_shape())
         p_on = np.clip(self._positive_probability(make_features(X, self.features)), 0.0, 1.0)
         return np.column_stack([1.0 - p_on, p_on])
 
     def feature_importance_map(self) -> np.ndarray | None:
-        """Importance over ``[5 marks, 100 bins]``, summing to 1 (see each class for what it measures)."""
+        """Importance over ``[marks, bins]``, summing to 1 (see each class for what it measures)."""
         check_is_fitted(self, "n_features_")
         importance = self._feature_importance()
-        return None if importance is None else importance_to_grid(importance, self.features)
+        n_bins, n_marks = self.input_shape()
+        return None if importance is None else importance_to_grid(importance, self.features, n_bins, n_marks)
 
     # -- to implement -------------------------------------------------------------------------
     def _fit_features(self, F: np.ndarray, y: np.ndarray, valid: tuple | None) -> None:
@@ -118,7 +119,7 @@ class _ClassicalModel(ChromModel):
         return estimator
 
     def _restore_n_features(self, config: dict, directory: Path) -> None:
-        expected = n_features(self.features)
+        expected = n_features(self.features, *self.input_shape())
         if config.get("n_features") != expected:
             raise ModelFormatError(f"{directory} was fitted on {config.get('n_features')} features; "
                                    f"feature set {self.features!r} has {expected}")
@@ -512,7 +513,7 @@ class LogisticRegressionModel(_ClassicalModel):
     def n_parameters(self) -> int:
         """One coefficient per feature plus the intercept; known before fit."""
         if not hasattr(self, "pipeline_"):
-            return n_features(self.features) + 1
+            return n_features(self.features, *self.input_shape()) + 1
         logreg = self.pipeline_.named_steps["logreg"]
         return int(logreg.coef_.size + logreg.intercept_.size)
 

@@ -15,22 +15,24 @@ import torch
 from torch import nn
 
 from chrombench import N_BINS, N_MARKS
-
+from chrombench.errors import ChrombenchError
 from chrombench.models.protocol import TuningBudget
 
 from .torch_trainer import TorchChromModel
 
 
 class DeepChromeNet(nn.Module):
-    """``forward(x [B, 100 bins, 5 marks]) -> logit [B]``."""
+    """``forward(x [B, bins, marks]) -> logit [B]`` (the archive's 100 bins x 5 marks by default)."""
 
     def __init__(self, n_filters: int = 50, filter_width: int = 10, pool_width: int = 5,
-                 fc1_units: int = 625, fc2_units: int = 125, dropout: float = 0.5):
+                 fc1_units: int = 625, fc2_units: int = 125, dropout: float = 0.5,
+                 n_bins: int = N_BINS, n_marks: int = N_MARKS):
         super().__init__()
-        pooled = (N_BINS - filter_width + 1) // pool_width
+        pooled = (n_bins - filter_width + 1) // pool_width
         if pooled < 1:
-            raise ValueError(f"filter_width {filter_width} and pool_width {pool_width} leave nothing of {N_BINS} bins")
-        self.conv = nn.Conv1d(N_MARKS, n_filters, filter_width)
+            raise ChrombenchError(f"deepchrome: filter_width {filter_width} and pool_width {pool_width} leave nothing "
+                                  f"of this task's {n_bins} bins; pass smaller ones (--param filter_width=...)")
+        self.conv = nn.Conv1d(n_marks, n_filters, filter_width)
         self.pool = nn.MaxPool1d(pool_width)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Sequential(
@@ -87,4 +89,4 @@ class DeepChrome(TorchChromModel):
 
     def _build_module(self) -> DeepChromeNet:
         return DeepChromeNet(int(self.n_filters), int(self.filter_width), int(self.pool_width),
-                             int(self.fc1_units), int(self.fc2_units), float(self.dropout))
+                             int(self.fc1_units), int(self.fc2_units), float(self.dropout), *self.input_shape())

@@ -29,8 +29,18 @@ from chrombench.errors import UnknownNameError
 from chrombench.registry import suggest
 
 FEATURE_KINDS = ("windows", "flat", "both")
-WINDOW = 10  # bins per window: 10 x 100 bp = 1 kb
+WINDOW = 10  # bins per window: 10 x 100 bp = 1 kb (the last window is shorter where bins % 10 != 0)
 CENTRAL = (40, 60)  # bins 40..59: +/-1 kb around the TSS, which sits between bins 49 and 50 (0-based)
+
+
+def central(n_bins: int) -> tuple[int, int]:
+    """The 20 bins around the TSS (the window's middle): CENTRAL for the archive's 100 bins."""
+    c = n_bins // 2
+    return max(0, c - 10), min(n_bins, c + 10)
+
+
+def windows(n_bins: int) -> list[tuple[int, int]]:
+    return [(b, min(b + WINDOW, n_bins)) for b in range(0, n_bins, WINDOW)]
 
 
 def _check_kind(kind: str) -> None:
@@ -38,51 +48,57 @@ def _check_kind(kind: str) -> None:
         raise UnknownNameError(suggest(str(kind), list(FEATURE_KINDS), "feature set"))
 
 
-def n_features(kind: str) -> int:
-    return len(feature_cells(kind))
+def n_features(kind: str, n_bins: int = N_BINS, n_marks: int = N_MARKS) -> int:
+    return len(feature_cells(kind, n_bins, n_marks))
 
 
-def feature_cells(kind: str) -> list[tuple[int, int, int]]:
+def feature_cells(kind: str, n_bins: int = N_BINS, n_marks: int = N_MARKS) -> list[tuple[int, int, int]]:
     """``(mark_index, bin_start, bin_stop)`` for every feature index of feature set ``kind``."""
     _check_kind(kind)
     cells: list[tuple[int, int, int]] = []
     if kind in ("windows", "both"):
-        cells += [(m, b, b + WINDOW) for m in range(N_MARKS) for b in range(0, N_BINS, WINDOW)]
+        cells += [(m, b, e) for m in range(n_marks) for b, e in windows(n_bins)]
     if kind == "flat":
-        cells += [(m, b, b + 1) for m in range(N_MARKS) for b in range(N_BINS)]
+        cells += [(m, b, b + 1) for m in range(n_marks) for b in range(n_bins)]
     if kind == "both":
-        cells += [(m, b, b + 1) for m in range(N_MARKS) for b in range(*CENTRAL)]
+        cells += [(m, b, b + 1) for m in range(n_marks) for b in range(*central(n_bins))]
     return cells
 
 
 def make_features(X: np.ndarray, kind: str) -> np.ndarray:
-    """Raw counts ``[n, 100 bins, 5 marks]`` -> float32 features ``[n, n_features(kind)]``."""
+    """Raw counts ``[n, bins, marks]`` -> float32 features ``[n, n_features(kind, bins, marks)]``."""
     _check_kind(kind)
-    # mark-major layout [n, 5, 100] so that reshapes below follow feature_cells' order
+    # mark-major layout [n, marks, bins] so that reshapes below follow feature_cells' order
     logged = np.log1p(np.asarray(X, dtype=np.float32)).transpose(0, 2, 1)
-    n = logged.shape[0]
+    n, n_marks, n_bins = logged.shape
     parts = []
     if kind in ("windows", "both"):
-        parts.append(logged.reshape(n, N_MARKS, N_BINS // WINDOW, WINDOW).mean(axis=3).reshape(n, -1))
+        if n_bins % WINDOW == 0:
+            parts.append(logged.reshape(n, n_marks, n_bins // WINDOW, WINDOW).mean(axis=3).reshape(n, -1))
+        else:
+            bounds = windows(n_bins)
+            sums = np.add.reduceat(logged, [b for b, _ in bounds], axis=2)
+            parts.append((sums / np.array([e - b for b, e in bounds], dtype=np.float32)).reshape(n, -1))
     if kind == "flat":
         parts.append(logged.reshape(n, -1))
     if kind == "both":
-        parts.append(logged[:, :, CENTRAL[0]:CENTRAL[1]].reshape(n, -1))
+        lo, hi = central(n_bins)
+        parts.append(logged[:, :, lo:hi].reshape(n, -1))
     return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
-def importance_to_grid(importance: np.ndarray, kind: str) -> np.ndarray:
-    """Per-feature importances -> ``[5 marks, 100 bins]`` map that sums to 1.
+def importance_to_grid(importance: np.ndarray, kind: str, n_bins: int = N_BINS, n_marks: int = N_MARKS) -> np.ndarray:
+    """Per-feature importances -> ``[marks, bins]`` map that sums to 1.
 
     A window feature's importance is shared equally among its bins; where feature sets overlap
     (``"both"``: a central bin is in a window and is a feature of its own) the shares add up.
     Importances are taken in absolute value. An all-zero importance gives an all-zero map.
     """
     importance = np.abs(np.asarray(importance, dtype=np.float64)).ravel()
-    cells = feature_cells(kind)
+    cells = feature_cells(kind, n_bins, n_marks)
     if importance.shape != (len(cells),):
         raise ValueError(f"{len(importance)} importances for {len(cells)} {kind!r} features")
-    grid = np.zeros((N_MARKS, N_BINS), dtype=np.float64)
+    grid = np.zeros((n_marks, n_bins), dtype=np.float64)
     for value, (mark, start, stop) in zip(importance, cells):
         grid[mark, start:stop] += value / (stop - start)
     total = grid.sum()

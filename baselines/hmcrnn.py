@@ -39,12 +39,12 @@ POOL = 3
 
 
 class HMCRNNNet(nn.Module):
-    """``forward(x [B, 100, 5]) -> (logit [B], position weights [B, P], context [B, 2*hidden])``."""
+    """``forward(x [B, bins, marks]) -> (logit [B], position weights [B, P], context [B, 2*hidden])``."""
 
     def __init__(self, n_filters: int = 20, kernel_bins: int = 7, hidden: int = 40, attention: int = 16,
-                 head: int = 32, dropout: float = 0.0):
+                 head: int = 32, dropout: float = 0.0, n_marks: int = N_MARKS):
         super().__init__()
-        self.conv = nn.Conv2d(1, n_filters, (N_MARKS, kernel_bins))
+        self.conv = nn.Conv2d(1, n_filters, (n_marks, kernel_bins))
         self.bn = nn.BatchNorm2d(n_filters)
         self.pool = nn.MaxPool1d(POOL, stride=POOL, padding=1)
         self.rnn = nn.LSTM(n_filters, hidden, batch_first=True, bidirectional=True)
@@ -71,10 +71,10 @@ def focal_loss(gamma: float = 2.0):
     return loss
 
 
-def positions_to_bins(n_positions: int, kernel_bins: int) -> np.ndarray:
-    """``[P, 100]``: each pooled position's share of every bin it reads (rows sum to 1)."""
-    n_conv = N_BINS - kernel_bins + 1
-    out = np.zeros((n_positions, N_BINS))
+def positions_to_bins(n_positions: int, kernel_bins: int, n_bins: int = N_BINS) -> np.ndarray:
+    """``[P, bins]``: each pooled position's share of every bin it reads (rows sum to 1)."""
+    n_conv = n_bins - kernel_bins + 1
+    out = np.zeros((n_positions, n_bins))
     for p in range(n_positions):
         convs = [c for c in range(POOL * p - 1, POOL * p + 2) if 0 <= c < n_conv]  # MaxPool padding 1
         for c in convs:
@@ -126,12 +126,13 @@ class HMCRNN(TorchChromModel):
         }
 
     def _build_module(self) -> HMCRNNNet:
-        if int(self.kernel_bins) > N_BINS:
+        n_bins, n_marks = self.input_shape()
+        if int(self.kernel_bins) > n_bins:
             from chrombench.errors import ChrombenchError
 
-            raise ChrombenchError(f"hm-crnn kernel_bins {self.kernel_bins} exceeds the {N_BINS} bins")
+            raise ChrombenchError(f"hm-crnn kernel_bins {self.kernel_bins} exceeds this task's {n_bins} bins")
         return HMCRNNNet(int(self.n_filters), int(self.kernel_bins), int(self.hidden), int(self.attention_units),
-                         int(self.head_units), float(self.dropout))
+                         int(self.head_units), float(self.dropout), n_marks)
 
     def _logits(self, module, x):
         return module(x)[0]
@@ -141,17 +142,18 @@ class HMCRNN(TorchChromModel):
 
     def latent(self, X) -> np.ndarray:
         """``[n, 80]``: each gene's context vector, the regulatory latent space."""
-        parts = self.map_batches(check_counts(X), lambda module, x: module(x)[2].float().cpu().numpy())
+        parts = self.map_batches(check_counts(X, shape=self.input_shape()), lambda module, x: module(x)[2].float().cpu().numpy())
         return np.concatenate(parts) if parts else np.zeros((0, 2 * int(self.hidden)), np.float32)
 
     def attention(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """``(alpha [n, 5, 100], beta [n, 5])``: the position weights spread over the bins each position
-        reads, the same for every mark (the convolution spans them all); beta is uniform."""
-        X = check_counts(X)
+        """``(alpha [n, marks, bins], beta [n, marks])``: the position weights spread over the bins each
+        position reads, the same for every mark (the convolution spans them all); beta is uniform."""
+        X = check_counts(X, shape=self.input_shape())
+        n_bins, n_marks = self.input_shape()
         parts = self.map_batches(X, lambda module, x: module(x)[1].float().cpu().numpy())
         weights = np.concatenate(parts) if parts else np.zeros((0, 1))
-        spread = weights @ positions_to_bins(weights.shape[1], int(self.kernel_bins)) if len(weights) else \
-            np.zeros((0, N_BINS))
-        alpha = np.repeat(spread[:, None, :], N_MARKS, axis=1).astype(np.float32)
-        beta = np.full((len(X), N_MARKS), 1.0 / N_MARKS, np.float32)
+        spread = weights @ positions_to_bins(weights.shape[1], int(self.kernel_bins), n_bins) if len(weights) else \
+            np.zeros((0, n_bins))
+        alpha = np.repeat(spread[:, None, :], n_marks, axis=1).astype(np.float32)
+        beta = np.full((len(X), n_marks), 1.0 / n_marks, np.float32)
         return alpha, beta

@@ -18,20 +18,25 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from chrombench import MARKS, N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel, check_counts, fit_report
 from chrombench.models.protocol import TuningBudget
 
-TSS_BIN = N_BINS // 2  # the TSS sits between bins 49 and 50 (0-based) of the 10 kb window
 WINDOWS = (5, 10, 20, 50)  # half-widths in 100 bp bins: +/-0.5, 1, 2, 5 kb
 STATE_FILE = "shallowchrome.json"
 
 
+def tss_span(n_bins: int, half_width: int) -> tuple[int, int]:
+    """Bins within +/-``half_width`` of the TSS, which sits at the window's middle (between bins 49 and
+    50 of the archive's 100)."""
+    tss = n_bins // 2
+    return max(0, tss - half_width), min(n_bins, tss + half_width)
+
+
 def tss_max(X: np.ndarray, half_width: int) -> np.ndarray:
-    """``[n, 5]``: each mark's maximum binned count within +/-``half_width`` bins of the TSS."""
-    lo, hi = max(0, TSS_BIN - half_width), min(N_BINS, TSS_BIN + half_width)
+    """``[n, marks]``: each mark's maximum binned count within +/-``half_width`` bins of the TSS."""
+    lo, hi = tss_span(X.shape[1], half_width)
     return np.asarray(X[:, lo:hi, :], dtype=np.float64).max(axis=1)
 
 
@@ -67,20 +72,21 @@ class ShallowChrome(ChromModel):
         validate_params(type(self), self.get_params(deep=False))
         if self.transform not in ("log1p", "raw"):
             raise ChrombenchError(f"ShallowChrome transform must be 'log1p' or 'raw', not {self.transform!r}")
-        X, y = check_counts(train.X, "train.X"), np.asarray(train.y, dtype=np.int8)
+        X, y = self._record_input(train), np.asarray(train.y, dtype=np.int8)
+        tss_bin = max(1, X.shape[1] // 2)
         if self.window == "valid":
             if valid is None:
                 raise ChrombenchError("ShallowChrome(window='valid') chooses its window on the valid split: pass one")
-            candidates = WINDOWS
-        elif self.window in WINDOWS or (isinstance(self.window, int) and 1 <= self.window <= TSS_BIN):
+            candidates = tuple(w for w in WINDOWS if w <= tss_bin) or (tss_bin,)
+        elif isinstance(self.window, int) and 1 <= self.window <= tss_bin:
             candidates = (int(self.window),)
         else:
-            raise ChrombenchError(f"ShallowChrome window must be 'valid' or a half-width in bins 1..{TSS_BIN}, "
+            raise ChrombenchError(f"ShallowChrome window must be 'valid' or a half-width in bins 1..{tss_bin}, "
                                   f"not {self.window!r}")
         best = None
         for half in candidates:
             fitted = self._fit_window(X, y, half)
-            score = (auroc(valid.y, self._score(check_counts(valid.X, "valid.X"), half, fitted))
+            score = (auroc(valid.y, self._score(check_counts(valid.X, "valid.X", self.input_shape()), half, fitted))
                      if valid is not None and len(candidates) > 1 else 0.0)
             if best is None or score > best[0]:
                 best = (score, half, fitted)
@@ -88,14 +94,14 @@ class ShallowChrome(ChromModel):
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        X = check_counts(X)
+        X = check_counts(X, shape=self.input_shape())
         if not hasattr(self, "coef_"):
             raise ChrombenchError("ShallowChrome is not fitted yet: call fit() or load a saved model")
         p = self._score(X, self.window_, (self.mean_, self.scale_, self.coef_, self.intercept_, self.n_iter_))
         return np.column_stack([1.0 - p, p])
 
     def n_parameters(self) -> int:
-        return N_MARKS + 1
+        return self.input_shape()[1] + 1
 
     def training_report(self) -> dict:
         stopped = "tolerance" if self.n_iter_ < int(self.max_iter) else "cap"
@@ -104,15 +110,16 @@ class ShallowChrome(ChromModel):
 
     def feature_importance_map(self) -> np.ndarray:
         """|standardised weight| of each mark, spread over the bins its feature reads; sums to 1."""
-        grid = np.zeros((N_MARKS, N_BINS))
-        lo, hi = max(0, TSS_BIN - self.window_), min(N_BINS, TSS_BIN + self.window_)
+        n_bins, n_marks = self.input_shape()
+        grid = np.zeros((n_marks, n_bins))
+        lo, hi = tss_span(n_bins, self.window_)
         grid[:, lo:hi] = np.abs(self.coef_)[:, None] / (hi - lo)
         total = grid.sum()
         return grid / total if total > 0 else grid
 
     def weights(self) -> dict[str, float]:
         """The interpretation: one standardised weight per mark."""
-        return {m: float(w) for m, w in zip(MARKS, self.coef_)}
+        return {m: float(w) for m, w in zip(self.input_marks(), self.coef_)}
 
     # -- helpers ------------------------------------------------------------------------------------------
     def _features(self, X: np.ndarray, half: int) -> np.ndarray:
@@ -156,5 +163,6 @@ class ShallowChrome(ChromModel):
             self.mean_, self.scale_, self.coef_ = (np.asarray(st[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelFormatError(f"{path}: not a ShallowChrome state ({type(exc).__name__}: {exc})") from exc
-        if any(a.shape != (N_MARKS,) for a in (self.mean_, self.scale_, self.coef_)):
-            raise ModelFormatError(f"{path}: expected {N_MARKS} numbers per array")
+        n_marks = self.input_shape()[1]
+        if any(a.shape != (n_marks,) for a in (self.mean_, self.scale_, self.coef_)):
+            raise ModelFormatError(f"{path}: expected {n_marks} numbers per array (one per mark)")

@@ -94,6 +94,7 @@ class TorchChromModel(ChromModel):
     # -- the contract -----------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
         self._check_params()
+        self._record_input(train)  # the module is built for this task's (bins, marks)
         device = resolve_device(self.device)
         # the seed drives initialisation and dropout; the caller's random state is restored afterwards
         gpus = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
@@ -113,8 +114,8 @@ class TorchChromModel(ChromModel):
         return np.column_stack([1.0 - p_on, p_on])
 
     def predict_logits(self, X) -> torch.Tensor:
-        """Logits ``[n]`` (CPU tensor) for raw counts ``X [n, 100, 5]``."""
-        X = check_counts(X)
+        """Logits ``[n]`` (CPU tensor) for raw counts ``X [n, bins, marks]``."""
+        X = check_counts(X, shape=self.input_shape())
         out = self.map_batches(X, lambda module, x: self._logits(module, x).float().cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
@@ -144,7 +145,8 @@ class TorchChromModel(ChromModel):
     # -- interpretation hooks (chrombench.explain) ---------------------------------------------------
     def prepare_inputs(self, X) -> torch.Tensor:
         module = self._fitted_module()
-        return transform_counts(check_counts(X), self.input_transform, next(module.parameters()).device)
+        return transform_counts(check_counts(X, shape=self.input_shape()), self.input_transform,
+                                next(module.parameters()).device)
 
     def logits_from_inputs(self, x: torch.Tensor) -> torch.Tensor:
         module = self._fitted_module()
@@ -205,7 +207,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     y = torch.as_tensor(np.asarray(train.y, dtype=np.float32), device=device)
     Xv = yv = None
     if valid is not None:
-        Xv = transform_counts(check_counts(valid.X, "valid.X"), model.input_transform, device)
+        Xv = transform_counts(check_counts(valid.X, "valid.X", model.input_shape()), model.input_transform, device)
         yv = np.asarray(valid.y, dtype=np.int8)
     optimizer = ClippedAdam(module, float(model.lr), float(model.weight_decay), float(model.clip_norm or 0.0))
     loss_fn = model._loss()

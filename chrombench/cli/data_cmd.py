@@ -171,7 +171,7 @@ def _chrom_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
               help="Gene annotation GTF (GENCODE/Ensembl, plain or .gz).")
 @click.option("--expression", required=True, metavar="PATH[:COLUMN]",
               help="Expression table: first column gene id, then one column per cell type (e.g. "
-                   "57epigenomes.RPKM.pc:E003). Gene versions (ENSG...\.5) are ignored when matching.")
+                   "57epigenomes.RPKM.pc:E003). Gene versions (ENSG00000223972.5) are ignored when matching.")
 @click.option("--window", default=10_000, show_default=True, type=click.IntRange(2, 10_000_000),
               help="Window around each TSS, in bp.")
 @click.option("--bins", default=100, show_default=True, type=click.IntRange(1, 100_000), help="Bins per window.")

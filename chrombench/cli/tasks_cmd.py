@@ -55,7 +55,7 @@ def show_task(eid, fmt):
     d = spec.as_dict()
     click.echo(f"{spec.eid}  {spec.name}")
     click.echo(f"  group:        {spec.group} ({spec.sample_type}){'; ESC-like (bivalent promoters)' if spec.esc_like else ''}")
-    click.echo(f"  splits:       " + ", ".join(f"{k} {v}" for k, v in d["splits"].items()) + " genes")
+    click.echo("  splits:       " + ", ".join(f"{k} {v}" for k, v in d["splits"].items()) + " genes")
     click.echo(f"  source:       Zenodo record {spec.source_record}, {spec.source_path}/{{train,valid,test}}.csv")
     click.echo(f"  weights:      Zenodo record 2616712, {spec.weights_file}")
     for r in spec.reported:

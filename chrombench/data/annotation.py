@@ -59,7 +59,9 @@ def read_genes(path: str | Path) -> Genes:
     df = df[df["gene_id"].astype(str) != ""]
     genes = df[df["feature"] == "gene"] if (df["feature"] == "gene").any() else df
     cols = {"seqname": "chrom", "start": "start", "end": "end", "strand": "strand", "gene_id": "raw_id"}
-    t = genes[list(cols)].rename(columns=cols).astype({"chrom": str, "strand": str, "raw_id": str})
+    t = genes[list(cols)].rename(columns=cols).astype({"chrom": str, "raw_id": str})
+    strand = genes["strand"].astype(object)
+    t["strand"] = strand.where(strand.notna(), ".").astype(str)  # gtfparse reads '.' as missing
     t["biotype"] = genes[biotype].astype(str).to_numpy() if biotype else ""
     grouped = t.groupby("raw_id", sort=False)
     strands = grouped["strand"].agg(lambda s: "".join(sorted(set(s))))

@@ -61,10 +61,13 @@ class DatasetRef:
     version: str
     content_hash: str  # sha256 over the task's splits (see TaskData.content_hash)
     simulated: bool = False
+    # how genes were split: "random" or "chromosome" for a `data build` dataset; None for the archive's
+    # own random thirds (and the simulator's), which every record before builds existed also means
+    split: str | None = None
 
     def as_dict(self) -> dict:
         return {"name": self.name, "version": self.version, "content_hash": self.content_hash,
-                "simulated": self.simulated}
+                "simulated": self.simulated, **({"split": self.split} if self.split else {})}
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,10 @@ def check_spec(spec: BuildSpec) -> None:
     if spec.annotation_chroms not in CHROM_STYLES:
         raise ChrombenchError(f"--annotation-chroms {spec.annotation_chroms!r}: choose one of {', '.join(CHROM_STYLES)}")
     if spec.split == "chromosome":
-        both = {norm(c) for c in spec.valid_chroms} & {norm(c) for c in spec.test_chroms}
+        both = [(v, t) for v in spec.valid_chroms for t in spec.test_chroms if norm(v) == norm(t)]
         if both:
-            raise ChrombenchError(f"chromosome(s) {', '.join(sorted(both))} are in both --valid-chroms and --test-chroms")
+            raise ChrombenchError("a chromosome cannot be in both --valid-chroms and --test-chroms: "
+                                  + ", ".join(f"{v} (valid) and {t} (test)" for v, t in both))
 
 
 def norm(chrom: str) -> str:

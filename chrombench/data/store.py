@@ -407,7 +407,7 @@ def subsample(data: TaskData, genes: dict, seed: int = 0) -> TaskData:
                             importance=np.asarray(data.truth.importance[t]), latent=data.truth.latent[t])
     h = task_hash({s: splits[s].digest() for s in SPLITS})
     ref = DatasetRef(name=data.dataset.name, version=data.dataset.version, content_hash=h,
-                     simulated=data.dataset.simulated)
+                     simulated=data.dataset.simulated, split=data.dataset.split)
     return TaskData(task=data.task, dataset=ref, truth=truth, **splits)
 
 
@@ -435,7 +435,7 @@ def load_task(task: str, dataset: str | None = None, *, quick: bool = False, gen
         directory = Path(entry["path"]) / name
         version, simulated = entry["version"], False
     meta, splits, truth = read_task_dir(directory)
-    data = TaskData(task=name, dataset=DatasetRef(ds, version, meta["content_hash"], simulated),
+    data = TaskData(task=name, dataset=DatasetRef(ds, version, meta["content_hash"], simulated, meta.get("split")),
                     truth=truth, **splits)
     if quick or genes:
         if genes is None:

@@ -137,14 +137,18 @@ def read_starts(path: Path) -> dict[str, np.ndarray]:
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     chunks: dict[str, list[np.ndarray]] = {}
-    line_no = 0
     try:
         with opener(path, "rt") as fh:
-            reader = pd.read_csv(fh, sep="\t", header=None, usecols=[0, 1, 2], comment="#", dtype={0: str},
+            header = 0  # UCSC track/browser lines and comments before the first read
+            for line in fh:
+                if not line.startswith(("track", "browser", "#")) and line.strip():
+                    break
+                header += 1
+        line_no = header
+        with opener(path, "rt") as fh:
+            reader = pd.read_csv(fh, sep="\t", header=None, usecols=[0, 1, 2], dtype={0: str}, skiprows=header,
                                  chunksize=2_000_000, on_bad_lines="error", skip_blank_lines=True)
             for chunk in reader:
-                if chunk.iloc[0, 0].startswith(("track", "browser")):
-                    chunk = chunk[~chunk[0].str.startswith(("track", "browser"))]
                 start = pd.to_numeric(chunk[1], errors="coerce")
                 end = pd.to_numeric(chunk[2], errors="coerce")
                 bad = start.isna() | end.isna() | (start < 0) | (end < start)

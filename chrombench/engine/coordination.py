@@ -22,7 +22,6 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import sqlalchemy as sa
 

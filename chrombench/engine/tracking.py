@@ -254,6 +254,8 @@ class Tracker:
         alpha, beta = np.asarray(alpha, np.float64), np.asarray(beta, np.float64)
         from .. import MARKS
 
+        marks = model.input_marks() if hasattr(model, "input_marks") else MARKS  # the task's mark names
+
         with tempfile.TemporaryDirectory() as tmp:
             rows = ["class,mark,bin,mean_alpha"]
             brow = ["class,mark,mean_beta"]
@@ -264,11 +266,11 @@ class Tracker:
                     continue
                 a, b = alpha[sel].mean(axis=0), beta[sel].mean(axis=0)
                 means[cls] = (a, b)
-                rows += [f"{cls},{MARKS[j]},{t + 1},{a[j, t]:.6g}" for j in range(a.shape[0]) for t in range(a.shape[1])]
-                brow += [f"{cls},{MARKS[j]},{b[j]:.6g}" for j in range(b.shape[0])]
+                rows += [f"{cls},{marks[j]},{t + 1},{a[j, t]:.6g}" for j in range(a.shape[0]) for t in range(a.shape[1])]
+                brow += [f"{cls},{marks[j]},{b[j]:.6g}" for j in range(b.shape[0])]
             (Path(tmp) / "alpha_by_class.csv").write_text("\n".join(rows) + "\n")
             (Path(tmp) / "beta_by_class.csv").write_text("\n".join(brow) + "\n")
-            plot_attention(means, Path(tmp) / "attention.png")
+            plot_attention(means, Path(tmp) / "attention.png", marks)
             self.log_dir(run_id, Path(tmp), "attention")
         return True
 
@@ -313,7 +315,7 @@ def plot_tuning_history(trials: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_attention(means: dict, path: Path) -> None:
+def plot_attention(means: dict, path: Path, marks: tuple[str, ...] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -321,16 +323,18 @@ def plot_attention(means: dict, path: Path) -> None:
 
     from .. import MARKS
 
+    marks = marks or MARKS
+
     classes = list(means)
     fig, axes = plt.subplots(len(classes), 1, figsize=(9, 1.8 * len(classes) + 0.6), dpi=100, squeeze=False)
     vmax = max(float(a.max()) for a, _ in means.values())
     for ax, cls in zip(axes[:, 0], classes):
         a, b = means[cls]
         im = ax.imshow(a, aspect="auto", cmap="viridis", vmin=0, vmax=vmax)
-        ax.set_yticks(range(len(MARKS)), [f"{m} (beta {b[j]:.2f})" for j, m in enumerate(MARKS)], fontsize=7)
+        ax.set_yticks(range(len(marks)), [f"{m} (beta {b[j]:.2f})" for j, m in enumerate(marks)], fontsize=7)
         ax.set_title(f"mean bin attention alpha, {cls} test genes", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.02)
-    axes[-1, 0].set_xlabel("bin (100 bp, TSS at the centre)")
+    axes[-1, 0].set_xlabel("bin (TSS at the centre)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

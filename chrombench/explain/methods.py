@@ -77,7 +77,7 @@ def explain(model, X: np.ndarray, method: str, *, batch_size: int = 512, steps: 
         cells = np.broadcast_to(imp, (len(X),) + imp.shape).copy()
         return cells, cells.sum(axis=2)
     if not len(X):
-        return np.zeros((0, 5, 100), np.float32), np.zeros((0, 5), np.float32)
+        return np.zeros((0, X.shape[2], X.shape[1]), np.float32), np.zeros((0, X.shape[2]), np.float32)
     cells, gaps = _gradient_scores_chunked(model, X, method, steps, batch_size, progress)
     if diagnostics is not None and gaps is not None:
         diagnostics["completeness_gap"] = gaps

@@ -11,6 +11,14 @@ from .. import MARKS, N_BINS
 BIN_KB = (np.arange(N_BINS) - 49.5) * 0.1  # bin centres in kb relative to the TSS
 
 
+def bin_axis(n_bins: int) -> tuple[np.ndarray, str]:
+    """Bin centres relative to the TSS (the window's middle) and the axis label: kb for the archive's
+    100 bins of 100 bp; bins for another layout (its bin width is the dataset's, not the model's)."""
+    if n_bins == N_BINS:
+        return BIN_KB, "kb from TSS"
+    return np.arange(n_bins) - (n_bins - 1) / 2, "bins from TSS"
+
+
 def _plt():
     import matplotlib
 
@@ -21,17 +29,19 @@ def _plt():
 
 
 def profiles_by_class(scores: np.ndarray, predicted_on: np.ndarray, path: Path, title: str,
-                      ylabel: str = "mean score") -> Path:
+                      ylabel: str = "mean score", marks=MARKS) -> Path:
     """One panel per mark: the mean per-bin score for genes predicted ON and OFF."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(MARKS), figsize=(17, 3.2), sharey=True)
-    for j, (ax, mark) in enumerate(zip(axes, MARKS)):
+    x, xlabel = bin_axis(scores.shape[2])
+    fig, axes = plt.subplots(1, len(marks), figsize=(3.4 * len(marks), 3.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    for j, (ax, mark) in enumerate(zip(axes, marks)):
         for mask, label, colour in ((predicted_on, "ON", "#c0392b"), (~predicted_on, "OFF", "#2c3e50")):
             if mask.any():
-                ax.plot(BIN_KB, scores[mask, j].mean(axis=0), color=colour, label=f"{label} (n={mask.sum()})")
+                ax.plot(x, scores[mask, j].mean(axis=0), color=colour, label=f"{label} (n={mask.sum()})")
         ax.axvline(0, color="grey", lw=0.6, ls=":")
         ax.set_title(mark)
-        ax.set_xlabel("kb from TSS")
+        ax.set_xlabel(xlabel)
     axes[0].set_ylabel(ylabel)
     axes[-1].legend(frameon=False, fontsize=8)
     fig.suptitle(title)
@@ -41,15 +51,16 @@ def profiles_by_class(scores: np.ndarray, predicted_on: np.ndarray, path: Path, 
     return path
 
 
-def mark_scores_by_class(mark_scores: np.ndarray, predicted_on: np.ndarray, path: Path, title: str) -> Path:
+def mark_scores_by_class(mark_scores: np.ndarray, predicted_on: np.ndarray, path: Path, title: str,
+                         marks=MARKS) -> Path:
     """Mean per-mark score (e.g. beta) for genes predicted ON and OFF, side by side."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    x = np.arange(len(MARKS))
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(marks)), 3.4))
+    x = np.arange(len(marks))
     for off, (mask, label, colour) in enumerate(((predicted_on, "ON", "#c0392b"), (~predicted_on, "OFF", "#2c3e50"))):
         if mask.any():
             ax.bar(x + (off - 0.5) * 0.38, mark_scores[mask].mean(axis=0), 0.38, label=label, color=colour)
-    ax.set_xticks(x, MARKS)
+    ax.set_xticks(x, marks)
     ax.set_ylabel("mean score")
     ax.set_title(title)
     ax.legend(frameon=False)
@@ -59,18 +70,21 @@ def mark_scores_by_class(mark_scores: np.ndarray, predicted_on: np.ndarray, path
     return path
 
 
-def gene_heatmaps(scores: np.ndarray, gene_ids, probs: np.ndarray, path: Path, title: str, n: int = 6) -> Path:
+def gene_heatmaps(scores: np.ndarray, gene_ids, probs: np.ndarray, path: Path, title: str, n: int = 6,
+                  marks=MARKS) -> Path:
     """Per-gene (mark x bin) heatmaps for the n most confidently ON/OFF genes."""
     plt = _plt()
+    x, xlabel = bin_axis(scores.shape[2])
+    half = (x[1] - x[0]) / 2 if len(x) > 1 else 0.5
     order = np.argsort(probs)
     pick = list(order[::-1][: n // 2]) + list(order[: n - n // 2])
     fig, axes = plt.subplots(len(pick), 1, figsize=(10, 1.25 * len(pick) + 0.6), squeeze=False)
     for ax, i in zip(axes[:, 0], pick):
-        im = ax.imshow(scores[i], aspect="auto", cmap="magma", extent=(BIN_KB[0] - .05, BIN_KB[-1] + .05, len(MARKS) - .5, -.5))
-        ax.set_yticks(range(len(MARKS)), MARKS, fontsize=7)
+        im = ax.imshow(scores[i], aspect="auto", cmap="magma", extent=(x[0] - half, x[-1] + half, len(marks) - .5, -.5))
+        ax.set_yticks(range(len(marks)), marks, fontsize=7)
         ax.set_title(f"gene {gene_ids[i]}  P(ON)={probs[i]:.2f}", fontsize=8, loc="left")
         fig.colorbar(im, ax=ax, pad=0.01)
-    axes[-1, 0].set_xlabel("kb from TSS")
+    axes[-1, 0].set_xlabel(xlabel)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import MARKS, N_BINS
+from .. import N_BINS
 from ..data.arrays import Split
 from . import plots
 from .methods import available_methods, explain
 from .scoring import activity_correlation, random_baseline, score_interpretation
 
-K4ME3 = MARKS.index("H3K4me3")
 
 
 def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks: np.ndarray, probs: np.ndarray,
@@ -25,16 +24,17 @@ def write_tables(out: Path, method: str, split: Split, cells: np.ndarray, marks:
     For attention, the cell table also carries alpha and the mark table beta, unmixed.
     """
     n = len(split)
+    n_bins, names = split.shape[0], np.array(split.marks)
     genes = np.asarray(split.gene_ids).astype(str)
     cell_df = pd.DataFrame({
-        "gene_id": np.repeat(genes, len(MARKS) * N_BINS),
-        "mark": np.tile(np.repeat(np.array(MARKS), N_BINS), n),
-        "bin": np.tile(np.arange(1, N_BINS + 1), n * len(MARKS)),
+        "gene_id": np.repeat(genes, len(names) * n_bins),
+        "mark": np.tile(np.repeat(names, n_bins), n),
+        "bin": np.tile(np.arange(1, n_bins + 1), n * len(names)),
         "score": cells.reshape(-1).astype(np.float32),
     })
-    mark_df = pd.DataFrame({"gene_id": np.repeat(genes, len(MARKS)), "mark": np.tile(np.array(MARKS), n),
+    mark_df = pd.DataFrame({"gene_id": np.repeat(genes, len(names)), "mark": np.tile(names, n),
                             "score": marks.reshape(-1).astype(np.float32),
-                            "probability": np.repeat(probs, len(MARKS))})
+                            "probability": np.repeat(probs, len(names))})
     if attention is not None:
         cell_df["alpha"] = np.asarray(attention[0], np.float32).reshape(-1)
         mark_df["beta"] = np.asarray(attention[1], np.float32).reshape(-1)
@@ -75,20 +75,27 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
         name = method.replace("-", "_")
         ylabel = "alpha x beta" if method == "attention" else "score"
         files = [plots.profiles_by_class(cells, on, out / f"{name}_profiles.png",
-                                         f"{method}: mean per-bin score, genes predicted ON vs OFF", ylabel),
-                 plots.mark_scores_by_class(marks, on, out / f"{name}_marks.png", f"{method}: per-mark score"),
+                                         f"{method}: mean per-bin score, genes predicted ON vs OFF", ylabel, split.marks),
+                 plots.mark_scores_by_class(marks, on, out / f"{name}_marks.png", f"{method}: per-mark score",
+                                            split.marks),
                  plots.gene_heatmaps(cells, split.gene_ids, probs, out / f"{name}_genes.png", f"{method}: per-gene maps",
-                                     n=heatmaps)]
+                                     n=heatmaps, marks=split.marks)]
         if attention is not None:
             alpha, beta = attention
             files.append(plots.profiles_by_class(np.asarray(alpha), on, out / "alpha_profiles.png",
-                                                 "alpha: bin attention per mark, ON vs OFF", "mean alpha"))
-            files.append(plots.mark_scores_by_class(np.asarray(beta), on, out / "beta_marks.png", "beta: mark attention"))
+                                                 "alpha: bin attention per mark, ON vs OFF", "mean alpha", split.marks))
+            files.append(plots.mark_scores_by_class(np.asarray(beta), on, out / "beta_marks.png", "beta: mark attention",
+                                                    split.marks))
         info["plots"] = [p.name for p in files]
         if truth is not None:
             info["scores"] = score_interpretation(cells, np.asarray(truth.importance))
         if hactive is not None:
-            info["hactive"] = activity_correlation(cells[:, K4ME3], hactive, on)
+            if "H3K4me3" not in split.marks:
+                from ..errors import ChrombenchError
+
+                raise ChrombenchError(f"--hactive correlates H3K4me3 scores with activity, and this task's marks are "
+                                      f"{', '.join(split.marks)}")
+            info["hactive"] = activity_correlation(cells[:, list(split.marks).index("H3K4me3")], hactive, on)
         summary["methods"][method] = info
     if "latent" in (getattr(model, "explains", None) or ()):
         summary["latent"] = write_latent(model, split, out)

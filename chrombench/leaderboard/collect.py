@@ -103,6 +103,7 @@ class Section:
     # (model, task) -> {method: {measure: value}} from the seed record that carries it (seed 0, simulated)
     interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
     content_hashes: dict[str, str] = field(default_factory=dict)  # task -> the dataset content hash
+    split: str | None = None  # "random"/"chromosome" for a `data build` dataset; None: the archive's thirds
 
     @property
     def content_hash(self) -> str:
@@ -281,6 +282,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
     cells: dict[tuple[str, str], Cell] = {}
     interpretation: dict[tuple[str, str], dict] = {}
     simulated = False
+    splits: set = set()
     suites, seed_set, families, targets, n_params = set(), set(), {}, {}, {}
     for (model, task), (summary, seed_recs) in groups.items():
         auroc = summary["metrics"].get("test_auroc", {})
@@ -293,6 +295,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
         if scored:
             interpretation[(model, task)] = scored
         simulated = simulated or bool(summary["dataset"].get("simulated"))
+        splits.add(summary["dataset"].get("split"))
         if summary["task"].get("suite"):
             suites.add(summary["task"]["suite"])
         seed_set.update(cell.seeds)
@@ -325,7 +328,8 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
     oracle = {t: next((cells[(m, t)].oracle for m in models if (m, t) in cells
                        and cells[(m, t)].oracle is not None), None) for t in tasks}
     return Section(
-        dataset=dataset, version=version, genes=genes, simulated=simulated, models=models, tasks=tasks, cells=cells,
+        dataset=dataset, version=version, genes=genes, simulated=simulated, split=next(iter(splits)) if len(splits) == 1 else None,
+        models=models, tasks=tasks, cells=cells,
         matrix=matrix, oracle=oracle, complete_tasks=[tasks[j] for j in complete],
         per_model={m: {**stats.describe(matrix[i]), "common_mean": float(common_mean[order][i])}
                    for i, m in enumerate(models)},

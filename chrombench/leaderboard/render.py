@@ -22,7 +22,7 @@ from string import Template
 import numpy as np
 
 from . import interpretation, plots, reported
-from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label
+from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label  # noqa: F401 - collect_dirs: public here
 
 DEFAULT_RESULTS = (Path("chrombench-out/results"),)  # your own run; others' results only when asked (--results)
 DEFAULT_OUT = Path("leaderboard")
@@ -67,7 +67,8 @@ def _p_relation(p) -> str:
 
 def _title(section: Section) -> str:
     kind = "simulated" if section.simulated else "real"
-    return f"{section.dataset} {section.version}, {genes_label(section.genes)} ({kind} data)"
+    split = f", {section.split} split" if section.split else ""
+    return f"{section.dataset} {section.version}, {genes_label(section.genes)}{split} ({kind} data)"
 
 
 def _md(text: str) -> str:
@@ -307,7 +308,8 @@ def _table(header: list[str], rows: list[str], cls: str = "sortable", text_cols:
 def _html_section(s: Section, index: int) -> str:
     badge = '<span class="badge sim">simulated</span>' if s.simulated else '<span class="badge real">real data</span>'
     parts = [f'<section class="results" id="section-{index}" data-dataset="{html.escape(s.key)}">',
-             f"<h2>{html.escape(s.dataset)} {html.escape(s.version)}, {html.escape(genes_label(s.genes))} {badge}</h2>"]
+             f"<h2>{html.escape(s.dataset)} {html.escape(s.version)}, {html.escape(genes_label(s.genes))}"
+             f"{', ' + html.escape(s.split) + ' split' if s.split else ''} {badge}</h2>"]
     if s.simulated:
         parts.append(f'<p class="note">{html.escape(SIMULATED_NOTE)}</p>')
     if len(s.suites) == 1 and s.suites[0] in SUITE_NOTES:

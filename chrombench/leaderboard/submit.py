@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-import shutil
 import tempfile
 import time
 from pathlib import Path

@@ -78,13 +78,14 @@ def fit_report(stopped_by: str, *, iterative: bool, epochs_run: int | None = Non
 MODEL_FORMAT = 1  # bump when the on-disk layout of saved models changes
 
 
-def check_counts(X: Any, where: str = "X") -> np.ndarray:
-    """Validate a raw-count input for predict_proba; returns it as an ndarray."""
+def check_counts(X: Any, where: str = "X", shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Validate raw counts ``[n_genes, bins, marks]``; with ``shape`` (a fitted model's (bins, marks)),
+    also their size. Returns them as an ndarray."""
     X = np.asarray(X)
-    if X.ndim != 3 or X.shape[1:] != (N_BINS, N_MARKS):
-        raise DataFormatError(
-            f"{where} has shape {X.shape}; models take raw counts of shape [n_genes, {N_BINS} bins, "
-            f"{N_MARKS} marks] in the order {', '.join(MARKS)}")
+    if X.ndim != 3 or (shape is not None and tuple(X.shape[1:]) != tuple(shape)):
+        want = (f"[n_genes, {shape[0]} bins, {shape[1]} marks], the shape it was fitted on" if shape else
+                f"[n_genes, bins, marks] (the archive's: [n, {N_BINS}, {N_MARKS}] in the order {', '.join(MARKS)})")
+        raise DataFormatError(f"{where} has shape {X.shape}; this model takes raw counts of shape {want}")
     if X.dtype.kind not in "biuf":
         raise DataFormatError(f"{where} has dtype {X.dtype}; models take numeric read counts")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
@@ -159,6 +160,9 @@ class ChromModel(BaseEstimator):
     iterative: ClassVar[bool] = False
     explains: ClassVar[tuple[str, ...] | None] = None  # None: found by the methods the model has
     tuning: ClassVar[dict | None] = None  # {"quick": TuningBudget, "full": TuningBudget}
+    # (bins, marks) a model is tied to (published weights, a fixed architecture); None: any shape,
+    # read from the training data at fit (a task from `chrombench data build` may have other sizes)
+    fixed_input: ClassVar[tuple[int, int] | None] = None
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":
@@ -179,6 +183,26 @@ class ChromModel(BaseEstimator):
     def training_report(self) -> dict:
         """How the last ``fit`` ended: ``fit_report(...)``. Models that do not know say ``unknown``."""
         return fit_report("unknown", iterative=False)
+
+    # -- input shape ----------------------------------------------------------------------------
+    def _record_input(self, train, where: str = "train.X") -> np.ndarray:
+        """Check ``train.X`` and remember its (bins, marks) and mark names: fit calls this first, and
+        every later input (valid, predict, a saved model's) must have the same shape."""
+        X = check_counts(train.X, where)
+        shape = (int(X.shape[1]), int(X.shape[2]))
+        if self.fixed_input is not None and shape != tuple(self.fixed_input):
+            raise DataFormatError(f"{self.registry_name()} is tied to {self.fixed_input[0]} bins x {self.fixed_input[1]} "
+                                  f"marks and cannot take this task's {shape[0]} bins x {shape[1]} marks")
+        self.input_shape_ = shape
+        self.marks_ = tuple(getattr(train, "marks", MARKS))
+        return X
+
+    def input_shape(self) -> tuple[int, int]:
+        """(bins, marks) of the data fitted on; the archive's (100, 5) before fit."""
+        return getattr(self, "input_shape_", None) or tuple(self.fixed_input or (N_BINS, N_MARKS))
+
+    def input_marks(self) -> tuple[str, ...]:
+        return getattr(self, "marks_", None) or MARKS
 
     # -- conveniences -------------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
@@ -203,7 +227,7 @@ class ChromModel(BaseEstimator):
             "chrombench_version": __version__,
             "model": self.registry_name(),
             "params": _jsonable(self.get_params(deep=False)),
-            "input": {"bins": N_BINS, "marks": list(MARKS), "counts": "raw"},
+            "input": {"bins": self.input_shape()[0], "marks": list(self.input_marks()), "counts": "raw"},
             **extra,
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))

@@ -44,10 +44,11 @@ def read_config(path: str | Path) -> dict:
     inp = config.get("input", {})
     if not isinstance(inp, dict):
         raise ModelFormatError(f"{cfg_path}: 'input' must be an object, not {type(inp).__name__}")
-    if inp.get("bins") != N_BINS or list(inp.get("marks", [])) != list(MARKS):
-        raise ModelFormatError(
-            f"{path} was trained on inputs of {inp.get('bins')} bins x marks {inp.get('marks')}; "
-            f"chrombench tasks have {N_BINS} bins x {list(MARKS)}")
+    bins, marks = inp.get("bins", N_BINS), inp.get("marks", list(MARKS))
+    if (not isinstance(bins, int) or isinstance(bins, bool) or bins < 1 or not isinstance(marks, list) or not marks
+            or not all(isinstance(m, str) for m in marks)):
+        raise ModelFormatError(f"{cfg_path}: 'input' needs bins (a positive integer) and marks (a list of names), "
+                               f"got bins {bins!r}, marks {marks!r}")
     return config
 
 
@@ -100,6 +101,9 @@ def load_model(path: str | Path, *, trust_code: bool = False, device: str | None
     except ChrombenchError as exc:
         raise ModelFormatError(str(exc)) from exc
     model = cls(**params)
+    inp = config.get("input", {})  # read_config checked it
+    marks = tuple(inp.get("marks", MARKS))
+    model.input_shape_, model.marks_ = (int(inp.get("bins", N_BINS)), len(marks)), marks  # what its weights fit
     try:
         model._load_state(path, config)
     except ModelFormatError as exc:

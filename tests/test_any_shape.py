@@ -1,0 +1,67 @@
+"""Any number of marks, any bin count: a task from `chrombench data build` need not be 5 x 100.
+
+Every zoo model fits on 7 marks x 40 bins (HM-CRNN's original shape), predicts, explains in the
+task's shape, saves the shape it was fitted on and loads it back; an input of another shape is
+refused with a message that says which shape the model takes. The published AttentiveChrome
+weights are tied to the archive's 100 x 5, and say so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chrombench.data.arrays import Split
+from chrombench.errors import ChrombenchError
+from chrombench.models.io import load_model, read_config
+from chrombench.models.registry import make_model, zoo_names
+
+MARKS7 = ("H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3", "H3K27ac", "H3K9ac")
+BINS = 40
+
+
+def split(n: int, seed: int) -> Split:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n).astype(np.int8)
+    X = rng.poisson(1.0, size=(n, BINS, len(MARKS7))).astype(np.int32)
+    X[:, 15:25, 3] += 6 * y[:, None]  # H3K4me3 at the TSS marks the expressed genes
+    return Split(np.array([f"g{seed}-{i}" for i in range(n)]), X, y, MARKS7)
+
+
+QUICK = {"epochs": 2, "patience": 1, "batch_size": 32}
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_every_zoo_model_takes_the_tasks_shape(name, tmp_path, single_thread_torch):
+    cls = type(make_model(name))
+    params = {k: v for k, v in QUICK.items() if k in cls().get_params()}
+    model = make_model(name, **params)
+    train, valid, test = split(96, 0), split(48, 1), split(40, 2)
+    model.fit(train, valid)
+    proba = model.predict_proba(test.X)
+    assert proba.shape == (40, 2) and np.allclose(proba.sum(1), 1)
+    assert model.input_shape() == (BINS, len(MARKS7)) and model.input_marks() == MARKS7
+    if hasattr(model, "attention") and getattr(model, "has_attention", True):
+        alpha, beta = model.attention(test.X)
+        assert alpha.shape == (40, len(MARKS7), BINS) and beta.shape == (40, len(MARKS7))
+    if hasattr(model, "feature_importance_map"):
+        grid = model.feature_importance_map()
+        assert grid is None or grid.shape == (len(MARKS7), BINS)
+    with pytest.raises(ChrombenchError, match=f"{BINS} bins, {len(MARKS7)} marks"):
+        model.predict_proba(np.zeros((3, 100, 5), np.int32))  # the archive's shape: not this model's
+    model.save(tmp_path / "m")
+    assert read_config(tmp_path / "m")["input"] == {"bins": BINS, "marks": list(MARKS7), "counts": "raw"}
+    again = load_model(tmp_path / "m")
+    assert again.input_shape() == (BINS, len(MARKS7))
+    np.testing.assert_allclose(again.predict_proba(test.X), proba, rtol=1e-5, atol=1e-6)
+
+
+def test_reference_weights_are_tied_to_the_archive_shape():
+    model = make_model("attentivechrome")
+    state = model.reference_shapes()
+    import torch
+
+    model.load_reference_state_dict({k: torch.zeros(v) for k, v in state.items()})
+    assert model.input_shape() == (100, 5)
+    with pytest.raises(ChrombenchError, match="100 bins, 5 marks"):
+        model.predict_proba(np.zeros((2, BINS, len(MARKS7)), np.int32))
