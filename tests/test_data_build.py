@@ -8,6 +8,7 @@ tracks. Every bad input is refused with its file and value, and the store stays 
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,24 @@ def test_every_bad_input_is_a_clear_error_and_writes_nothing(inputs, tmp_path, s
     res = run_build(inputs)  # the name is taken
     assert res.exit_code != 0 and "already in the store" in res.output and "--overwrite" in res.output
     assert snapshot_home() == before
+
+
+def test_the_readme_worked_example_builds_trains_and_explains(tmp_path, home):
+    """examples/own_cell_type.py, as the README runs it: synthetic bigWigs, GTF and expression in,
+    a task, a trained model and its explanation out."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "own_cell_type.py"
+    res = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "oct"), "--genes", "900"],
+                         env={**os.environ, "CHROMBENCH_HOME": str(home), "TQDM_DISABLE": "1"},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "dropped:" in res.stdout and "training ended by patience" in res.stdout
+    data = store.load_task("mycell")
+    assert data.train.shape == (100, 5) and len(data.test) > 200
+    explained = tmp_path / "oct" / "explain"
+    assert (explained / "summary.json").is_file() and list(explained.glob("*_profiles.png"))
+    valid_auroc = float(re.search(r"valid AUROC (\d\.\d+)", res.stdout).group(1))
+    assert valid_auroc > 0.75  # the planted marks predict expression: the model learned them
