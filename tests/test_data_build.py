@@ -186,6 +186,9 @@ def test_cli_builds_and_the_task_runs_under_its_name(inputs, tmp_path):
     res = run_build(inputs)
     assert res.exit_code == 0, res.output
     assert "dropped: 1 by 'biotype not protein_coding'" in res.output and "-t mine" in res.output
+    info = CliRunner().invoke(main, ["data", "info", "mine"], catch_exceptions=False).output
+    assert f"H3K27ac={inputs['bw'].name}" in info and "(column CELL)" in info  # what went in
+    assert "10 bins of 100 bp (1000 bp around the TSS), random split" in info
     out = CliRunner().invoke(main, ["run", "-t", "mine", "-m", "logistic-regression", "--output-dir",
                                     str(tmp_path / "out"), "--no-progress"], catch_exceptions=False)
     assert out.exit_code == 0, out.output

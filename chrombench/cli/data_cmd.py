@@ -255,6 +255,19 @@ def info(name, fmt):
         click.echo(f"  content hash: {d['content_hash']}")
     if d.get("note"):
         click.echo(f"  note:         {d['note']}")
+    build = d.get("build")
+    if build:  # chrombench data build: what went in and by which rules
+        p, g = build["params"], build["genes"]
+        tracks = [f"{i['mark']}={Path(i['path']).name}" for i in build["inputs"] if i["role"] == "track"]
+        click.echo(f"  built from:   {', '.join(tracks)}")
+        for i in build["inputs"]:
+            if i["role"] != "track":
+                col = f" (column {i['column']})" if i.get("column") else ""
+                click.echo(f"  {i['role'] + ':':<14}{i['path']}{col}  sha256 {i['sha256'][:12]}")
+        click.echo(f"  layout:       {p['bins']} bins of {p['bin_bp']} bp ({p['window']} bp around the TSS), {p['split']} split"
+                   + (f" (valid {','.join(p['valid_chroms'])}; test {','.join(p['test_chroms'])})" if p.get("test_chroms") else ""))
+        click.echo(f"  genes:        {g['annotated']} annotated, {g['kept']} kept; dropped "
+                   + ", ".join(f"{n} by '{rule}'" for rule, n in g["dropped"].items()))
     if d["tasks"]:
         click.echo("")
         click.echo("\n".join(_task_rows(d["tasks"], oracle=bool(d.get("simulated")))))
