@@ -76,7 +76,7 @@ class TorchChromModel(ChromModel):
 
     param_ranges = {"lr": "(0, inf)", "batch_size": "[1, inf)", "epochs": "[1, inf)", "patience": "[1, inf)",
                     "clip_norm": "[0, inf)", "weight_decay": "[0, inf)", "dropout": "[0, 1)"}
-    seed_param, device_param, iterative = "seed", "device", True
+    seed_param, device_param, iterative, fine_tunes = "seed", "device", True, True
     explains = ("gradients",)
 
     # -- to implement ---------------------------------------------------------------------------
@@ -91,16 +91,33 @@ class TorchChromModel(ChromModel):
         """The training loss of (logits, 0/1 targets); binary cross-entropy unless a model says otherwise."""
         return nn.BCEWithLogitsLoss()
 
+    def _optimizer(self, module: nn.Module):
+        """``zero_grad()`` / ``step()``: Adam with L2 weight decay and gradient clipping unless a model
+        says otherwise (Chromoformer: AdamW)."""
+        return ClippedAdam(module, float(self.lr), float(self.weight_decay), float(self.clip_norm or 0.0))
+
     # -- the contract -----------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
         self._check_params()
         self._record_input(train)  # the module is built for this task's (bins, marks)
+        return self._fit_module(None, train, valid, on_epoch)
+
+    def fine_tune(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "TorchChromModel":
+        """Go on training the fitted weights on ``train`` (early stopping on ``valid``), as transfer
+        learning does: pretrained on other cell types, then fitted to this one. A fresh optimizer;
+        the input shape must be the one the weights were fitted on."""
+        self._check_params()
+        module = self._fitted_module()
+        check_counts(train.X, "train.X", self.input_shape())
+        return self._fit_module(module, train, valid, on_epoch)
+
+    def _fit_module(self, module: nn.Module | None, train, valid, on_epoch) -> "TorchChromModel":
         device = resolve_device(self.device)
         # the seed drives initialisation and dropout; the caller's random state is restored afterwards
         gpus = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=gpus):
             torch.manual_seed(int(self.seed))
-            module = self._build_module().to(device)
+            module = (module if module is not None else self._build_module()).to(device)
             self.module_ = module
             # one intra-op thread on a CPU (see map_chunks for why); the fused LSTM kernels get the cores
             with native_lstm.threads(native_lstm.default_threads()), \
@@ -209,7 +226,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     if valid is not None:
         Xv = transform_counts(check_counts(valid.X, "valid.X", model.input_shape()), model.input_transform, device)
         yv = np.asarray(valid.y, dtype=np.int8)
-    optimizer = ClippedAdam(module, float(model.lr), float(model.weight_decay), float(model.clip_norm or 0.0))
+    optimizer = model._optimizer(module)
     loss_fn = model._loss()
     shuffle = torch.Generator().manual_seed(int(model.seed))
     batch = int(model.batch_size)

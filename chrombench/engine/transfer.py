@@ -1,9 +1,16 @@
 """Cross-cell-type transfer: a model fitted on cell type A, tested on cell type B, for every pair.
 
 ``zero-shot``: one fit per source task (its train split, its valid split for early stopping), each
-applied to every target's test split. The diagonal is the ordinary within-task result. Test labels
-stay out of reach while any model fits: every task of the matrix is sealed during the fits, and the
-targets' test splits are loaded only once all fits are done (the protocol's rule, extended to B).
+applied to every target's test split. The diagonal is the ordinary within-task result.
+
+``fine-tune`` (TransferChrome's setting): for each target B, a model pretrained on the pooled train
+splits of every other task (early stopping on their pooled valid splits), then trained on B's train
+split (early stopping on B's valid split) from those weights. Reported per target beside the model
+fitted on B alone (scratch) and the pretrained model applied to B as it is (pooled, zero-shot).
+
+Either way test labels stay out of reach while any model fits: every task is sealed during the fits,
+and the targets' test splits are loaded only once all fits are done (the protocol's rule, extended
+to B).
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data import store
+from ..data.arrays import Split
 from ..evaluate import auroc
 from ..models.registry import canonical, get_model_class
 from . import protocol
 
-MODES = ("zero-shot",)
+MODES = ("zero-shot", "fine-tune")
 
 
 @dataclass
@@ -74,6 +82,118 @@ def transfer_matrix(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
             matrix[i, j] = auroc(test.y, np.asarray(fitted[source].predict_proba(test.X), dtype=np.float64)[:, 1])
     return TransferResult(model=canonical(model), dataset=refs[0][0], tasks=[t for _, t in refs], auroc=matrix,
                           fit_seconds=seconds, training=training, content_hashes=hashes)
+
+
+@dataclass
+class FineTuneResult:
+    model: str
+    dataset: str
+    tasks: list[str]  # the targets
+    auroc: dict  # target -> {"scratch": AUROC, "pooled": AUROC, "fine-tuned": AUROC}
+    fit_seconds: dict = field(default_factory=dict)  # target -> {"scratch", "pretrain", "fine-tune"}
+    training: dict = field(default_factory=dict)  # target -> {fit: how it ended}
+    content_hashes: dict = field(default_factory=dict)
+
+    def mean(self, kind: str) -> float:
+        return float(np.mean([self.auroc[t][kind] for t in self.tasks]))
+
+
+def pooled(splits: list[Split], tasks: list[str]) -> Split:
+    """Several tasks' splits as one (gene ids prefixed with their task, so none collide)."""
+    marks = {sp.marks for sp in splits}
+    if len({sp.shape for sp in splits}) > 1 or len(marks) > 1:
+        from ..errors import ChrombenchError
+
+        raise ChrombenchError("tasks pooled for pretraining must share marks and bins; got "
+                              + ", ".join(f"{t}: {sp.shape[0]} bins x {', '.join(sp.marks)}" for t, sp in zip(tasks, splits)))
+    ids = np.concatenate([np.char.add(f"{t}:", np.asarray(sp.gene_ids).astype(str)) for t, sp in zip(tasks, splits)])
+    return Split(ids, np.concatenate([np.asarray(sp.X) for sp in splits]),
+                 np.concatenate([np.asarray(sp.y) for sp in splits]), splits[0].marks)
+
+
+def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, genes: dict | None = None,
+                    seed: int = 0, device: str | None = "auto", progress=None) -> FineTuneResult:
+    """For each target: scratch, pooled (pretrained on the others) and fine-tuned test AUROC."""
+    from ..errors import ChrombenchError
+
+    cls = get_model_class(model)
+    if not getattr(cls, "fine_tunes", False):
+        raise ChrombenchError(f"{canonical(model)} cannot be fine-tuned (it does not go on training from fitted "
+                              "weights); fine-tune mode takes a neural model, e.g. attentivechrome or deepchrome")
+    refs = [store.resolve_task(t, dataset) for t in tasks]
+    names = [t for _, t in refs]
+    say = progress or (lambda text: None)
+    views, hashes, models, seconds, training = {}, {}, {}, {}, {}
+
+    def fit(train, valid, kind, target, base=None):
+        m = base if base is not None else cls(**protocol.fixed_params(cls, seed, device))
+        t0 = time.perf_counter()
+        (m.fine_tune if base is not None else m.fit)(train, valid)
+        seconds.setdefault(target, {})[kind] = time.perf_counter() - t0
+        training.setdefault(target, {})[kind] = protocol.training_report(m)
+        return m
+
+    with contextlib.ExitStack() as seals:
+        for ds, task in refs:
+            views[task] = protocol.TuningView.of(store.load_task(task, ds, genes=genes))
+            hashes[task] = views[task].dataset.content_hash
+            seals.enter_context(protocol.sealed_test(ds, task))
+        for k, target in enumerate(names):
+            others = [t for t in names if t != target]
+            say(f"target {k + 1}/{len(names)}: {target}: fit on it alone, pretrain on {len(others)} others, fine-tune")
+            scratch = fit(views[target].train, views[target].valid, "scratch", target)
+            pre = fit(pooled([views[t].train for t in others], others),
+                      pooled([views[t].valid for t in others], others), "pretrain", target)
+            import copy
+
+            tuned = fit(views[target].train, views[target].valid, "fine-tune", target, base=copy.deepcopy(pre))
+            models[target] = {"scratch": scratch, "pooled": pre, "fine-tuned": tuned}
+    table = {}
+    for (ds, target) in refs:  # only now, after every fit: the targets' test splits
+        test = store.load_task(target, ds, genes=genes).test
+        table[target] = {kind: auroc(test.y, np.asarray(m.predict_proba(test.X), dtype=np.float64)[:, 1])
+                         for kind, m in models[target].items()}
+    return FineTuneResult(model=canonical(model), dataset=refs[0][0], tasks=names, auroc=table,
+                          fit_seconds=seconds, training=training, content_hashes=hashes)
+
+
+def write_fine_tune_outputs(result: FineTuneResult, out) -> list:
+    """``transfer.csv`` (target, kind, AUROC), ``transfer.json`` and ``transfer.png`` (bars per target)."""
+    import json
+    from pathlib import Path
+
+    from ..atomic import atomic_write_text
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = ("scratch", "pooled", "fine-tuned")
+    rows = ["target,kind,test_auroc"] + [f"{t},{k},{result.auroc[t][k]!r}" for t in result.tasks for k in kinds]
+    atomic_write_text(out / "transfer.csv", "\n".join(rows) + "\n")
+    atomic_write_text(out / "transfer.json", json.dumps({
+        "model": result.model, "dataset": result.dataset, "mode": "fine-tune", "tasks": result.tasks,
+        "means": {k: result.mean(k) for k in kinds}, "auroc": result.auroc, "fit_seconds": result.fit_seconds,
+        "training": result.training, "content_hashes": result.content_hashes}, indent=2))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(result.tasks)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * n + 2), 3.6))
+    x = np.arange(n)
+    for i, (kind, colour) in enumerate(zip(kinds, ("#7f8c8d", "#2980b9", "#c0392b"))):
+        ax.bar(x + (i - 1) * 0.27, [result.auroc[t][kind] for t in result.tasks], 0.27, color=colour,
+               label=f"{kind} (mean {result.mean(kind):.3f})")
+    values = [result.auroc[t][k] for t in result.tasks for k in kinds]
+    ax.set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.03))
+    ax.set_xticks(x, result.tasks, rotation=90 if n > 12 else 0)
+    ax.set_ylabel("test AUROC")
+    ax.set_title(f"{result.model}: trained on the target alone, pretrained on the others, and fine-tuned", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "transfer.png", dpi=110)
+    plt.close(fig)
+    return [out / "transfer.csv", out / "transfer.json", out / "transfer.png"]
 
 
 def write_outputs(result: TransferResult, out) -> list:

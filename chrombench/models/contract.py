@@ -163,6 +163,9 @@ class ChromModel(BaseEstimator):
     # (bins, marks) a model is tied to (published weights, a fixed architecture); None: any shape,
     # read from the training data at fit (a task from `chrombench data build` may have other sizes)
     fixed_input: ClassVar[tuple[int, int] | None] = None
+    # True: ``fine_tune(train, valid)`` goes on training the fitted weights on new data (transfer
+    # learning, `chrombench transfer --mode fine-tune`)
+    fine_tunes: ClassVar[bool] = False
 
     # -- the contract -------------------------------------------------------------------------
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":
@@ -183,6 +186,13 @@ class ChromModel(BaseEstimator):
     def training_report(self) -> dict:
         """How the last ``fit`` ended: ``fit_report(...)``. Models that do not know say ``unknown``."""
         return fit_report("unknown", iterative=False)
+
+    def fine_tune(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":
+        """Go on training the fitted model on new data (models with ``fine_tunes``)."""
+        from ..errors import ChrombenchError
+
+        raise ChrombenchError(f"{self.registry_name()} cannot be fine-tuned: it does not go on training from fitted "
+                              "weights (the neural models can)")
 
     # -- input shape ----------------------------------------------------------------------------
     def _record_input(self, train, where: str = "train.X") -> np.ndarray:

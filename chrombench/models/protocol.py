@@ -21,6 +21,10 @@ but ``name``):
                    and drawn as a PCA scatter)
 ``tuning``         ``{"quick": TuningBudget, "full": TuningBudget}``: default Optuna budgets when a
                    run tunes (``-t`` tasks or ``--trials``); models without one get ``DEFAULT_TUNING``
+``fixed_input``    ``(bins, marks)`` the model is tied to; ``None`` (the default): any shape, read
+                   from the training data at fit by ``_record_input`` and saved with the model
+``fine_tunes``     ``fine_tune(train, valid)`` goes on training the fitted weights on new data
+                   (``chrombench transfer --mode fine-tune``)
 =================  ===========================================================================
 
 What the engine passes: the seed and device through the declared keywords; ``on_epoch(epoch,
