@@ -68,3 +68,46 @@ def test_the_command_writes_the_matrix_and_heatmap(home):
     assert len((home / "out/transfer.csv").read_text().splitlines()) == 1 + 4
     bad = CliRunner().invoke(main, ["transfer", "-m", "lr", "-t", "E003", "-o", str(home / "o2")])
     assert bad.exit_code != 0 and "at least two tasks" in bad.output
+
+
+class PeekingFineTuner(Peeker):
+    """Fine-tunes by peeking: tries to read the target's test split while it goes on training."""
+
+    fine_tunes = True
+
+    def fine_tune(self, train, valid=None, on_epoch=None):
+        store.load_task("E003", genes=GENES)
+        return self
+
+
+def test_fine_tune_pretrains_on_the_others_and_keeps_tests_out_of_reach(home, single_thread_torch):
+    from chrombench.baselines.deepchrome import DeepChrome
+    from chrombench.engine.transfer import fine_tune_table
+    from chrombench.errors import ChrombenchError
+
+    result = fine_tune_table("deepchrome", TASKS[:2], genes=GENES)
+    assert result.tasks == TASKS[:2]
+    for target in result.tasks:
+        assert set(result.auroc[target]) == {"scratch", "pooled", "fine-tuned"}
+        assert all(0.5 < v <= 1 for v in result.auroc[target].values())
+        assert set(result.training[target]) == {"scratch", "pretrain", "fine-tune"}
+    # scratch is the ordinary within-task fit of the model's defaults
+    data = store.load_task("E112", genes=GENES)
+    direct = DeepChrome().fit(data.train, data.valid)
+    assert result.auroc["E112"]["scratch"] == pytest.approx(auroc(data.test.y, direct.predict_proba(data.test.X)[:, 1]))
+    with pytest.raises(ChrombenchError, match="E003"):  # the target's test split, while fine-tuning
+        fine_tune_table(f"{__file__}:PeekingFineTuner", TASKS[:2], genes=GENES)
+    with pytest.raises(ChrombenchError, match="cannot be fine-tuned"):
+        fine_tune_table("lr", TASKS[:2], genes=GENES)
+
+
+def test_fine_tune_cli_writes_the_table_and_its_plot(home, single_thread_torch):
+    out = home / "ft"
+    res = CliRunner().invoke(main, ["transfer", "-m", "deepchrome", "-t", "E003", "-t", "E112", "--genes",
+                                    "300,150,150", "--mode", "fine-tune", "-o", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "fine-tuned" in res.output
+    saved = json.loads((out / "transfer.json").read_text())
+    assert saved["mode"] == "fine-tune" and set(saved["means"]) == {"scratch", "pooled", "fine-tuned"}
+    assert (out / "transfer.png").stat().st_size > 1000
+    assert len((out / "transfer.csv").read_text().splitlines()) == 1 + 2 * 3

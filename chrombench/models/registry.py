@@ -21,6 +21,8 @@ _ZOO = {
     "logistic-regression": "chrombench.baselines.classical:LogisticRegressionModel",
     "shallowchrome": "chrombench.baselines.shallowchrome:ShallowChrome",
     "hm-crnn": "chrombench.baselines.hmcrnn:HMCRNN",
+    "chromoformer": "chrombench.baselines.chromoformer:Chromoformer",
+    "transferchrome": "chrombench.baselines.transferchrome:TransferChrome",
 }
 for _name, _target in _ZOO.items():
     MODELS.register(_name, _target, origin="zoo")
