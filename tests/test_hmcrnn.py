@@ -85,3 +85,24 @@ def test_explain_exports_the_latent_space_and_scores_position_attention(tmp_path
     header = (tmp_path / "latent.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["gene_id", "label", "z0"] and len(header) == 82
     assert "cell_auroc" in summary["methods"]["attention"]["scores"]
+
+
+def test_explain_draws_the_latent_space_over_several_cell_types(tmp_path):
+    """`chrombench explain MODEL -t E003 --latent-task E112`: one PCA, coloured by cell type and label."""
+    from click.testing import CliRunner
+
+    from chrombench.cli import main
+
+    train, valid = planted(300, 1), planted(120, 2)
+    HMCRNN(batch_size=32, epochs=3, patience=2, device="cpu").fit(train, valid).save(tmp_path / "m")
+    res = CliRunner().invoke(main, ["explain", str(tmp_path / "m"), "-t", "E003", "--quick", "--genes", "150",
+                                    "--latent-task", "E112", "-m", "attention", "-o", str(tmp_path / "x")],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = (tmp_path / "x" / "latent_cell_types.csv").read_text().splitlines()
+    assert rows[0].split(",")[:4] == ["task", "gene_id", "label", "z0"]
+    tasks = [r.split(",")[0] for r in rows[1:]]
+    assert tasks.count("E003") == 150 and tasks.count("E112") == 150
+    assert (tmp_path / "x" / "latent_cell_types.png").stat().st_size > 5000
+    res = CliRunner().invoke(main, ["explain", str(tmp_path / "m"), "--latent-task", "E112", "-o", str(tmp_path / "y")])
+    assert res.exit_code != 0

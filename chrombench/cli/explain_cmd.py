@@ -26,9 +26,13 @@ from ..explain.methods import METHODS
 @click.option("--steps", type=click.IntRange(min=1), default=16, show_default=True,
               help="Integrated-gradients path steps; the completeness gap printed tells whether they suffice.")
 @device_option(help="Where a neural model computes.")
+@click.option("--latent-task", "latent_tasks", multiple=True, metavar="TASK",
+              help="Models with a latent space (hm-crnn): also embed these tasks' test genes with --task's, as one "
+                   "PCA coloured by cell type and by label (latent_cell_types.png). Repeatable.")
 @click.option("--trust-code", is_flag=True, help="Load a model whose class is third-party code (its code is run).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes, steps, device, trust_code, out_dir):
+def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes, steps, device, latent_tasks, trust_code,
+            out_dir):
     """Attention maps, saliency, integrated gradients or importances for MODEL_DIR.
 
     \b
@@ -43,6 +47,7 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
       chrombench explain models/ac E003-test.csv -o explain/
       chrombench explain models/ac -t E003 -o explain/            # scored against the simulator's truth
       chrombench explain models/ac genes.csv --hactive h3k27ac.csv -o explain/
+      chrombench explain models/hmcrnn -t E003 --latent-task E112 --latent-task E123 -o explain/
     """
     from ..data.csvformat import read_unlabelled
     from ..data.store import load_task
@@ -59,9 +64,9 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
         split, truth = data.test, data.truth
     else:
         split = read_unlabelled(input_csv)
-    if genes is not None and genes < len(split):
-        import numpy as np
+    import numpy as np
 
+    if genes is not None and genes < len(split):
         from ..data.csvformat import UNLABELLED
         from ..engine.interpret import stratified_subsample
 
@@ -95,4 +100,19 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
         r = summary["random_baseline"]
         click.echo(f"{'random baseline':<22} {'':>8}  cell AUROC {r['cell_auroc']:.3f}  precision@k "
                    f"{r['precision_at_n_true']:.3f}  mark rho {r['mark_spearman']:.3f}")
+    if latent_tasks:
+        from pathlib import Path
+
+        from ..explain.report import write_latent_by_cell_type
+
+        if "latent" not in (getattr(model, "explains", None) or ()):
+            raise ChrombenchError(f"--latent-task: {type(model).__name__} has no latent space (hm-crnn has)")
+        if not task:
+            raise click.UsageError("--latent-task goes with --task (the first cell type of the plot)")
+        splits = {task: split}
+        for t in latent_tasks:
+            other = load_task(t, dataset, quick=quick).test
+            splits[t] = other.subset(np.arange(min(len(other), len(split)))) if genes is not None else other
+        info = write_latent_by_cell_type(model, splits, Path(out_dir))
+        click.echo(f"latent space of {info['genes']} genes over {len(splits)} cell types: {out_dir}/latent_cell_types.png")
     click.echo(f"wrote {summary['n_genes']} genes x {len(summary['methods'])} methods to {out_dir}")

@@ -110,6 +110,31 @@ def method_comparison(table: dict[str, dict[str, float]], path: Path, title: str
     return path
 
 
+def latent_by_group(pcs: np.ndarray, groups: np.ndarray, labels: np.ndarray, share, path: Path, title: str) -> Path:
+    """Two panels of the same principal components: coloured by cell type, and by label."""
+    plt = _plt()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True, sharey=True)
+    cmap = plt.get_cmap("tab10" if len(set(groups)) <= 10 else "tab20")
+    for k, g in enumerate(sorted(set(groups))):
+        sel = groups == g
+        left.scatter(pcs[sel, 0], pcs[sel, 1], s=5, alpha=0.5, color=cmap(k % cmap.N), label=f"{g} ({sel.sum()})")
+    for value, name, colour in ((1, "ON (expressed)", "#c0392b"), (0, "OFF", "#2c7fb8")):
+        sel = labels == value
+        if sel.any():
+            right.scatter(pcs[sel, 0], pcs[sel, 1], s=5, alpha=0.5, color=colour, label=f"{name} ({sel.sum()})")
+    left.set_title("by cell type", fontsize=9)
+    right.set_title("by label", fontsize=9)
+    for ax in (left, right):
+        ax.set_xlabel(f"PC1 ({share[0]:.0%} of variance)")
+        ax.legend(fontsize=7, markerscale=2)
+    left.set_ylabel(f"PC2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC2")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def latent_scatter(pcs: np.ndarray, labels: np.ndarray, share, path: Path, title: str) -> Path:
     """Genes in the first two principal components of a latent space, ON and OFF (or unlabelled) apart."""
     plt = _plt()

@@ -164,6 +164,29 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def write_latent_by_cell_type(model, splits: dict[str, Split], out: Path) -> dict:
+    """Genes of several cell types in one latent space: ``latent_cell_types.csv`` (task, gene_id,
+    label, z0..) and ``latent_cell_types.png``, the first two principal components of all of them,
+    coloured by cell type and, beside it, by label. Does the space separate cell types, or expression?"""
+    parts = {task: np.asarray(model.latent(sp.X), dtype=np.float64) for task, sp in splits.items()}
+    Z = np.concatenate(list(parts.values()))
+    tasks = np.concatenate([[t] * len(z) for t, z in parts.items()])
+    labels = np.concatenate([np.asarray(sp.y) for sp in splits.values()])
+    frame = pd.DataFrame(Z, columns=[f"z{k}" for k in range(Z.shape[1])])
+    frame.insert(0, "label", labels)
+    frame.insert(0, "gene_id", np.concatenate([np.asarray(sp.gene_ids).astype(str) for sp in splits.values()]))
+    frame.insert(0, "task", tasks)
+    frame.to_csv(out / "latent_cell_types.csv", index=False)
+    centred = Z - Z.mean(axis=0)
+    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
+    pcs = centred @ vt[:2].T
+    share = (sing ** 2 / max((sing ** 2).sum(), 1e-300))[:2]
+    plots.latent_by_group(pcs, tasks, labels, share, out / "latent_cell_types.png",
+                          f"{type(model).__name__} latent space over {len(splits)} cell types")
+    return {"tasks": list(splits), "genes": int(len(Z)), "pca_explained_variance": [float(v) for v in share],
+            "files": ["latent_cell_types.csv", "latent_cell_types.png"]}
+
+
 def write_latent(model, split: Split, out: Path) -> dict:
     """A model's per-gene latent vectors (``latent(X)``, e.g. HM-CRNN's regulatory latent space) as
     ``latent.csv`` (gene_id, label, z0..) and their first two principal components as a scatter
