@@ -34,11 +34,13 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from chrombench import N_MARKS
+from chrombench.models.contract import check_counts
 from chrombench.models.protocol import TuningBudget
 
 from .torch_trainer import TorchChromModel
@@ -148,6 +150,7 @@ class Chromoformer(TorchChromModel):
     citation: ClassVar[str] = ("Lee, Yang, Kim. Learning the histone codes with large genomic windows and "
                                "three-dimensional chromatin interactions using transformer. Nat. Commun. 13:6678, 2022")
     param_ranges: ClassVar[dict[str, str]] = {"regulation_layers": "[0, inf)", **TorchChromModel.param_ranges}
+    explains: ClassVar[tuple[str, ...]] = ("attention", "gradients")
     tuning: ClassVar[dict] = {"quick": TuningBudget(2), "full": TuningBudget(4, 1800.0)}
 
     def __init__(self, regulation_layers: int = 6, lr: float = 3e-5, batch_size: int = 64, epochs: int = 100,
@@ -175,3 +178,18 @@ class Chromoformer(TorchChromModel):
 
     def _optimizer(self, module: nn.Module) -> AdamW:
         return AdamW(module, float(self.lr), float(self.weight_decay), float(self.clip_norm or 0.0))
+
+    def attention(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha [n, marks, bins], beta [n, marks])``: the TSS token's attention over the 100 bp tokens
+        in the finest embedding transformer (mean over heads; the original's interpretation reads these
+        maps), the same for every mark since a token holds all marks; beta uniform."""
+        X = check_counts(X, shape=self.input_shape())
+        n_bins, n_marks = self.input_shape()
+
+        def weights(module, x):
+            return module.embed[0](module.resolutions(x)[0], return_attention=True).float().cpu().numpy()
+
+        parts = self.map_batches(X, weights)
+        w = np.concatenate(parts) if parts else np.zeros((0, n_bins), np.float32)
+        alpha = np.repeat(w[:, None, :], n_marks, axis=1).astype(np.float32)
+        return alpha, np.full((len(X), n_marks), 1.0 / n_marks, np.float32)

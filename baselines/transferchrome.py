@@ -25,10 +25,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from chrombench import N_BINS, N_MARKS
+from chrombench.models.contract import check_counts
 from chrombench.models.protocol import TuningBudget
 
 from .torch_trainer import TorchChromModel
@@ -102,6 +104,7 @@ class TransferChrome(TorchChromModel):
     param_ranges: ClassVar[dict[str, str]] = {**TorchChromModel.param_ranges,
                                               **{k: "[1, inf)" for k in ("blocks", "layers", "growth", "heads")}}
     tuning: ClassVar[dict] = {"quick": TuningBudget(2), "full": TuningBudget(6, 900.0)}
+    explains: ClassVar[tuple[str, ...]] = ("attention", "gradients")
 
     def __init__(self, blocks: int = 2, layers: int = 4, growth: int = 16, heads: int = 4, dropout: float = 0.2,
                  lr: float = 1e-3, batch_size: int = 64, epochs: int = 100, patience: int = 5, clip_norm: float = 0.0,
@@ -134,3 +137,17 @@ class TransferChrome(TorchChromModel):
 
     def _logits(self, module, x):
         return module(x)[0]
+
+    def attention(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha [n, marks, bins], beta [n, marks])``: the attention pooling's weights over positions,
+        each position's weight shared among the bins it pools (2^blocks of them), the same for every
+        mark (the convolutions mix them); beta uniform."""
+        X = check_counts(X, shape=self.input_shape())
+        n_bins, n_marks = self.input_shape()
+        parts = self.map_batches(X, lambda module, x: module(x)[1].float().cpu().numpy())
+        w = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
+        span = 2 ** int(self.blocks)
+        spread = np.zeros((len(w), n_bins), np.float32)
+        spread[:, :w.shape[1] * span] = np.repeat(w, span, axis=1) / span
+        alpha = np.repeat(spread[:, None, :], n_marks, axis=1)
+        return alpha, np.full((len(X), n_marks), 1.0 / n_marks, np.float32)

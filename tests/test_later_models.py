@@ -81,3 +81,6 @@ def test_each_later_model_learns_a_planted_promoter_signal(single_thread_torch):
         model = make_model(name, **params).fit(train, valid)
         best = max(e["valid_auroc"] for e in model.history_["epochs"])
         assert best > 0.9, (name, best)
+        alpha, beta = model.attention(valid.X[:10])  # its attention, for `chrombench explain`
+        assert alpha.shape == (10, 5, 100) and np.allclose(alpha.sum(axis=2), 1, atol=1e-5)
+        assert np.allclose(beta, 0.2)
