@@ -65,3 +65,36 @@ def test_reference_weights_are_tied_to_the_archive_shape():
     assert model.input_shape() == (100, 5)
     with pytest.raises(ChrombenchError, match="100 bins, 5 marks"):
         model.predict_proba(np.zeros((2, BINS, len(MARKS7)), np.int32))
+
+
+def test_archive_csvs_meet_models_and_datasets_of_other_marks_with_a_clear_refusal(tmp_path):
+    """Same 100 x 5 shape, other marks: predicting archive CSVs with such a model, or exporting such a
+    dataset as archive CSVs, would silently mix marks up; both are refused."""
+    from click.testing import CliRunner
+
+    from chrombench.cli import main
+    from chrombench.data import store
+    from chrombench.data.csvformat import write_split
+
+    rng = np.random.default_rng(0)
+    marks = ("H3K4me3", "H3K27me3", "H3K36me3", "H3K4me1", "H3K9me3")  # the archive's, in another order
+
+    def sp(n, seed):
+        y = np.arange(n) % 2
+        return Split(np.array([f"g{seed}-{i}" for i in range(n)]), rng.poisson(1 + 3 * y[:, None, None],
+                                                                              size=(n, 100, 5)).astype(np.int32),
+                     y.astype(np.int8), marks)
+
+    train = sp(60, 0)
+    make_model("logistic-regression").fit(train).save(tmp_path / "m")
+    archive = Split(train.gene_ids, train.X, train.y)  # the archive's mark order
+    write_split(tmp_path / "genes.csv", archive)
+    res = CliRunner().invoke(main, ["predict", str(tmp_path / "m"), str(tmp_path / "genes.csv"), "-o",
+                                    str(tmp_path / "p.csv")])
+    assert res.exit_code != 0 and "fitted on marks H3K4me3, H3K27me3" in res.output
+    with pytest.raises(Exception, match="archive format holds 100 bins x H3K27me3"):
+        write_split(tmp_path / "x.csv", train)
+    store.save_dataset("reordered", "1", {"reordered": ({"train": train, "valid": sp(30, 1), "test": sp(30, 2)}, {})},
+                       source="test")
+    res = CliRunner().invoke(main, ["data", "export", "reordered", "-o", str(tmp_path / "out")])
+    assert res.exit_code != 0 and "cannot be exported" in res.output and not (tmp_path / "out").exists()

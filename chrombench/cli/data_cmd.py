@@ -318,6 +318,7 @@ def export(dataset, tasks, quick, out_dir, overwrite):
     Shows that the simulator speaks the real format; `data import OUT` gives back the same
     content hash.
     """
+    from .. import MARKS, N_BINS
     from ..data.arrays import SPLITS
     from ..data.csvformat import write_split
     from ..data.store import SIMREMC, load_task, normalise_eid
@@ -333,6 +334,10 @@ def export(dataset, tasks, quick, out_dir, overwrite):
         if dataset == SIMREMC:
             t = normalise_eid(t) or t  # accept e3 or e003 as the other commands do
         d = load_task(t, dataset, quick=quick)
+        if d.train.shape != (N_BINS, len(MARKS)) or d.train.marks != MARKS:
+            raise ChrombenchError(f"{dataset}/{d.task} has {d.train.shape[0]} bins x {', '.join(d.train.marks)}; the "
+                                  f"archive's CSV layout holds {N_BINS} bins x {', '.join(MARKS)} only, so it cannot be "
+                                  f"exported in it (its arrays are in the store: `chrombench data info {dataset}`)")
         folder = out_dir / d.task / "classification"
         if folder.exists() and not overwrite:
             raise ChrombenchError(f"{folder} already exists; pass --overwrite to replace it")

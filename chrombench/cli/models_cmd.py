@@ -257,6 +257,12 @@ def predict(model_dir, input_csv, out, device, trust_code):
 
     model = load_model(model_dir, trust_code=trust_code, device=device)
     split = read_unlabelled(input_csv)
+    marks = model.input_marks() if hasattr(model, "input_marks") else split.marks
+    if tuple(marks) != tuple(split.marks):  # same shape, other marks (a `data build` order): refuse, never mix
+        from ..errors import ChrombenchError
+
+        raise ChrombenchError(f"{model_dir} was fitted on marks {', '.join(marks)}; {input_csv} is in the archive's "
+                              f"layout ({', '.join(split.marks)})")
     proba = model.predict_proba(split.X)[:, 1]
     labelled = not (split.y == UNLABELLED).any()
     _write_predictions(Path(out), split.gene_ids, proba, split.y if labelled else None)

@@ -261,6 +261,9 @@ def read_unlabelled(path: str | os.PathLike) -> Split:
 def write_split(path: str | os.PathLike, split: Split) -> None:
     """Write ``split`` in the archive format, atomically (tmp file + rename)."""
     path = Path(path)
+    if split.shape != (N_BINS, N_MARKS) or tuple(split.marks) != tuple(MARKS):
+        raise DataFormatError(f"{path}: the archive format holds {N_BINS} bins x {', '.join(MARKS)}, not "
+                              f"{split.shape[0]} bins x {', '.join(split.marks)}")
     n = len(split)
     ids = np.repeat(np.asarray(split.gene_ids, dtype=object), N_BINS)
     bins = np.tile(np.arange(1, N_BINS + 1), n)
