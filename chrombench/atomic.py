@@ -1,14 +1,32 @@
-"""Atomic file writes: a temporary file beside the target, fsynced, then renamed over it, so a reader
-(or a run killed half-way) sees the old file or the new one, never a half-written one."""
+"""Atomic file and folder writes: a temporary file (or a staged folder) beside the target, then
+renamed over it, so a reader (or a run killed half-way) sees the old one or the new one, never a
+half-written one."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 _UMASK = os.umask(0o022)  # read once (setting it is process-wide; threads may be writing later)
 os.umask(_UMASK)
+
+
+def swap_dir(stage: Path, final: Path) -> None:
+    """Put the finished folder ``stage`` where ``final`` is (same file system), replacing it: the old
+    folder is renamed aside first and removed after, so ``final`` is always whole. The one place that
+    does this (datasets, saved models, bundles)."""
+    stage, final = Path(stage), Path(final)
+    if final.is_symlink():
+        final.unlink()
+    if not final.exists():
+        os.replace(stage, final)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+    os.replace(final, old / final.name)  # into a fresh private folder: no name clash with a concurrent swap
+    os.replace(stage, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -10,7 +10,6 @@ refuses to delete anything that is not strictly inside its root. Errors quote at
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -71,12 +70,6 @@ def replace_dir(stage: Path, final: Path, root: Path) -> None:
     for p in (stage, final):
         if not is_inside(p.parent, root):
             raise ChrombenchError(f"refusing to write {p}: it is not inside {root}")
-    if final.is_symlink():
-        final.unlink()
-    if final.exists():
-        old = final.with_name(f".{final.name}.old.{os.getpid()}")
-        os.replace(final, old)
-        os.replace(stage, final)
-        remove_tree(old, root)
-    else:
-        os.replace(stage, final)
+    from .atomic import swap_dir
+
+    swap_dir(stage, final)

@@ -29,7 +29,7 @@ import numpy as np
 import platformdirs
 
 from .. import MARKS
-from ..atomic import atomic_write_text  # noqa: F401 - part of this module's API
+from ..atomic import atomic_write_text, swap_dir  # noqa: F401 - atomic_write_text: part of this module's API
 from ..errors import ChrombenchError, DataFormatError, UnknownNameError
 from . import seal
 from ..registry import suggest
@@ -67,10 +67,7 @@ def commit_dir(tmp: Path, final: Path, replace: bool = False) -> None:
         if not replace:
             shutil.rmtree(tmp, ignore_errors=True)
             return
-        old = final.with_name(f".{final.name}.old.{os.getpid()}")
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_dir(tmp, final)
         return
     try:
         os.replace(tmp, final)

@@ -231,25 +231,25 @@ class ChromModel(BaseEstimator):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        extra = self._save_state(tmp)
-        config = {
-            "chrombench_model_format": MODEL_FORMAT,
-            "chrombench_version": __version__,
-            "model": self.registry_name(),
-            "params": _jsonable(self.get_params(deep=False)),
-            "input": {"bins": self.input_shape()[0], "marks": list(self.input_marks()), "counts": "raw"},
-            **extra,
-        }
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
-        if path.exists():
+        try:
+            extra = self._save_state(tmp)
+            config = {
+                "chrombench_model_format": MODEL_FORMAT,
+                "chrombench_version": __version__,
+                "model": self.registry_name(),
+                "params": _jsonable(self.get_params(deep=False)),
+                "input": {"bins": self.input_shape()[0], "marks": list(self.input_marks()), "counts": "raw"},
+                **extra,
+            }
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        except BaseException:  # a failed save leaves no staging folder behind, and the old model as it was
             import shutil
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        from ..atomic import swap_dir
+
+        swap_dir(tmp, path)
         return path
 
     def registry_name(self) -> str:
