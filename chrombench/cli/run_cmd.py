@@ -17,12 +17,20 @@ DEFAULT_OUT = Path("chrombench-out")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/xgboost load: see chrombench.engine.run
 
 
+def _quick_genes() -> str:
+    """The quick suite's gene sizes as TRAIN,VALID,TEST, read from the registry (never a stale copy)."""
+    from ..tasks import get_suite
+
+    genes = get_suite("quick").genes
+    return ",".join(str(genes[s]) for s in ("train", "valid", "test"))
+
+
 def parse_genes(text: str | None) -> dict | None:
     if not text:
         return None
     parts = text.split(",")
     if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise click.BadParameter(f"{text!r}: give three positive sizes TRAIN,VALID,TEST, e.g. 800,400,400")
+        raise click.BadParameter(f"{text!r}: give three positive sizes TRAIN,VALID,TEST, e.g. {_quick_genes()}")
     return dict(zip(("train", "valid", "test"), (int(p) for p in parts)))
 
 
@@ -44,7 +52,7 @@ def budget_options(fn):
                      help="Seeds for the final refits, each tested once. Default: the suite's (quick: 0-2; "
                           "roadmap56: 0, and 0-2 on its development tasks E003, E112, E123); 0-2 for -t tasks."),
         click.option("--genes", default=None, metavar="TRAIN,VALID,TEST",
-                     help="Subsample each split of explicit tasks (the quick suite uses 800,400,400)."),
+                     help=f"Subsample each split of explicit tasks (the quick suite uses {_quick_genes()})."),
         click.option("--storage", default=None, metavar="URL",
                      help="Optuna/claims database shared by workers, e.g. postgresql://user@host/db. "
                           "Default: sqlite:///OUTPUT_DIR/optuna.db."),
