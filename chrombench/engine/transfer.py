@@ -179,7 +179,7 @@ def write_fine_tune_outputs(result: FineTuneResult, out) -> list:
     import matplotlib.pyplot as plt
 
     n = len(result.tasks)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * n + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * n + 4), 3.8))
     x = np.arange(n)
     for i, (kind, colour) in enumerate(zip(kinds, ("#7f8c8d", "#2980b9", "#c0392b"))):
         ax.bar(x + (i - 1) * 0.27, [result.auroc[t][kind] for t in result.tasks], 0.27, color=colour,
@@ -188,8 +188,9 @@ def write_fine_tune_outputs(result: FineTuneResult, out) -> list:
     ax.set_ylim(max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.03))
     ax.set_xticks(x, result.tasks, rotation=90 if n > 12 else 0)
     ax.set_ylabel("test AUROC")
-    ax.set_title(f"{result.model}: trained on the target alone, pretrained on the others, and fine-tuned", fontsize=9)
-    ax.legend(frameon=False, fontsize=8)
+    fig.suptitle(f"{result.model}: trained on the target alone, pretrained on the other tasks,\n"
+                 "and pretrained then fine-tuned on the target", fontsize=9)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(out / "transfer.png", dpi=110)
     plt.close(fig)
