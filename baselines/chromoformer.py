@@ -43,7 +43,7 @@ from chrombench import N_MARKS
 from chrombench.models.contract import check_counts
 from chrombench.models.protocol import TuningBudget
 
-from .torch_trainer import TorchChromModel
+from .torch_trainer import TorchChromModel, shared_attention
 
 RESOLUTIONS = (100, 500, 2000)  # bp per token, over the archive's 100 bp bins
 POOL = {100: 1, 500: 5, 2000: 20}  # archive bins per token
@@ -190,6 +190,4 @@ class Chromoformer(TorchChromModel):
             return module.embed[0](module.resolutions(x)[0], return_attention=True).float().cpu().numpy()
 
         parts = self.map_batches(X, weights)
-        w = np.concatenate(parts) if parts else np.zeros((0, n_bins), np.float32)
-        alpha = np.repeat(w[:, None, :], n_marks, axis=1).astype(np.float32)
-        return alpha, np.full((len(X), n_marks), 1.0 / n_marks, np.float32)
+        return shared_attention(np.concatenate(parts) if parts else np.zeros((0, n_bins), np.float32), n_marks)

@@ -33,7 +33,7 @@ from chrombench import N_BINS, N_MARKS
 from chrombench.models.contract import check_counts
 from chrombench.models.protocol import TuningBudget
 
-from .torch_trainer import TorchChromModel
+from .torch_trainer import TorchChromModel, shared_attention
 
 POOL = 3
 
@@ -154,6 +154,4 @@ class HMCRNN(TorchChromModel):
         weights = np.concatenate(parts) if parts else np.zeros((0, 1))
         spread = weights @ positions_to_bins(weights.shape[1], int(self.kernel_bins), n_bins) if len(weights) else \
             np.zeros((0, n_bins))
-        alpha = np.repeat(spread[:, None, :], n_marks, axis=1).astype(np.float32)
-        beta = np.full((len(X), n_marks), 1.0 / n_marks, np.float32)
-        return alpha, beta
+        return shared_attention(spread, n_marks)

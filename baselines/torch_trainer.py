@@ -67,6 +67,14 @@ def transform_counts(X, transform: str, device: torch.device) -> torch.Tensor:
     return t
 
 
+def shared_attention(per_bin: np.ndarray, n_marks: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(alpha [n, marks, bins], beta [n, marks])`` for attention that cannot tell marks apart (the
+    layer before it mixes them: a convolution over all marks, a token holding them all): every mark
+    gets the same per-bin weights, and beta is uniform."""
+    alpha = np.repeat(np.asarray(per_bin, np.float32)[:, None, :], n_marks, axis=1)
+    return alpha, np.full((len(alpha), n_marks), 1.0 / n_marks, np.float32)
+
+
 class TorchChromModel(ChromModel):
     """Base class: subclasses define ``__init__`` (hyperparameters) and ``_build_module()``.
 

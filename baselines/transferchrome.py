@@ -33,7 +33,7 @@ from chrombench import N_BINS, N_MARKS
 from chrombench.models.contract import check_counts
 from chrombench.models.protocol import TuningBudget
 
-from .torch_trainer import TorchChromModel
+from .torch_trainer import TorchChromModel, shared_attention
 
 
 class DenseBlock(nn.Module):
@@ -149,5 +149,4 @@ class TransferChrome(TorchChromModel):
         span = 2 ** int(self.blocks)
         spread = np.zeros((len(w), n_bins), np.float32)
         spread[:, :w.shape[1] * span] = np.repeat(w, span, axis=1) / span
-        alpha = np.repeat(spread[:, None, :], n_marks, axis=1)
-        return alpha, np.full((len(X), n_marks), 1.0 / n_marks, np.float32)
+        return shared_attention(spread, n_marks)

@@ -18,7 +18,8 @@ def test_registry_did_you_mean():
 def test_zoo_names_are_registered():
     assert set(MODELS.names()) == {
         "attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-beta", "attentivechrome-unidirectional",
-        "lstm", "deepchrome", "svm", "random-forest", "xgboost", "logistic-regression", "shallowchrome", "hm-crnn"}
+        "lstm", "deepchrome", "svm", "random-forest", "xgboost", "logistic-regression", "shallowchrome", "hm-crnn",
+        "chromoformer", "transferchrome"}
     with pytest.raises(UnknownNameError, match="did you mean 'xgboost'"):
         get_model_class("xgbost")
 
