@@ -18,6 +18,7 @@ The rules (README "Your own cell type" and ``--help`` say the same):
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,9 @@ def binned_counts(tracks: list, genes: pd.DataFrame, window: int, bins: int, pro
     for m, chrom, idx in (progress(steps) if progress else steps):
         values = tracks[m].binned(chrom, starts[idx], bins, window // bins)
         values[minus[idx]] = values[minus[idx], ::-1]
+        if values.size and values.max() > np.iinfo(np.int32).max:
+            raise DataFormatError(f"{tracks[m].path}: a bin on {chrom} sums to {values.max():.3g}, beyond the 32-bit "
+                                  "counts the store keeps; is this track scaled (e.g. per-million) far up?")
         X[idx, :, m] = np.rint(values).astype(np.int32)
     return X
 
@@ -209,7 +213,8 @@ def assign_splits(spec: BuildSpec, genes: pd.DataFrame) -> np.ndarray:
         return where
     order = np.random.default_rng(spec.seed).permutation(len(genes))
     n = len(genes)
-    cut1, cut2 = -(-n // 3), -(-n // 3) + -(-(n - -(-n // 3)) // 2)  # train and valid get the remainders first
+    n_train = math.ceil(n / 3)  # train, then valid, get the remainders: 19,802 -> 6,601 / 6,601 / 6,600
+    cut1, cut2 = n_train, n_train + math.ceil((n - n_train) / 2)
     where = np.empty(n, dtype=object)
     where[order[:cut1]], where[order[cut1:cut2]], where[order[cut2:]] = "train", "valid", "test"
     return where
