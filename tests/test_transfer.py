@@ -111,3 +111,27 @@ def test_fine_tune_cli_writes_the_table_and_its_plot(home, single_thread_torch):
     assert saved["mode"] == "fine-tune" and set(saved["means"]) == {"scratch", "pooled", "fine-tuned"}
     assert (out / "transfer.png").stat().st_size > 1000
     assert len((out / "transfer.csv").read_text().splitlines()) == 1 + 2 * 3
+
+
+def test_fine_tune_folds_pretrain_once_per_fold(home, single_thread_torch, monkeypatch):
+    """--folds 2 over three targets: two pretrainings, each on the tasks outside its fold, shared by
+    the fold's targets."""
+    from chrombench.baselines.deepchrome import DeepChrome
+    from chrombench.engine.transfer import fine_tune_table
+
+    pooled_sizes = []
+    real_fit = DeepChrome.fit
+
+    def counting_fit(self, train, valid=None, on_epoch=None):
+        pooled_sizes.append(len(train))
+        return real_fit(self, train, valid, on_epoch)
+
+    monkeypatch.setattr(DeepChrome, "fit", counting_fit)
+    result = fine_tune_table("deepchrome", TASKS, genes=GENES, folds=2)
+    assert result.folds == [["E003", "E123"], ["E112"]]
+    # fits from scratch: 2 pretrainings (on 1 and on 2 other tasks' genes) and 3 target-alone fits
+    assert sorted(pooled_sizes) == [300, 300, 300, 300, 600]
+    assert result.fit_seconds["E123"]["pretrain"] == result.fit_seconds["E003"]["pretrain"]
+    assert all(0.5 < v <= 1 for t in TASKS for v in result.auroc[t].values())
+    res = CliRunner().invoke(main, ["transfer", "-m", "lr", "--suite", "quick", "--folds", "2", "-o", str(home / "x")])
+    assert res.exit_code == 2 and "--mode fine-tune" in res.output

@@ -21,10 +21,13 @@ from .options import device_option, suite_option
               help="zero-shot: the model fitted on the source cell type, applied to the target's test split. "
                    "fine-tune: per target, pretrained on all the other tasks, then trained on the target's train "
                    "split (TransferChrome's setting), beside the target alone and the pretrained model as it is.")
+@click.option("--folds", type=click.IntRange(2, None), default=None, metavar="K",
+              help="fine-tune: pretrain once per fold of K target groups (on every task outside the fold) instead of "
+                   "once per target (leave-one-out, TransferChrome's setting): K pretrainings instead of N.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option()
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def transfer(model, tasks, suite, all_tasks, genes, dataset, mode, seed, device, out_dir):
+def transfer(model, tasks, suite, all_tasks, genes, dataset, mode, folds, seed, device, out_dir):
     """Train on one cell type, test on another.
 
     zero-shot: an N x N matrix of test AUROC, rows the cell type a model was trained on, columns the
@@ -41,6 +44,7 @@ def transfer(model, tasks, suite, all_tasks, genes, dataset, mode, seed, device,
       chrombench transfer -m lr --suite quick -o transfer/
       chrombench transfer -m lr --all-tasks --genes 2000,1000,2000 -o transfer56/   # 56 x 56, minutes
       chrombench transfer -m deepchrome --suite quick --mode fine-tune -o finetune/
+      chrombench transfer -m transferchrome --all-tasks --mode fine-tune --folds 4 -o ft56/  # 4 pretrainings
     """
     from ..engine.transfer import fine_tune_table, transfer_matrix, write_fine_tune_outputs, write_outputs
     from ..errors import ChrombenchError
@@ -60,9 +64,11 @@ def transfer(model, tasks, suite, all_tasks, genes, dataset, mode, seed, device,
         task_list = list(tasks)
     if len(task_list) < 2:
         raise ChrombenchError("a transfer matrix needs at least two tasks")
+    if folds is not None and mode != "fine-tune":
+        raise click.UsageError("--folds groups fine-tune targets for pretraining; it goes with --mode fine-tune")
     say = lambda text: click.echo(text, err=True)  # noqa: E731
     if mode == "fine-tune":
-        ft = fine_tune_table(model, task_list, dataset, genes=sizes, seed=seed, device=device, progress=say)
+        ft = fine_tune_table(model, task_list, dataset, genes=sizes, seed=seed, device=device, progress=say, folds=folds)
         files = write_fine_tune_outputs(ft, out_dir)
         click.echo(f"{ft.model}, fine-tune, {len(ft.tasks)} targets: mean test AUROC trained on the target alone "
                    f"{ft.mean('scratch'):.4f}, pretrained on the others {ft.mean('pooled'):.4f}, fine-tuned "

@@ -93,6 +93,7 @@ class FineTuneResult:
     fit_seconds: dict = field(default_factory=dict)  # target -> {"scratch", "pretrain", "fine-tune"}
     training: dict = field(default_factory=dict)  # target -> {fit: how it ended}
     content_hashes: dict = field(default_factory=dict)
+    folds: list = field(default_factory=list)  # the target groups, each pretrained once (one each: leave-one-out)
 
     def mean(self, kind: str) -> float:
         return float(np.mean([self.auroc[t][kind] for t in self.tasks]))
@@ -111,9 +112,20 @@ def pooled(splits: list[Split], tasks: list[str]) -> Split:
                  np.concatenate([np.asarray(sp.y) for sp in splits]), splits[0].marks)
 
 
+def target_folds(tasks: list[str], folds: int | None) -> list[list[str]]:
+    """Targets grouped for pretraining: one per target (None, TransferChrome's leave-one-out), or
+    ``folds`` groups dealt round-robin, each pretrained once on every task outside it."""
+    if folds is None or folds >= len(tasks):
+        return [[t] for t in tasks]
+    return [tasks[k::folds] for k in range(folds)]
+
+
 def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, genes: dict | None = None,
-                    seed: int = 0, device: str | None = "auto", progress=None) -> FineTuneResult:
-    """For each target: scratch, pooled (pretrained on the others) and fine-tuned test AUROC."""
+                    seed: int = 0, device: str | None = "auto", progress=None, folds: int | None = None) -> FineTuneResult:
+    """For each target: scratch, pooled (pretrained on the others) and fine-tuned test AUROC. ``folds``:
+    pretrain once per fold of targets (on every task outside the fold) instead of once per target."""
+    import copy
+
     from ..errors import ChrombenchError
 
     cls = get_model_class(model)
@@ -138,23 +150,28 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
             views[task] = protocol.TuningView.of(store.load_task(task, ds, genes=genes))
             hashes[task] = views[task].dataset.content_hash
             seals.enter_context(protocol.sealed_test(ds, task))
-        for k, target in enumerate(names):
-            others = [t for t in names if t != target]
-            say(f"target {k + 1}/{len(names)}: {target}: fit on it alone, pretrain on {len(others)} others, fine-tune")
-            scratch = fit(views[target].train, views[target].valid, "scratch", target)
+        groups = target_folds(names, folds)
+        for k, group in enumerate(groups):
+            others = [t for t in names if t not in group]
+            say(f"pretraining {k + 1}/{len(groups)} on {len(others)} tasks, for {', '.join(group)}")
             pre = fit(pooled([views[t].train for t in others], others),
-                      pooled([views[t].valid for t in others], others), "pretrain", target)
-            import copy
-
-            tuned = fit(views[target].train, views[target].valid, "fine-tune", target, base=copy.deepcopy(pre))
-            models[target] = {"scratch": scratch, "pooled": pre, "fine-tuned": tuned}
+                      pooled([views[t].valid for t in others], others), "pretrain", group[0])
+            for target in group:
+                say(f"  {target}: fit on it alone, fine-tune the pretrained model on it")
+                if target != group[0]:  # one pretraining serves the fold: its time and ending are the same
+                    seconds.setdefault(target, {})["pretrain"] = seconds[group[0]]["pretrain"]
+                    training.setdefault(target, {})["pretrain"] = training[group[0]]["pretrain"]
+                scratch = fit(views[target].train, views[target].valid, "scratch", target)
+                tuned = fit(views[target].train, views[target].valid, "fine-tune", target, base=copy.deepcopy(pre))
+                models[target] = {"scratch": scratch, "pooled": pre, "fine-tuned": tuned}
     table = {}
     for (ds, target) in refs:  # only now, after every fit: the targets' test splits
         test = store.load_task(target, ds, genes=genes).test
         table[target] = {kind: auroc(test.y, np.asarray(m.predict_proba(test.X), dtype=np.float64)[:, 1])
                          for kind, m in models[target].items()}
     return FineTuneResult(model=canonical(model), dataset=refs[0][0], tasks=names, auroc=table,
-                          fit_seconds=seconds, training=training, content_hashes=hashes)
+                          fit_seconds=seconds, training=training, content_hashes=hashes,
+                          folds=[list(g) for g in target_folds(names, folds)])
 
 
 def write_fine_tune_outputs(result: FineTuneResult, out) -> list:
@@ -171,7 +188,8 @@ def write_fine_tune_outputs(result: FineTuneResult, out) -> list:
     atomic_write_text(out / "transfer.csv", "\n".join(rows) + "\n")
     atomic_write_text(out / "transfer.json", json.dumps({
         "model": result.model, "dataset": result.dataset, "mode": "fine-tune", "tasks": result.tasks,
-        "means": {k: result.mean(k) for k in kinds}, "auroc": result.auroc, "fit_seconds": result.fit_seconds,
+        "means": {k: result.mean(k) for k in kinds}, "auroc": result.auroc, "folds": result.folds,
+        "fit_seconds": result.fit_seconds,
         "training": result.training, "content_hashes": result.content_hashes}, indent=2))
     import matplotlib
 
