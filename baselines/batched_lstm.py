@@ -1,34 +1,32 @@
-"""Many small independent LSTMs run as one batched recurrence, with a hand-written backward pass.
+"""Many small independent LSTMs: one specification, ``torch.nn.LSTM``, and one fast CPU path.
 
 AttentiveChrome runs ten tiny LSTMs over the 100 bins of each gene (five marks, two directions).
-Run one after another through ``nn.LSTM`` (as the reference does), every time step costs ten
-rounds of small kernels plus ten sets of autograd nodes, and the Python/dispatch overhead swamps
-the arithmetic on a CPU. Here all ``D`` LSTMs ("blocks") advance together: one batched matmul
-per time step computes every block's gates, and the backward pass is a second hand-written loop
-(back-propagation through time) instead of thousands of autograd nodes. Each block's gradient
-only ever touches that block's weights, so blocks stay fully independent (no weight masking).
+The specification is ``nn.LSTM`` (its gate order, biases and bidirectional layout), and where the
+fused kernels do not apply (no compiler or AVX2, float64, a GPU, a hidden size not a multiple of 8)
+that is what runs: ``nn.LSTM`` itself, one call per sequence with each block's weights, and plain
+torch for the summaries, differentiated by autograd (cuDNN's LSTM on a GPU). ``use_native`` makes
+the choice, in one place, and logs each reason once.
+
+The fast CPU path runs all ``D`` LSTMs ("blocks") together in the native kernels
+(``native_lstm.py``, ``native/lstm_kernel.c``): a whole sequence with its attention summary in one
+call, and its back-propagation through time and through the attention in another, as two
+``autograd.Function`` s. Each block's gradient only ever touches that block's weights.
 
 Entry points: ``lstm_layer`` (all hidden states) and ``pooled_lstm_layer`` (attention, uniform or
-last-state summaries computed where the states lie, as AttentiveChrome needs), both differentiable
-with respect to inputs and weights; ``BlockLSTM`` holds the weights as a module.
+last-state summaries, as AttentiveChrome needs), both differentiable with respect to inputs and
+weights; ``BlockLSTM`` holds the weights as a module.
 
-Layout. Callers see sequences as ``[n, B, T, features]``. Inside, each time step
-works on ``[D, features, B]`` slices, genes last, so that every block's slice is one contiguous chunk:
-operands ``buf [T+1, D, H+I+1, B]``, saved gates ``[T, D, 4H, B]``. A block's weights are one matrix
-``W [H + I + 1, 4H]`` acting on ``[h_{t-1}; x_t; 1]``: rows ``0:H`` are ``weight_hh.T``, rows
-``H:H+I`` are ``weight_ih.T``, the last row is the summed bias. Gate columns are ordered
-(o, i, f, g) so that one ``sigmoid_`` covers o, i and f (torch and the reference order gates as
-i, f, g, o; ``pack_lstm_weights`` / ``unpack_lstm_weights`` convert).
-
-Speed notes (measured on the 2-core CPU this was written on): ``torch.tanh`` is ~15x slower per
-element than ``torch.sigmoid`` on small float32 tensors, so tanh is computed as
-``tanh(z) = 2 sigmoid(2z) - 1``: the kernel doubles the g-gate rows of its copy of ``W`` and keeps
-``v = -2c`` as its cell state, so that ``h = o * tanh(c) = o - 2 o sigmoid(v)`` is one ``addcmul``.
-Results match ``nn.LSTM`` to float32 rounding (~1e-7 relative).
+Layout. Callers see sequences as ``[n, B, T, features]``. The kernels work on ``[D, features, B]``
+slices per step, genes last: operands ``buf [T+1, D, H+I+1, B]``, saved gates ``[T, D, 4H, B]``. A
+block's weights are one matrix ``W [H + I + 1, 4H]`` acting on ``[h_{t-1}; x_t; 1]``: rows ``0:H``
+are ``weight_hh.T``, rows ``H:H+I`` are ``weight_ih.T``, the last row is the summed bias. Gate columns
+are ordered (o, i, f, g) (torch orders them i, f, g, o; ``pack_lstm_weights`` /
+``unpack_lstm_weights`` convert). The kernels match ``nn.LSTM`` to float32 rounding (~1e-7 relative).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 
@@ -36,6 +34,8 @@ import torch
 from torch import nn
 
 from . import native_lstm
+
+log = logging.getLogger("chrombench.lstm")
 
 # Gate order: torch's (i, f, g, o) -> ours (o, i, f, g), as chunk indices of the 4H axis.
 _TORCH_TO_OURS = (3, 0, 1, 2)
@@ -106,106 +106,14 @@ def _new_saved(T: int, D: int, H: int, B: int, like: torch.Tensor):
     return acts, vs, qs
 
 
-def _forward_steps(buf, Wk, saved, H: int) -> None:
-    """All time steps of all blocks; step t reads ``buf[t]`` and writes h_t into ``buf[t+1, :, :H]``."""
-    T, d, _, B = buf.shape
-    T -= 1
-    ops = buf.unbind(0)
-    hs = buf[1:, :, :H].unbind(0)
-    if saved is not None:  # every step's gates and states, for the backward pass
-        acts, vs, qs = saved
-        a_t = acts.unbind(0)
-        o_t, i_t, f_t, g_t = (acts[:, :, k * H:(k + 1) * H].unbind(0) for k in range(4))
-        v_t, q_t = vs.unbind(0), qs.unbind(0)
-    else:  # inference: a few small buffers reused at every step
-        a = buf.new_empty(d, 4 * H, B)
-        a_t, o_t, i_t, f_t, g_t = ([x] * T for x in (a, a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]))
-        v_t = [buf.new_zeros(d, H, B), buf.new_empty(d, H, B)] * (T // 2 + 1)
-        q_t = [buf.new_empty(d, H, B)] * T
-    for t in range(T):
-        torch.bmm(Wk, ops[t], out=a_t[t])
-        a_t[t].sigmoid_()
-        # c' = f c + i g with g = 2 sg - 1 (sg: the g gate's sigmoid), carried as v = -2c:
-        # v' = f v - 4 i sg + 2 i;  then tanh(c') = 1 - 2 sigmoid(v') and h' = o - 2 o sigmoid(v')
-        v = v_t[t + 1]
-        torch.mul(f_t[t], v_t[t], out=v)
-        v.addcmul_(i_t[t], g_t[t], value=-4.0)
-        v.add_(i_t[t], alpha=2.0)
-        torch.sigmoid(v, out=q_t[t])
-        torch.addcmul(o_t[t], o_t[t], q_t[t], value=-2.0, out=hs[t])
-
-
-_CHUNK_BYTES = 1 << 20  # gate factors computed at once in backward: ~1 MB fits the L2 cache (measured best)
-
-
-def _backward_steps(dhs, buf, saved, W, H: int, dW, dx_steps) -> None:
-    """Back-propagation through time for all blocks; writes ``dW`` (and ``dx_steps`` if given)."""
-    acts, vs, qs = saved
-    T, d, _, B = acts.shape
-    K = buf.shape[2]
-    W_h, W_i = W[:, :H, :], W[:, H:K - 1, :]  # dh_{t-1} += W_h @ dgates_t;  dx_t = W_i @ dgates_t
-    # Steps are processed in chunks: the gate factors below are computed for a whole chunk at once
-    # (a few operations per chunk instead of per step), and a chunk stays in cache (_CHUNK_BYTES).
-    C = max(1, min(T, _CHUNK_BYTES // (4 * d * 4 * H * B)))
-    deriv = buf.new_empty(C, d, 4 * H, B)
-    kq = buf.new_empty(C, d, H, B)
-    dgates = buf.new_empty(d, 4 * H, C, B)  # (step, gene) adjacent: a chunk's dW is one matmul
-    dW.zero_()
-    ndc = buf.new_zeros(d, H, B)  # minus dLoss/dc: saves a negation per factor below
-    ndc_gates = ndc.unsqueeze(1)  # the same memory, broadcast over gates i, f, g
-    dh = dhs[T - 1]
-    for t1 in range(T, 0, -C):
-        t0 = max(0, t1 - C)
-        n = t1 - t0
-        a, q = acts[t0:t1], qs[t0:t1]
-        o, i, sg = a[:, :, :H], a[:, :, H:2 * H], a[:, :, 3 * H:]
-        # With tanh(c) = 1 - 2q and g = 2 sg - 1 (sg, q: sigmoids kept by the forward pass), per step:
-        #   dc_t = dc_{t+1} f_{t+1} + 4 dh_t o q (1 - q)
-        #   dz_o = dh (1 - 2q) o'   dz_i = dc (2 sg - 1) i'   dz_f = dc c_{t-1} f'   dz_g = dc i 4 sg'
-        # where x' = x (1 - x) is the sigmoid's derivative. Carrying ndc = -dc flips the last three.
-        torch.addcmul(q, q, q, value=-1.0, out=kq[:n]).mul_(o)  # o q (1 - q)
-        m = deriv[:n]
-        torch.addcmul(a, a, a, value=-1.0, out=m)  # x' for all four gate rows
-        m[:, :, :H].mul_(torch.rsub(q, 1.0, alpha=2.0))  # dz_o / dh
-        m[:, :, H:2 * H].mul_(torch.rsub(sg, 1.0, alpha=2.0))  # dz_i / ndc
-        m[:, :, 2 * H:3 * H].mul_(vs[t0:t1]).mul_(0.5)  # dz_f / ndc, with c_{t-1} = -v_{t-1} / 2
-        m[:, :, 3 * H:].mul_(i).mul_(-4.0)  # dz_g / ndc
-        m_o, m_c = m[:, :, :H].unbind(0), m[:, :, H:].unflatten(2, (3, H)).unbind(0)
-        kq_t, f_t, dhs_t = kq[:n].unbind(0), a[:, :, 2 * H:3 * H].unbind(0), dhs[t0:t1].unbind(0)
-        dg = dgates[:, :, :n]
-        dg_t, dg_o = dg.unbind(2), dg[:, :H].unbind(2)
-        dg_c = dg[:, H:].unflatten(1, (3, H)).unbind(3)
-        for k in range(n - 1, -1, -1):
-            ndc.addcmul_(dh, kq_t[k], value=-4.0)
-            torch.mul(dh, m_o[k], out=dg_o[k])
-            torch.mul(ndc_gates, m_c[k], out=dg_c[k])
-            if t0 + k > 0:
-                ndc.mul_(f_t[k])
-                dh = torch.baddbmm(dhs_t[k - 1] if k > 0 else dhs[t0 - 1], W_h, dg_t[k])
-        grads = dg.reshape(d, 4 * H, n * B)
-        operands = buf[t0:t1].permute(1, 2, 0, 3).reshape(d, K, n * B)
-        dW.baddbmm_(operands, grads.transpose(1, 2))
-        if dx_steps is not None:
-            dx_steps[t0:t1] = torch.bmm(W_i, grads).view(d, -1, n, B).permute(2, 0, 1, 3)
-
-
 def _operands(x, W, hidden: int, bidirectional: bool):
-    """The operand buffer filled from ``x [n, B, T, I]`` (a reused workspace), the kernel's weights
-    ``Wk [D, 4H, K]`` and the workspace key."""
+    """The operand buffer filled from ``x [n, B, T, I]`` (a reused workspace, read in place with any
+    strides), the kernel's weights ``Wk [D, 4H, K]`` and the workspace key."""
     n, B, T, I = x.shape
     D, H, K = W.shape[0], hidden, hidden + I + 1
     key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _new_operands(T, D, K, H, B, x))
-    W = W.detach()
-    if native_lstm.usable(buf, W, hidden=hidden):  # buf has x's dtype and device
-        return buf, native_lstm.prepare(x.detach(), W, buf, H, bidirectional), key  # x read in place, any strides
-    steps = x.permute(2, 0, 3, 1)  # [T, n, I, B]
-    buf[:T, :n, H:H + I] = steps
-    if bidirectional:  # the reverse blocks read the sequence back to front
-        buf[:T, n:, H:H + I] = steps.flip(0)
-    Wk = W.transpose(1, 2).contiguous()  # [D, 4H, K]: gates = Wk @ [h; x; 1]
-    Wk[:, 3 * H:] *= 2  # the g gate's sigmoid(2z), for tanh(z) = 2 sigmoid(2z) - 1
-    return buf, Wk, key
+    return buf, native_lstm.prepare(x.detach(), W.detach(), buf, H, bidirectional), key
 
 
 def _take_saved(key, x, W, hidden: int, save: bool):
@@ -219,10 +127,7 @@ def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
     returns ``(buf, saved, key)``."""
     buf, Wk, key = _operands(x, W, hidden, bidirectional)
     saved = _take_saved(key, x, W, hidden, save)
-    if native_lstm.usable(buf, Wk, *(saved or ()), hidden=hidden):
-        native_lstm.forward(buf, Wk, saved, hidden)
-    else:
-        _forward_steps(buf, Wk, saved, hidden)
+    native_lstm.forward(buf, Wk, saved, hidden)
     return buf, saved, key
 
 
@@ -230,7 +135,7 @@ def _scan_pooled(x, W, hidden: int, bidirectional: bool, mode: str, context, sav
     """``_scan`` then ``_pool_forward``: ``(buf, saved, key, rep [n, directions * H, B], weights [T, n, B])``.
     With attention and the native kernels, one call does both, each sequence summarised while its
     states are still in cache."""
-    if mode != "attention" or x.dtype != W.dtype or not native_lstm.usable(W, context, hidden=hidden):
+    if mode != "attention":
         buf, saved, key = _scan(x, W, hidden, bidirectional, save)
         return (buf, saved, key, *_pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context))
     n = x.shape[0]
@@ -253,55 +158,13 @@ def _sequences(buf, n: int, H: int, bidirectional: bool) -> torch.Tensor:
 POOLINGS = ("attention", "uniform", "last")
 
 
-def _step_chunks(T: int, n: int, H: int, B: int):
-    """Slices of the T steps whose ``[steps, n, H, B]`` temporaries stay near 1 MB: products of that
-    size come from reused heap memory and stay in cache, whole-sequence ones (tens of MB at large
-    batches) cost page faults and memory traffic that dominated the pooling when written plainly."""
-    size = max(1, min(T, (1 << 18) // (n * H * B)))
-    return [slice(t, min(T, t + size)) for t in range(0, T, size)]
-
-
-def _dots(h, v, out):
-    """``out[t, j, b] = sum_k h[t, j, k, b] v[j, k, b]`` (``v`` broadcasts over steps)."""
-    for c in _step_chunks(*h.shape):
-        torch.sum(h[c] * v, dim=2, out=out[c])
-    return out
-
-
-def _weighted_sum(h, weights):
-    """``sum_t weights[t, j, b] h[t, j, :, b]`` -> ``[n, H, B]``."""
-    total = None
-    for c in _step_chunks(*h.shape):
-        part = (h[c] * weights[c, :, None]).sum(0)
-        total = part if total is None else total.add_(part)
-    return total
-
-
 def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
-    """Summaries of each sequence's hidden states, read in place from ``buf``.
-
-    Returns ``rep [n, directions * H, B]`` and the weights over positions ``[T, n, B]`` (None for
-    "last"). "attention": softmax over positions of ``h_t . context``; "uniform": 1/T each;
-    "last": each direction's final state.
-    """
-    if mode != "last" and native_lstm.usable(buf, context, hidden=H):
+    """Summaries of each sequence's hidden states, read in place from ``buf``: ``rep [n, directions * H,
+    B]`` and the weights over positions ``[T, n, B]`` (None for "last", each direction's final state)."""
+    if mode != "last":
         return _native_pool_forward(buf, n, H, bidirectional, mode, context)
-    hf = buf[1:, :n, :H]  # [T, n, H, B]: forward states at positions 0..T-1
-    hr = buf[1:, n:, :H] if bidirectional else None  # reverse states in step order: position T-1-t
-    if mode == "last":
-        return torch.cat([hf[-1], hr[-1]], dim=1) if bidirectional else hf[-1].clone(), None
-    T, B = hf.shape[0], hf.shape[3]
-    if mode == "attention":
-        scores = _dots(hf, context[:, :H, None], hf.new_empty(T, n, B))
-        if bidirectional:
-            scores += _dots(hr, context[:, H:, None], hf.new_empty(T, n, B)).flip(0)
-        weights = torch.softmax(scores, dim=0)
-    else:
-        weights = hf.new_full((T, n, B), 1.0 / T)
-    parts = [_weighted_sum(hf, weights)]
-    if bidirectional:
-        parts.append(_weighted_sum(hr, weights.flip(0)))
-    return torch.cat(parts, dim=1), weights
+    hf = buf[-1, :n, :H]  # the forward blocks' last state; the reverse blocks ran back to front
+    return (torch.cat([hf, buf[-1, n:, :H]], dim=1) if bidirectional else hf.clone()), None
 
 
 def _per_block(t: torch.Tensor, n: int, bidirectional: bool, dim: int) -> torch.Tensor:
@@ -345,40 +208,6 @@ def _native_pool_factors(buf, n: int, H: int, bidirectional: bool, mode: str, we
     return w, g
 
 
-def _pool_backward(buf, n: int, H: int, bidirectional: bool, mode: str, context, weights, g_rep, g_weights, dhs):
-    """Writes dLoss/dh for every step into ``dhs [T, D, H, B]``; returns dLoss/dcontext (or None)."""
-    gf = g_rep[:, :H]  # [n, H, B]
-    gr = g_rep[:, H:] if bidirectional else None
-    if mode == "last":
-        dhs.zero_()
-        dhs[-1, :n] = gf
-        if bidirectional:
-            dhs[-1, n:] = gr
-        return None
-    weights_r = weights.flip(0) if bidirectional else None
-    torch.mul(weights[:, :, None], gf, out=dhs[:, :n])
-    if bidirectional:
-        torch.mul(weights_r[:, :, None], gr, out=dhs[:, n:])
-    if mode != "attention":
-        return None
-    T, B = weights.shape[0], weights.shape[2]
-    hf = buf[1:, :n, :H]
-    hr = buf[1:, n:, :H] if bidirectional else None
-    d_weights = _dots(hf, gf, hf.new_empty(T, n, B))
-    if bidirectional:
-        d_weights += _dots(hr, gr, hf.new_empty(T, n, B)).flip(0)
-    if g_weights is not None:
-        d_weights += g_weights
-    d_scores = weights * (d_weights - (weights * d_weights).sum(0, keepdim=True))  # through the softmax
-    dhs[:, :n].addcmul_(d_scores[:, :, None], context[:, :H, None])
-    d_context = [_weighted_sum(hf, d_scores).sum(2)]
-    if bidirectional:
-        d_scores = d_scores.flip(0)
-        dhs[:, n:].addcmul_(d_scores[:, :, None], context[:, H:, None])
-        d_context.append(_weighted_sum(hr, d_scores).sum(2))
-    return torch.cat(d_context, dim=1)
-
-
 class _Lease:
     """Gives buffers back to the workspace when autograd frees the graph node holding this lease.
 
@@ -407,12 +236,8 @@ def _backpropagate(ctx, dhs, W, buf, saved, n: int, factors=None, attention=None
     d_context = None
     if attention is not None:
         d_context = native_lstm.backward_attention(buf, saved, W, hidden, n, *attention, dW, dx_steps)
-    elif factors is not None:
-        native_lstm.backward(None, buf, saved, W, hidden, dW, dx_steps, factors)
-    elif native_lstm.usable(dhs, buf, *saved, W, dW, dx_steps, hidden=hidden):
-        native_lstm.backward(dhs, buf, saved, W, hidden, dW, dx_steps)
-    else:
-        _backward_steps(dhs, buf, saved, W, hidden, dW, dx_steps)
+    else:  # dLoss/dh per step: given (dhs), or formed by the kernel from fixed weights (factors)
+        native_lstm.backward(dhs, buf, saved, W, hidden, dW, dx_steps, factors)
     dx = None
     if dx_steps is not None:
         dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps
@@ -473,7 +298,7 @@ class _PooledLSTM(torch.autograd.Function):
             g_rep = buf.new_zeros(n, buf.shape[3], (2 if bidirectional else 1) * hidden)
         if g_weights is not None:
             g_weights = g_weights.permute(2, 0, 1)  # [n, B, T] -> [T, n, B]
-        if ctx.mode == "attention" and native_lstm.usable(buf, *saved, W, context, weights, hidden=hidden):
+        if ctx.mode == "attention":
             # the kernel differentiates the pooling too: S = sum_t w_t dLoss/dw_t = rep . g (+ the weights' own share)
             g = g_rep.permute(0, 2, 1)  # [n, directions * H, B]
             S = (rep * g).sum(1)
@@ -486,15 +311,63 @@ class _PooledLSTM(torch.autograd.Function):
             if bidirectional:
                 d_context = torch.cat([d_context[:n], d_context[n:]], dim=1)
             return dx, dW, d_context, None, None, None
-        if ctx.mode != "attention" and native_lstm.usable(buf, *saved, W, hidden=hidden):  # dLoss/dh_t = w_t g
-            factors = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, weights, g_rep.permute(0, 2, 1))
-            dx, dW, _ = _backpropagate(ctx, None, W, buf, saved, n, factors)
-            return dx, dW, None, None, None, None
-        dhs = buf.new_empty(buf.shape[0] - 1, buf.shape[1], hidden, buf.shape[3])
-        d_context = _pool_backward(buf, n, hidden, bidirectional, ctx.mode, context, weights,
-                                   g_rep.permute(0, 2, 1), g_weights, dhs)
-        dx, dW, _ = _backpropagate(ctx, dhs, W, buf, saved, n)
-        return dx, dW, d_context, None, None, None
+        # fixed weights ("uniform", "last"): dLoss/dh_t = w_t g, formed by the kernel
+        factors = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, weights, g_rep.permute(0, 2, 1))
+        dx, dW, _ = _backpropagate(ctx, None, W, buf, saved, n, factors)
+        return dx, dW, None, None, None, None
+
+
+_said: set = set()
+
+
+def use_native(x: torch.Tensor, W: torch.Tensor, hidden: int, context: torch.Tensor | None = None) -> bool:
+    """The one place the path is chosen: the fused kernels for float32 CPU operands when they are built
+    (and ``hidden % 8 == 0``), else ``nn.LSTM`` itself (cuDNN on a GPU). Each reason is logged once."""
+    operands = (x, W) if context is None else (x, W, context)
+    if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in operands) and \
+            native_lstm.usable(W, hidden=hidden):
+        return True
+    why = (native_lstm.unavailable_reason() or f"hidden size {hidden} is not a multiple of 8"
+           if x.device.type == "cpu" and x.dtype == torch.float32 else f"{x.dtype} on {x.device.type}")
+    if why not in _said:
+        _said.add(why)
+        log.info("LSTM layers run as torch.nn.LSTM (%s)", why)
+    return False
+
+
+_LSTM_TEMPLATES: dict = {}
+
+
+def _torch_lstm(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool) -> torch.Tensor:
+    """The specification, run as is: ``nn.LSTM(batch_first=True)`` per sequence with block k's weights
+    (and block n + k's as the reverse direction), differentiable through ``W`` by autograd.
+    ``x [n, B, T, I]`` -> ``[n, B, T, directions * H]``."""
+    n, I = x.shape[0], x.shape[3]
+    key = (I, hidden, bidirectional, x.device, x.dtype)
+    if key not in _LSTM_TEMPLATES:  # a module to call with each block's weights (torch.func.functional_call)
+        _LSTM_TEMPLATES[key] = nn.LSTM(I, hidden, batch_first=True, bidirectional=bidirectional).to(x.device, x.dtype)
+    lstm = _LSTM_TEMPLATES[key]
+    outs = []
+    for k in range(n):
+        params = {}
+        for suffix, block in (("", k), ("_reverse", n + k))[:2 if bidirectional else 1]:
+            for name, tensor in unpack_lstm_weights(W[block], hidden).items():
+                params[f"{name}_l0{suffix}"] = tensor
+        outs.append(torch.func.functional_call(lstm, params, (x[k],))[0])
+    return torch.stack(outs)
+
+
+def _torch_pool(seq: torch.Tensor, hidden: int, bidirectional: bool, mode: str, context):
+    """``pooled_lstm_layer``'s summaries of ``seq [n, B, T, directions * H]`` in plain torch."""
+    if mode == "last":  # each direction's final state: the reverse one ends at position 0
+        last = seq[:, :, -1]
+        rep = torch.cat([last[..., :hidden], seq[:, :, 0, hidden:]], dim=-1) if bidirectional else last
+        return rep, seq.new_empty(0)
+    if mode == "attention":
+        weights = torch.softmax(torch.einsum("nbtd,nd->nbt", seq, context), dim=2)
+    else:
+        weights = seq.new_full(seq.shape[:3], 1.0 / seq.shape[2])
+    return torch.einsum("nbt,nbtd->nbd", weights, seq), weights
 
 
 def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool = False) -> torch.Tensor:
@@ -505,6 +378,8 @@ def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: boo
     k < n is sequence k's forward LSTM, block n + k its reverse LSTM, whose states are returned in
     sequence order after the forward ones (as ``nn.LSTM(bidirectional=True)`` does).
     """
+    if not use_native(x, W, hidden):
+        return _torch_lstm(x, W, hidden, bidirectional)
     if torch.is_grad_enabled() and (x.requires_grad or W.requires_grad):
         return _LSTMLayer.apply(x, W, hidden, bidirectional)
     buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
@@ -526,6 +401,8 @@ def pooled_lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirection
         raise ValueError(f"mode must be one of {POOLINGS}, got {mode!r}")
     if (mode == "attention") != (context is not None):
         raise ValueError("a context is needed for, and only for, mode='attention'")
+    if not use_native(x, W, hidden, context):
+        return _torch_pool(_torch_lstm(x, W, hidden, bidirectional), hidden, bidirectional, mode, context)
     grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
     if grads:
         return _PooledLSTM.apply(x, W, context, hidden, bidirectional, mode)

@@ -9,7 +9,7 @@ recurrence runs, the C file is compiled with the system's C compiler (``$CC``, e
 second) into ``$CHROMBENCH_HOME/native/`` under a name that hashes the source, compiler and flags,
 and later processes load that file. Where the kernels cannot be used (no compiler, no AVX2/FMA, not
 Linux or macOS on x86-64, ``CHROMBENCH_NATIVE=0``) ``available()`` is False and ``batched_lstm``
-runs its pure-torch recurrence instead, which computes the same function, only slower; the
+runs ``torch.nn.LSTM`` (the specification) instead, which computes the same function, only slower; the
 reason is logged once. ctypes releases the GIL during the calls, so Python threads (as the
 attribution methods use) run them in parallel.
 """
@@ -123,9 +123,9 @@ def _library():
         if "lib" not in _state and "why" not in _state:
             try:
                 _state["lib"] = _load()
-            except Exception as exc:  # any failure means: use the torch recurrence
+            except Exception as exc:  # any failure means: use torch.nn.LSTM
                 _state["why"] = str(exc)
-                log.info("fused LSTM kernels not used (%s); running the pure-torch recurrence", exc)
+                log.info("fused LSTM kernels not used (%s); running torch.nn.LSTM", exc)
         return _state.get("lib")
 
 

@@ -12,7 +12,7 @@ Poisson counts of that shape instead):
   hidden 32, bidirectional) and one at chrombench's default batch size (also with its validation
   pass); prediction of 13,201 genes (the valid and test splits) against the naive model's
   prediction without autograd (at batch 16, as the reference evaluates, and at batch 1024);
-  the same default-batch epoch and prediction on chrombench's pure-torch recurrence (what runs
+  the same default-batch epoch and prediction on chrombench's nn.LSTM path (what runs
   where the fused AVX2 kernels cannot be built); DeepChrome for comparison.
 
 Targets: reference-setting epoch >= 4x faster than the naive one (compared with the faster of the
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
           f"with {default_threads} threads by default")
     print(f"CPU pressure before: {cpu_pressure()}")
     print("fused LSTM kernels: " + ("in use" if native_lstm.available() else
-                                    f"NOT in use ({native_lstm.unavailable_reason()}), pure-torch recurrence"))
+                                    f"NOT in use ({native_lstm.unavailable_reason()}), torch.nn.LSTM"))
 
     # The machine may be shared: naive and chrombench batches are timed in alternation, several
     # rounds, and each keeps its best round, so a burst of outside load cannot decide the ratio.
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
     naive_default_batch *= -(-len(train) // default_batch)
     naive_predict_16 = naive_predict_seconds(X_predict, REFERENCE_BATCH, 1600, 1)
     naive_predict_big = naive_predict_seconds(X_predict, 1024, 2048, default_threads)
-    # the same trainer on chrombench's pure-torch recurrence (what runs without the fused kernels)
+    # the same trainer on chrombench's nn.LSTM path (what runs without the fused kernels)
     usable = native_lstm.usable
     native_lstm.usable = lambda *a, **k: False
     try:
@@ -245,12 +245,12 @@ def main(argv=None) -> int:
          f">= {EPOCH_SPEEDUP_TARGET:.0f}x", min(speedup, speedup_full) >= EPOCH_SPEEDUP_TARGET),
         (f"AttentiveChrome epoch, batch {default_batch} (chrombench default)", f"{default_epoch:.2f} s",
          f"naive at batch {default_batch}: {naive_default_batch:.1f} s ({naive_default_batch / default_epoch:.1f}x); "
-         f"with the validation pass: {with_valid:.2f} s; pure-torch recurrence: {torch_epoch:.2f} s",
+         f"with the validation pass: {with_valid:.2f} s; nn.LSTM path: {torch_epoch:.2f} s",
          f"<= {DEFAULT_EPOCH_TARGET_S:.1f} s",
          default_epoch <= DEFAULT_EPOCH_TARGET_S),
         (f"AttentiveChrome predict {len(X_predict):,} genes", f"{predict:.2f} s",
          f"naive, no autograd: {naive_predict_16:.1f} s at batch {REFERENCE_BATCH}, {naive_predict_big:.1f} s at "
-         f"batch 1024 ({naive_predict / predict:.1f}x vs the faster); pure-torch recurrence: {torch_predict:.2f} s",
+         f"batch 1024 ({naive_predict / predict:.1f}x vs the faster); nn.LSTM path: {torch_predict:.2f} s",
          f"<= {PREDICT_TARGET_S:.1f} s",
          predict <= PREDICT_TARGET_S),
         (f"DeepChrome epoch, batch {DeepChrome().batch_size}", f"{dc_epoch:.2f} s", "", "", None),

@@ -1,4 +1,4 @@
-"""The fused AVX2 LSTM kernels compute what the pure-torch recurrence computes, and fall back to it cleanly."""
+"""The fused AVX2 LSTM kernels compute what torch.nn.LSTM (the specification) computes, and fall back to it cleanly."""
 
 from __future__ import annotations
 
@@ -230,3 +230,31 @@ def test_the_native_optimizer_step_is_torch_clipping_then_adam(native, clip, wei
     for a, b in zip(ours.parameters(), ref.parameters()):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), (a - b).abs().max()
     assert not torch.equal(ours[0].weight, ref[0].weight.new_zeros(33, 7))
+
+
+def test_the_fallback_is_nn_lstm_itself_chosen_in_one_place_and_said_once(caplog):
+    """float64 (as gradcheck uses) goes to torch.nn.LSTM: the same numbers as nn.LSTM called directly
+    with the block's weights, and the reason is logged once however many calls."""
+    import logging
+
+    import torch
+    from torch import nn
+
+    from chrombench.baselines import batched_lstm
+
+    torch.manual_seed(0)
+    block = batched_lstm.BlockLSTM(3, 1, 8, bidirectional=True).double()
+    x = torch.randn(3, 4, 6, 1, dtype=torch.float64)
+    batched_lstm._said.clear()
+    with caplog.at_level(logging.INFO, logger="chrombench.lstm"):
+        out = block(x)
+        block(x)
+    assert sum("nn.LSTM" in r.getMessage() for r in caplog.records) == 1
+    for k in range(3):
+        ref = nn.LSTM(1, 8, batch_first=True, bidirectional=True).double()
+        with torch.no_grad():
+            for suffix, reverse in (("", False), ("_reverse", True)):
+                for name, tensor in block.torch_lstm(k, reverse).items():
+                    getattr(ref, f"{name}_l0{suffix}").copy_(tensor)
+        torch.testing.assert_close(out[k], ref(x[k])[0])
+    assert not batched_lstm.use_native(x, block.weight, 8)
