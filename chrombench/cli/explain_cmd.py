@@ -19,7 +19,7 @@ from ..explain.methods import METHODS
 @click.option("-m", "--method", "methods", multiple=True, type=click.Choice(METHODS),
               help="Repeatable; default: every method the model supports.")
 @click.option("--hactive", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Activity track (gene_id then 100 bin values per row, e.g. H3K27ac): report the Pearson r "
+              help="Activity track (gene_id then one value per bin, 100 for the archive, e.g. H3K27ac): report the Pearson r "
                    "between H3K4me3 bin scores and it, over genes predicted ON (the paper's protocol on real data).")
 @click.option("--genes", type=click.IntRange(min=1), default=None,
               help="Explain only this many genes (a label-stratified sample when the genes have labels).")
@@ -77,7 +77,7 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
             from ..data.arrays import GroundTruth
 
             truth = GroundTruth(truth.oracle_auroc, np.asarray(truth.importance)[idx], truth.latent[idx])
-    activity = read_hactive(hactive, list(split.gene_ids)) if hactive else None  # bad rows: file and line
+    activity = read_hactive(hactive, list(split.gene_ids), split.shape[0]) if hactive else None  # bad rows: file and line
     try:
         summary = explain_split(model, split, out_dir, list(methods) or None, truth=truth, hactive=activity,
                                steps=steps, progress=True)

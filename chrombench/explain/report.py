@@ -109,8 +109,9 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
     return summary
 
 
-def read_hactive(path: str | Path, gene_ids) -> np.ndarray:
-    """An activity track: one row per gene, ``gene_id`` then 100 bin values (CSV, no header).
+def read_hactive(path: str | Path, gene_ids, n_bins: int = N_BINS) -> np.ndarray:
+    """An activity track: one row per gene, ``gene_id`` then one value per bin (``n_bins``, the task's;
+    100 for the archive) (CSV, no header).
 
     Values are non-negative numbers (read counts or signal); every problem is reported with the file
     and line, as for the archive format.
@@ -130,8 +131,8 @@ def read_hactive(path: str | Path, gene_ids) -> np.ndarray:
         for line, row in enumerate(csv.reader(fh), 1):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            if len(row) != N_BINS + 1:
-                fail(line, f"found {len(row)} columns, expected {N_BINS + 1} (gene_id then {N_BINS} bin values)")
+            if len(row) != n_bins + 1:
+                fail(line, f"found {len(row)} columns, expected {n_bins + 1} (gene_id then {n_bins} bin values)")
             gene = row[0]
             if not gene:
                 fail(line, "missing gene_id")
