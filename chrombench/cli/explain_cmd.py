@@ -112,7 +112,11 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
         splits = {task: split}
         for t in latent_tasks:
             other = load_task(t, dataset, quick=quick).test
-            splits[t] = other.subset(np.arange(min(len(other), len(split)))) if genes is not None else other
+            if genes is not None and genes < len(other):  # as many genes as --task's, sampled the same way
+                from ..engine.interpret import stratified_subsample
+
+                other = other.subset(stratified_subsample(np.asarray(other.y), genes))
+            splits[t] = other
         info = write_latent_by_cell_type(model, splits, Path(out_dir))
         click.echo(f"latent space of {info['genes']} genes over {len(splits)} cell types: {out_dir}/latent_cell_types.png")
     click.echo(f"wrote {summary['n_genes']} genes x {len(summary['methods'])} methods to {out_dir}")

@@ -171,12 +171,11 @@ def select_genes(spec: BuildSpec, genes, expression: pd.Series, sizes: dict[str,
                                   f"{', '.join(spec.biotypes)} genes by; pass --biotype all to keep every gene")
         rule(f"biotype not {'/'.join(spec.biotypes)}", t["biotype"].isin(spec.biotypes).to_numpy())
     rule("chromosome not in the tracks' genome", t["chrom"].isin(list(sizes)).to_numpy())
-    values = expression.reindex(t["gene_id"]).to_numpy()
-    rule("no expression value", ~np.isnan(values))
+    t = t.assign(expression=expression.reindex(t["gene_id"]).to_numpy())
+    rule("no expression value", t["expression"].notna().to_numpy())
     lo, _ = window_starts(t, spec.window)
     ends = t["chrom"].map(sizes).to_numpy()
     rule("window runs off the chromosome", (lo >= 0) & (lo + spec.window <= ends))
-    t = t.assign(expression=expression.reindex(t["gene_id"]).to_numpy())
     return t.sort_values(["chrom", "tss"], kind="stable").reset_index(drop=True), dropped
 
 

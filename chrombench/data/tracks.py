@@ -13,6 +13,7 @@ minus-strand genes). The rules, as ``chrombench data build --help`` states them:
 
 from __future__ import annotations
 
+import abc
 import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ def open_track(path: str | Path, mark: str) -> "Track":
 
 
 @dataclass
-class Track:
+class Track(abc.ABC):
     path: Path
     mark: str
 
@@ -56,11 +57,9 @@ class Track:
         """Chromosome lengths the file declares (bigWig), or None (reads files declare none)."""
         return None
 
-    def chroms(self) -> set[str]:
-        raise NotImplementedError
-
+    @abc.abstractmethod
     def binned(self, chrom: str, starts: np.ndarray, bins: int, width: int) -> np.ndarray:
-        raise NotImplementedError
+        """``[len(starts), bins]``: the signal summed per bin of ``width`` bp from each start."""
 
     def close(self) -> None:
         pass
@@ -90,9 +89,6 @@ class BigWigTrack(Track):
     def chrom_sizes(self) -> dict[str, int]:
         return {str(k): int(v) for k, v in self._bw.chroms().items()}
 
-    def chroms(self) -> set[str]:
-        return set(self.chrom_sizes())
-
     def binned(self, chrom: str, starts: np.ndarray, bins: int, width: int) -> np.ndarray:
         out = np.zeros((len(starts), bins), dtype=np.float64)
         if chrom not in self._bw.chroms():
@@ -118,9 +114,6 @@ class ReadsTrack(Track):
         self._starts = read_starts(self.path)
         if not self._starts:
             raise DataFormatError(f"{self.path}: the {self.mark} track is empty (no reads)")
-
-    def chroms(self) -> set[str]:
-        return set(self._starts)
 
     def binned(self, chrom: str, starts: np.ndarray, bins: int, width: int) -> np.ndarray:
         reads = self._starts.get(chrom)

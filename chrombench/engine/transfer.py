@@ -16,6 +16,7 @@ to B).
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -124,8 +125,6 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
                     seed: int = 0, device: str | None = "auto", progress=None, folds: int | None = None) -> FineTuneResult:
     """For each target: scratch, pooled (pretrained on the others) and fine-tuned test AUROC. ``folds``:
     pretrain once per fold of targets (on every task outside the fold) instead of once per target."""
-    import copy
-
     from ..errors import ChrombenchError
 
     cls = get_model_class(model)

@@ -165,6 +165,13 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _first_components(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal components of ``Z`` and the share of variance each explains."""
+    centred = Z - Z.mean(axis=0)
+    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T, (sing ** 2 / max((sing ** 2).sum(), 1e-300))[:2]
+
+
 def write_latent_by_cell_type(model, splits: dict[str, Split], out: Path) -> dict:
     """Genes of several cell types in one latent space: ``latent_cell_types.csv`` (task, gene_id,
     label, z0..) and ``latent_cell_types.png``, the first two principal components of all of them,
@@ -178,10 +185,7 @@ def write_latent_by_cell_type(model, splits: dict[str, Split], out: Path) -> dic
     frame.insert(0, "gene_id", np.concatenate([np.asarray(sp.gene_ids).astype(str) for sp in splits.values()]))
     frame.insert(0, "task", tasks)
     frame.to_csv(out / "latent_cell_types.csv", index=False)
-    centred = Z - Z.mean(axis=0)
-    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
-    pcs = centred @ vt[:2].T
-    share = (sing ** 2 / max((sing ** 2).sum(), 1e-300))[:2]
+    pcs, share = _first_components(Z)
     plots.latent_by_group(pcs, tasks, labels, share, out / "latent_cell_types.png",
                           f"{type(model).__name__} latent space over {len(splits)} cell types")
     return {"tasks": list(splits), "genes": int(len(Z)), "pca_explained_variance": [float(v) for v in share],
@@ -198,10 +202,7 @@ def write_latent(model, split: Split, out: Path) -> dict:
     frame.insert(0, "label", labels)
     frame.insert(0, "gene_id", np.asarray(split.gene_ids).astype(str))
     frame.to_csv(out / "latent.csv", index=False)
-    centred = Z - Z.mean(axis=0)
-    _, sing, vt = np.linalg.svd(centred, full_matrices=False)
-    pcs = centred @ vt[:2].T
-    share = (sing ** 2 / max((sing ** 2).sum(), 1e-300))[:2]
+    pcs, share = _first_components(Z)
     plots.latent_scatter(pcs, labels, share, out / "latent_pca.png",
                          f"{type(model).__name__} latent space: first two principal components")
     return {"dimensions": int(Z.shape[1]), "genes": int(Z.shape[0]),
