@@ -1,27 +1,26 @@
-"""Many small independent LSTMs: one specification, ``torch.nn.LSTM``, and one fast CPU path.
+"""Many small independent LSTMs and a summary of their states: one specification, ``torch.nn.LSTM``,
+and one operator, ``chrombench::lstm_pool``, that computes it fast on a CPU.
 
-AttentiveChrome runs ten tiny LSTMs over the 100 bins of each gene (five marks, two directions).
-The specification is ``nn.LSTM`` (its gate order, biases and bidirectional layout), and where the
-fused kernels do not apply (no compiler or AVX2, float64, a GPU, a hidden size not a multiple of 8)
-that is what runs: ``nn.LSTM`` itself, one call per sequence with each block's weights, and plain
-torch for the summaries, differentiated by autograd (cuDNN's LSTM on a GPU). ``use_native`` makes
-the choice, in one place, and logs each reason once.
+AttentiveChrome runs ten tiny LSTMs over the 100 bins of each gene (five marks, two directions) and
+summarises each one's states (attention, or the uniform / last-state summaries of its ablations).
+The specification is ``nn.LSTM`` (its gate order, biases and bidirectional layout); where the fused
+kernels do not apply (no compiler or AVX2, float64, a GPU, a hidden size not a multiple of 8) that is
+what runs: ``nn.LSTM`` itself with each block's weights, and plain torch for the summaries,
+differentiated by autograd (cuDNN's LSTM on a GPU). ``use_native`` makes the choice, in one place,
+and logs each reason once.
 
-The fast CPU path runs all ``D`` LSTMs ("blocks") together in the native kernels
-(``native_lstm.py``, ``native/lstm_kernel.c``): a whole sequence with its attention summary in one
-call, and its back-propagation through time and through the attention in another, as two
-``autograd.Function`` s. Each block's gradient only ever touches that block's weights.
+The fast CPU path is the custom operator ``torch.ops.chrombench.lstm_pool`` (``torch.library``: a fake
+kernel for tracing, its gradient registered as the operator ``chrombench::lstm_pool_backward``). It
+runs all ``D`` LSTMs ("blocks") with their summaries in one native call (``native_lstm.py``,
+``native/lstm_kernel.c``) and its backward pass through both in another. Each block's gradient only
+ever touches that block's weights.
 
-Entry points: ``lstm_layer`` (all hidden states) and ``pooled_lstm_layer`` (attention, uniform or
-last-state summaries, as AttentiveChrome needs), both differentiable with respect to inputs and
-weights; ``BlockLSTM`` holds the weights as a module.
-
-Layout. Callers see sequences as ``[n, B, T, features]``. The kernels work on ``[D, features, B]``
-slices per step, genes last: operands ``buf [T+1, D, H+I+1, B]``, saved gates ``[T, D, 4H, B]``. A
-block's weights are one matrix ``W [H + I + 1, 4H]`` acting on ``[h_{t-1}; x_t; 1]``: rows ``0:H``
-are ``weight_hh.T``, rows ``H:H+I`` are ``weight_ih.T``, the last row is the summed bias. Gate columns
-are ordered (o, i, f, g) (torch orders them i, f, g, o; ``pack_lstm_weights`` /
-``unpack_lstm_weights`` convert). The kernels match ``nn.LSTM`` to float32 rounding (~1e-7 relative).
+Layout. Callers see sequences as ``[n, B, T, features]``. A block's weights are one matrix
+``W [H + I + 1, 4H]`` acting on ``[h_{t-1}; x_t; 1]``: rows ``0:H`` are ``weight_hh.T``, rows
+``H:H+I`` are ``weight_ih.T``, the last row is the summed bias. Gate columns are ordered (o, i, f, g)
+(torch orders them i, f, g, o; ``pack_lstm_weights`` / ``unpack_lstm_weights`` convert). Blocks
+``0..n-1`` run the sequences forwards, blocks ``n..2n-1`` (bidirectional) backwards. The kernels
+match ``nn.LSTM`` to float32 rounding (~1e-7 relative).
 """
 
 from __future__ import annotations
@@ -31,30 +30,32 @@ import math
 import threading
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from . import native_lstm
 
 log = logging.getLogger("chrombench.lstm")
+
+POOLINGS = ("attention", "uniform", "last")
 
 # Gate order: torch's (i, f, g, o) -> ours (o, i, f, g), as chunk indices of the 4H axis.
 _TORCH_TO_OURS = (3, 0, 1, 2)
 _OURS_TO_TORCH = (1, 2, 3, 0)
 
 
-def _reorder_gates(t: torch.Tensor, order, dim: int) -> torch.Tensor:
+def _reorder_gates(t: Tensor, order, dim: int) -> Tensor:
     chunks = t.chunk(4, dim=dim)
     return torch.cat([chunks[k] for k in order], dim=dim)
 
 
-def pack_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh) -> torch.Tensor:
+def pack_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh) -> Tensor:
     """torch/reference LSTM tensors (``[4H, I]``, ``[4H, H]``, ``[4H]``, ``[4H]``) -> ``W [H+I+1, 4H]``."""
     bias = (bias_ih + bias_hh).unsqueeze(0)
     stacked = torch.cat([weight_hh.t(), weight_ih.t(), bias], dim=0)
     return _reorder_gates(stacked, _TORCH_TO_OURS, dim=1).contiguous()
 
 
-def unpack_lstm_weights(W: torch.Tensor, hidden: int) -> dict[str, torch.Tensor]:
+def unpack_lstm_weights(W: Tensor, hidden: int) -> dict[str, Tensor]:
     """Inverse of ``pack_lstm_weights``. The summed bias goes to ``bias_ih`` and ``bias_hh`` is zero:
     only their sum is identifiable, as both enter the gates added together."""
     W = _reorder_gates(W, _OURS_TO_TORCH, dim=1)
@@ -62,6 +63,87 @@ def unpack_lstm_weights(W: torch.Tensor, hidden: int) -> dict[str, torch.Tensor]
     return {"weight_ih": weight_ih.t().contiguous(), "weight_hh": weight_hh.t().contiguous(),
             "bias_ih": bias.contiguous(), "bias_hh": torch.zeros_like(bias)}
 
+
+# -- the specification: torch.nn.LSTM --------------------------------------------------------------
+
+_said: set = set()
+
+
+def use_native(x: Tensor, W: Tensor, hidden: int, context: Tensor | None = None) -> bool:
+    """The one place the path is chosen: the fused kernels for float32 CPU operands when they are built
+    and ``hidden % 8 == 0``, else ``nn.LSTM`` itself (cuDNN on a GPU). Each reason is logged once."""
+    cpu32 = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (x, W, context) if t is not None)
+    if cpu32 and hidden % 8 == 0 and W.is_contiguous() and native_lstm.available():
+        return True
+    if not cpu32:
+        why = f"{x.dtype} on {x.device.type}"
+    else:
+        why = native_lstm.unavailable_reason() or (f"hidden size {hidden} is not a multiple of 8" if hidden % 8
+                                                   else "non-contiguous weights")
+    if why not in _said:
+        _said.add(why)
+        log.info("LSTM layers run as torch.nn.LSTM (%s)", why)
+    return False
+
+
+_LSTM_TEMPLATES: dict = {}
+
+
+def lstm_layer(x: Tensor, W: Tensor, hidden: int, bidirectional: bool = False) -> Tensor:
+    """All hidden states of independent single-layer LSTMs from zero state, one per block of ``W``:
+    ``x [n, B, T, I]`` -> ``[n, B, T, directions * H]``. The specification, run as is:
+    ``nn.LSTM(batch_first=True)`` per sequence with block k's weights (and block n + k's as the reverse
+    direction, whose states follow the forward ones in sequence order), differentiable through ``W``
+    by autograd. The zoo only needs summaries, which ``pooled_lstm_layer`` computes."""
+    n, I = x.shape[0], x.shape[3]
+    key = (I, hidden, bidirectional, x.device, x.dtype)
+    if key not in _LSTM_TEMPLATES:  # a module to call with each block's weights (torch.func.functional_call)
+        _LSTM_TEMPLATES[key] = nn.LSTM(I, hidden, batch_first=True, bidirectional=bidirectional).to(x.device, x.dtype)
+    lstm = _LSTM_TEMPLATES[key]
+    outs = []
+    for k in range(n):
+        params = {}
+        for suffix, block in (("", k), ("_reverse", n + k))[:2 if bidirectional else 1]:
+            for name, tensor in unpack_lstm_weights(W[block], hidden).items():
+                params[f"{name}_l0{suffix}"] = tensor
+        outs.append(torch.func.functional_call(lstm, params, (x[k],))[0])
+    return torch.stack(outs)
+
+
+def _torch_pool(seq: Tensor, hidden: int, bidirectional: bool, mode: str, context):
+    """``pooled_lstm_layer``'s summaries of ``seq [n, B, T, directions * H]`` in plain torch."""
+    if mode == "last":  # each direction's final state: the reverse one ends at position 0
+        last = seq[:, :, -1]
+        rep = torch.cat([last[..., :hidden], seq[:, :, 0, hidden:]], dim=-1) if bidirectional else last
+        return rep, seq.new_empty(0)
+    if mode == "attention":
+        weights = torch.softmax(torch.einsum("nbtd,nd->nbt", seq, context), dim=2)
+    else:
+        weights = seq.new_full(seq.shape[:3], 1.0 / seq.shape[2])
+    return torch.einsum("nbt,nbtd->nbd", weights, seq), weights
+
+
+def pooled_lstm_layer(x: Tensor, W: Tensor, hidden: int, bidirectional: bool, mode: str,
+                      context: Tensor | None = None):
+    """``lstm_layer`` followed by a summary of each sequence's states over its T steps.
+
+    Returns ``rep [n, B, directions * H]`` and ``weights [n, B, T]`` (empty for "last"). ``mode``:
+    "attention" (softmax over steps of ``h_t . context[k]``, ``context [n, directions * H]``),
+    "uniform" (1/T each) or "last" (the forward direction's last state and the reverse direction's
+    state at step 0, i.e. each direction's final state).
+    """
+    if mode not in POOLINGS:
+        raise ValueError(f"mode must be one of {POOLINGS}, got {mode!r}")
+    if (mode == "attention") != (context is not None):
+        raise ValueError("a context is needed for, and only for, mode='attention'")
+    if not use_native(x, W, hidden, context):
+        return _torch_pool(lstm_layer(x, W, hidden, bidirectional), hidden, bidirectional, mode, context)
+    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
+    rep, weights, *_ = lstm_pool(x, W, context, hidden, bidirectional, mode, save)
+    return rep, weights
+
+
+# -- the operator: the fused CPU kernels -------------------------------------------------------------
 
 class _Workspace:
     """Large per-call buffers, handed back after use and reused by the next call of the same shape.
@@ -93,81 +175,21 @@ class _Workspace:
 _WORKSPACE = _Workspace()
 
 
-def _new_operands(T: int, D: int, K: int, H: int, B: int, like: torch.Tensor) -> torch.Tensor:
+def _operands(T: int, D: int, K: int, H: int, B: int, like: Tensor) -> Tensor:
     buf = like.new_empty(T + 1, D, K, B)
     buf[:, :, K - 1] = 1.0  # the bias row
     buf[0, :, :H] = 0.0  # h_0
+    buf[T, :, H:K - 1] = 0.0  # no step reads inputs there: zero, so that the operator's outputs are defined
     return buf
 
 
-def _new_saved(T: int, D: int, H: int, B: int, like: torch.Tensor):
-    acts, vs, qs = like.new_empty(T, D, 4 * H, B), like.new_empty(T + 1, D, H, B), like.new_empty(T, D, H, B)
+def _saved(T: int, D: int, H: int, B: int, like: Tensor):
+    acts, vs = like.new_empty(T, D, 4 * H, B), like.new_empty(T + 1, D, H, B)
     vs[0] = 0.0  # c_0
-    return acts, vs, qs
+    return acts, vs
 
 
-def _operands(x, W, hidden: int, bidirectional: bool):
-    """The operand buffer filled from ``x [n, B, T, I]`` (a reused workspace, read in place with any
-    strides), the kernel's weights ``Wk [D, 4H, K]`` and the workspace key."""
-    n, B, T, I = x.shape
-    D, H, K = W.shape[0], hidden, hidden + I + 1
-    key = (T, D, K, H, B, x.dtype, x.device, torch.is_inference_mode_enabled())
-    buf = _WORKSPACE.take(("operands",) + key, lambda: _new_operands(T, D, K, H, B, x))
-    return buf, native_lstm.prepare(x.detach(), W.detach(), buf, H, bidirectional), key
-
-
-def _take_saved(key, x, W, hidden: int, save: bool):
-    """The arrays a backward pass needs (a reused workspace), or None."""
-    T, D, B = x.shape[2], W.shape[0], x.shape[1]
-    return _WORKSPACE.take(("saved",) + key, lambda: _new_saved(T, D, hidden, B, x)) if save else None
-
-
-def _scan(x, W, hidden: int, bidirectional: bool, save: bool):
-    """Fill the operand buffer from ``x [n, B, T, I]`` and run the recurrence of all ``D`` blocks;
-    returns ``(buf, saved, key)``."""
-    buf, Wk, key = _operands(x, W, hidden, bidirectional)
-    saved = _take_saved(key, x, W, hidden, save)
-    native_lstm.forward(buf, Wk, saved, hidden)
-    return buf, saved, key
-
-
-def _scan_pooled(x, W, hidden: int, bidirectional: bool, mode: str, context, save: bool):
-    """``_scan`` then ``_pool_forward``: ``(buf, saved, key, rep [n, directions * H, B], weights [T, n, B])``.
-    With attention and the native kernels, one call does both, each sequence summarised while its
-    states are still in cache."""
-    if mode != "attention":
-        buf, saved, key = _scan(x, W, hidden, bidirectional, save)
-        return (buf, saved, key, *_pool_forward(buf, x.shape[0], hidden, bidirectional, mode, context))
-    n = x.shape[0]
-    buf, Wk, key = _operands(x, W, hidden, bidirectional)
-    saved = _take_saved(key, x, W, hidden, save)
-    weights, rep = native_lstm.attend(buf, Wk, n, hidden, _per_block(context.detach(), n, bidirectional, 1), saved)
-    return buf, saved, key, (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
-
-
-def _sequences(buf, n: int, H: int, bidirectional: bool) -> torch.Tensor:
-    """The hidden states held in ``buf`` as ``[n, B, T, directions * H]``, in sequence order."""
-    T, B = buf.shape[0] - 1, buf.shape[3]
-    out = buf.new_empty(n, B, T, (2 if bidirectional else 1) * H)
-    out[..., :H] = buf[1:, :n, :H].permute(1, 3, 0, 2)
-    if bidirectional:  # the reverse blocks ran back to front
-        out[..., H:] = buf[1:, n:, :H].flip(0).permute(1, 3, 0, 2)
-    return out
-
-
-POOLINGS = ("attention", "uniform", "last")
-
-
-def _pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
-    """Summaries of each sequence's hidden states, read in place from ``buf``: ``rep [n, directions * H,
-    B]`` and the weights over positions ``[T, n, B]`` (None for "last", each direction's final state)."""
-    if mode != "last":
-        return _native_pool_forward(buf, n, H, bidirectional, mode, context)
-    hf = buf[-1, :n, :H]  # the forward blocks' last state; the reverse blocks ran back to front
-    return (torch.cat([hf, buf[-1, n:, :H]], dim=1) if bidirectional else hf.clone()), None
-
-
-def _per_block(t: torch.Tensor, n: int, bidirectional: bool, dim: int) -> torch.Tensor:
+def _per_block(t: Tensor, n: int, bidirectional: bool, dim: int) -> Tensor:
     """A per-sequence tensor whose ``dim`` holds [forward half; reverse half] -> one entry per block
     (blocks 0..n-1 forward, n..2n-1 reverse) along dim 0, contiguous."""
     if not bidirectional:
@@ -175,37 +197,97 @@ def _per_block(t: torch.Tensor, n: int, bidirectional: bool, dim: int) -> torch.
     return torch.cat(t.chunk(2, dim=dim), dim=0).contiguous()
 
 
-def _step_order(per_position: torch.Tensor, bidirectional: bool) -> torch.Tensor:
-    """``[T, n, B]`` indexed by position -> ``[T, D, B]`` indexed by each block's own step."""
-    if not bidirectional:
-        return per_position.contiguous()
-    return torch.cat([per_position, per_position.flip(0)], dim=1)
+def _fixed_weights(mode: str, T: int, like: Tensor) -> Tensor:
+    """The summary's weights by each block's own step for "uniform" (1/T) and "last" (its final step)."""
+    if mode == "uniform":
+        return like.new_full((T,), 1.0 / T)
+    w = like.new_zeros(T)
+    w[-1] = 1.0
+    return w
 
 
-def _native_pool_forward(buf, n: int, H: int, bidirectional: bool, mode: str, context):
-    """``_pool_forward`` through the native passes over ``buf`` (one read of the states each)."""
-    T, B = buf.shape[0] - 1, buf.shape[3]
+def _shapes(x: Tensor, W: Tensor, hidden: int):
+    n, B, T, I = x.shape
+    return n, B, T, I, W.shape[0], hidden + I + 1
+
+
+# Operators defined with a schema and a CPU kernel (torch.library.define / impl): torch.library.custom_op
+# would wrap the kernel in a torch._dynamo guard, whose import cost each process a second on its first call.
+torch.library.define("chrombench::lstm_pool", "(Tensor x, Tensor W, Tensor? context, int hidden, bool bidirectional, "
+                     "str mode, bool save) -> (Tensor, Tensor, Tensor, Tensor, Tensor)")
+torch.library.define("chrombench::lstm_pool_backward", "(Tensor g_rep, Tensor? g_weights, Tensor W, Tensor? context, "
+                     "Tensor rep, Tensor weights, Tensor buf, Tensor acts, Tensor vs, int hidden, bool bidirectional, "
+                     "str mode, bool need_dx) -> (Tensor, Tensor, Tensor)")
+lstm_pool, lstm_pool_backward = torch.ops.chrombench.lstm_pool.default, torch.ops.chrombench.lstm_pool_backward.default
+
+
+@torch.library.impl("chrombench::lstm_pool", "CPU")
+def _lstm_pool(x: Tensor, W: Tensor, context: Tensor | None, hidden: int, bidirectional: bool, mode: str,
+               save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``pooled_lstm_layer`` on the fused kernels (float32 CPU operands, ``hidden % 8 == 0``): returns
+    ``(rep, weights, buf, acts, vs)``; the last three are what the backward pass needs (empty unless
+    ``save``): the operands with every step's state, the gates and the cell states."""
+    n, B, T, I, D, K = _shapes(x, W, hidden)
+    key = (T, D, K, hidden, B, torch.is_inference_mode_enabled())
+    buf = _WORKSPACE.take(("operands",) + key, lambda: _operands(T, D, K, hidden, B, x))
+    Wk = native_lstm.prepare(x, W, buf, hidden, bidirectional)
+    acts, vs = _WORKSPACE.take(("saved",) + key, lambda: _saved(T, D, hidden, B, x)) if save else (None, None)
+    ctx = _per_block(context, n, bidirectional, 1) if mode == "attention" else None
+    weights, rep = native_lstm.attend(buf, Wk, n, hidden, ctx, None if ctx is not None else _fixed_weights(mode, T, x),
+                                      acts, vs)
+    rep = (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep).permute(0, 2, 1).contiguous()
     if mode == "attention":
-        dots = native_lstm.block_dots(buf, _per_block(context, n, bidirectional, 1), H)  # [T, D, B]
-        scores = dots[:, :n] + dots[:, n:].flip(0) if bidirectional else dots
-        weights = torch.softmax(scores, dim=0)
+        weights = weights.permute(1, 2, 0).contiguous()  # [T, n, B] -> [n, B, T]
     else:
-        weights = buf.new_full((T, n, B), 1.0 / T)
-    rep = native_lstm.block_weighted_sum(buf, _step_order(weights, bidirectional), H)  # [D, H, B]
-    return (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep), weights
+        weights = x.new_full((n, B, T), 1.0 / T) if mode == "uniform" else x.new_empty(0)
+    if save:
+        return rep, weights, buf, acts, vs
+    _WORKSPACE.give(("operands",) + key, buf)
+    return rep, weights, x.new_empty(0), x.new_empty(0), x.new_empty(0)
 
 
-def _native_pool_factors(buf, n: int, H: int, bidirectional: bool, mode: str, weights, g_rep):
-    """For fixed weights ("uniform", "last"): what the native backward needs to form dLoss/dh_t = w_t g
-    itself (see ``native_lstm.backward``). Attention goes through ``native_lstm.backward_attention``."""
-    T, D, B = buf.shape[0] - 1, buf.shape[1], buf.shape[3]
-    g = _per_block(g_rep, n, bidirectional, 1)  # [D, H, B]
-    if mode == "last":
-        w = buf.new_zeros(T, D, B)
-        w[-1] = 1.0
+@torch.library.register_fake("chrombench::lstm_pool")
+def _(x, W, context, hidden, bidirectional, mode, save):
+    n, B, T, I, D, K = _shapes(x, W, hidden)
+    rep, weights = x.new_empty(n, B, (2 if bidirectional else 1) * hidden), x.new_empty((n, B, T) if mode != "last" else 0)
+    if not save:
+        return rep, weights, x.new_empty(0), x.new_empty(0), x.new_empty(0)
+    return rep, weights, x.new_empty(T + 1, D, K, B), x.new_empty(T, D, 4 * hidden, B), x.new_empty(T + 1, D, hidden, B)
+
+
+@torch.library.impl("chrombench::lstm_pool_backward", "CPU")
+def _lstm_pool_backward(g_rep: Tensor, g_weights: Tensor | None, W: Tensor, context: Tensor | None, rep: Tensor,
+                       weights: Tensor, buf: Tensor, acts: Tensor, vs: Tensor, hidden: int, bidirectional: bool,
+                       mode: str, need_dx: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients ``(dx or empty, dW, dcontext or empty)`` of ``lstm_pool`` from those of ``rep`` and
+    ``weights`` (``g_weights``: None when the weights were not used), by one native pass."""
+    n, T, D, B = rep.shape[0], acts.shape[0], acts.shape[1], acts.shape[3]
+    g = _per_block(g_rep.permute(0, 2, 1), n, bidirectional, 1)  # [D, H, B]
+    dW = torch.empty_like(W)
+    dx_steps = buf.new_empty(T, D, buf.shape[2] - hidden - 1, B) if need_dx else None
+    d_context = W.new_empty(0)
+    if mode == "attention":  # S = sum_t w_t dLoss/dw_t: rep . g, plus the weights' own gradient's share
+        by_position = weights.permute(2, 0, 1).contiguous()  # [n, B, T] -> [T, n, B]
+        S = (rep * g_rep).sum(-1)
+        if g_weights is not None:
+            g_weights = g_weights.permute(2, 0, 1).contiguous()
+            S = S + (by_position * g_weights).sum(0)
+        d = native_lstm.backward(buf, acts, vs, W, hidden, n, dW, dx_steps, g, weights=by_position,
+                                 S=S.contiguous(), g_weights=g_weights, context=_per_block(context, n, bidirectional, 1))
+        d_context = torch.cat([d[:n], d[n:]], dim=1) if bidirectional else d
     else:
-        w = _step_order(weights, bidirectional)
-    return w, g
+        native_lstm.backward(buf, acts, vs, W, hidden, n, dW, dx_steps, g, fixed=_fixed_weights(mode, T, W))
+    if dx_steps is None:
+        return W.new_empty(0), dW, d_context
+    dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps  # the reverse ran back to front
+    return dx.permute(1, 3, 0, 2).contiguous(), dW, d_context  # [T, n, I, B] -> [n, B, T, I]
+
+
+@torch.library.register_fake("chrombench::lstm_pool_backward")
+def _(g_rep, g_weights, W, context, rep, weights, buf, acts, vs, hidden, bidirectional, mode, need_dx):
+    n, T, B, I = rep.shape[0], acts.shape[0], acts.shape[3], buf.shape[2] - hidden - 1
+    return (W.new_empty((n, B, T, I) if need_dx else 0), torch.empty_like(W),
+            W.new_empty(context.shape if mode == "attention" else 0))
 
 
 class _Lease:
@@ -224,191 +306,35 @@ class _Lease:
             pass
 
 
-def _backpropagate(ctx, dhs, W, buf, saved, n: int, factors=None, attention=None) -> tuple:
-    """BPTT from ``dhs`` (or the native kernel's ``factors``, or through attention pooling with the
-    native ``attention`` inputs) through all blocks; returns (dx [n, B, T, I] or None, dW, dLoss/dcontext
-    per block [D, H] or None)."""
-    hidden, bidirectional = ctx.settings
-    T, D, K, B = buf.shape[0] - 1, buf.shape[1], buf.shape[2], buf.shape[3]
-    dW = torch.empty_like(W)
-    dx_steps = buf.new_empty(T, D, K - hidden - 1, B) if ctx.needs_input_grad[0] else None
-    W = W.detach()
-    d_context = None
-    if attention is not None:
-        d_context = native_lstm.backward_attention(buf, saved, W, hidden, n, *attention, dW, dx_steps)
-    else:  # dLoss/dh per step: given (dhs), or formed by the kernel from fixed weights (factors)
-        native_lstm.backward(dhs, buf, saved, W, hidden, dW, dx_steps, factors)
-    dx = None
-    if dx_steps is not None:
-        dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps
-        dx = dx.permute(1, 3, 0, 2)  # [T, n, I, B] -> [n, B, T, I]
-    return dx, dW, d_context
+def _setup_context(ctx, inputs, output) -> None:
+    x, W, context, hidden, bidirectional, mode, save = inputs
+    rep, weights, buf, acts, vs = output
+    ctx.set_materialize_grads(False)
+    ctx.mark_non_differentiable(buf, acts, vs)
+    if mode != "attention":  # fixed (or no) weights: nothing to differentiate
+        ctx.mark_non_differentiable(weights)
+    ctx.save_for_backward(W, context, rep, weights)
+    ctx.residuals = (buf, acts, vs) if save else None  # not outputs with a graph: no reference cycle
+    if save and buf.numel():  # the buffers go back to the workspace once autograd frees this node
+        key = (x.shape[2], W.shape[0], buf.shape[2], hidden, x.shape[1], False)
+        ctx.leases = (_Lease(("operands",) + key, buf), _Lease(("saved",) + key, (acts, vs)))
+    ctx.settings = (hidden, bidirectional, mode)
 
 
-def _keep_for_backward(ctx, buf, saved, key, settings) -> None:
-    ctx.buffers = (buf, saved)
-    ctx.leases = (_Lease(("operands",) + key, buf), _Lease(("saved",) + key, saved))
-    ctx.settings = settings
+def _backward(ctx, g_rep, g_weights, *_):
+    if ctx.residuals is None:
+        raise RuntimeError("chrombench::lstm_pool was called with save=False: nothing kept for a backward pass")
+    W, context, rep, weights = ctx.saved_tensors
+    hidden, bidirectional, mode = ctx.settings
+    if g_rep is None:  # only the attention weights were used
+        g_rep = torch.zeros_like(rep)
+    dx, dW, d_context = lstm_pool_backward(g_rep, g_weights, W, context, rep, weights, *ctx.residuals, hidden,
+                                           bidirectional, mode, ctx.needs_input_grad[0])
+    return (dx if ctx.needs_input_grad[0] else None, dW,
+            d_context if context is not None else None, None, None, None, None)
 
 
-class _LSTMLayer(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, W, hidden, bidirectional):
-        buf, saved, key = _scan(x, W, hidden, bidirectional, save=True)
-        ctx.save_for_backward(W)
-        _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
-        return _sequences(buf, x.shape[0], hidden, bidirectional)
-
-    @staticmethod
-    def backward(ctx, d_out):
-        (W,), (buf, saved) = ctx.saved_tensors, ctx.buffers
-        hidden, bidirectional = ctx.settings
-        n, H = d_out.shape[0], hidden
-        dhs = d_out.new_empty(buf.shape[0] - 1, buf.shape[1], H, buf.shape[3])
-        dhs[:, :n] = d_out[..., :H].permute(2, 0, 3, 1)
-        if bidirectional:
-            dhs[:, n:] = d_out[..., H:].flip(2).permute(2, 0, 3, 1)
-        return (*_backpropagate(ctx, dhs, W, buf, saved, n)[:2], None, None)
-
-
-class _PooledLSTM(torch.autograd.Function):
-    """LSTMs and the summary of their states in one node: the summary reads the hidden states where
-    the recurrence left them and its backward writes straight into the recurrence's input, so no
-    ``[n, B, T, 2H]`` sequence tensor (or its gradient) is ever assembled."""
-
-    @staticmethod
-    def forward(ctx, x, W, context, hidden, bidirectional, mode):
-        ctx.set_materialize_grads(False)
-        buf, saved, key, rep, weights = _scan_pooled(x, W, hidden, bidirectional, mode, context, save=True)
-        ctx.save_for_backward(W, context, weights, rep)
-        _keep_for_backward(ctx, buf, saved, key, (hidden, bidirectional))
-        ctx.mode, ctx.n = mode, x.shape[0]
-        weights_out = rep.new_empty(0) if weights is None else weights.permute(1, 2, 0)  # [n, B, T]
-        if mode != "attention":  # fixed (or no) weights: nothing to differentiate
-            ctx.mark_non_differentiable(weights_out)
-        return rep.permute(0, 2, 1), weights_out
-
-    @staticmethod
-    def backward(ctx, g_rep, g_weights):
-        W, context, weights, rep = ctx.saved_tensors
-        buf, saved = ctx.buffers
-        hidden, bidirectional = ctx.settings
-        n = ctx.n
-        if g_rep is None:  # only the attention weights were used
-            g_rep = buf.new_zeros(n, buf.shape[3], (2 if bidirectional else 1) * hidden)
-        if g_weights is not None:
-            g_weights = g_weights.permute(2, 0, 1)  # [n, B, T] -> [T, n, B]
-        if ctx.mode == "attention":
-            # the kernel differentiates the pooling too: S = sum_t w_t dLoss/dw_t = rep . g (+ the weights' own share)
-            g = g_rep.permute(0, 2, 1)  # [n, directions * H, B]
-            S = (rep * g).sum(1)
-            if g_weights is not None:
-                g_weights = g_weights.contiguous()
-                S = S + (weights * g_weights).sum(0)
-            attention = (weights, _per_block(g, n, bidirectional, 1), S.contiguous(), g_weights,
-                         _per_block(context.detach(), n, bidirectional, 1))
-            dx, dW, d_context = _backpropagate(ctx, None, W, buf, saved, n, attention=attention)
-            if bidirectional:
-                d_context = torch.cat([d_context[:n], d_context[n:]], dim=1)
-            return dx, dW, d_context, None, None, None
-        # fixed weights ("uniform", "last"): dLoss/dh_t = w_t g, formed by the kernel
-        factors = _native_pool_factors(buf, n, hidden, bidirectional, ctx.mode, weights, g_rep.permute(0, 2, 1))
-        dx, dW, _ = _backpropagate(ctx, None, W, buf, saved, n, factors)
-        return dx, dW, None, None, None, None
-
-
-_said: set = set()
-
-
-def use_native(x: torch.Tensor, W: torch.Tensor, hidden: int, context: torch.Tensor | None = None) -> bool:
-    """The one place the path is chosen: the fused kernels for float32 CPU operands when they are built
-    (and ``hidden % 8 == 0``), else ``nn.LSTM`` itself (cuDNN on a GPU). Each reason is logged once."""
-    operands = (x, W) if context is None else (x, W, context)
-    if all(t.device.type == "cpu" and t.dtype == torch.float32 for t in operands) and \
-            native_lstm.usable(W, hidden=hidden):
-        return True
-    why = (native_lstm.unavailable_reason() or f"hidden size {hidden} is not a multiple of 8"
-           if x.device.type == "cpu" and x.dtype == torch.float32 else f"{x.dtype} on {x.device.type}")
-    if why not in _said:
-        _said.add(why)
-        log.info("LSTM layers run as torch.nn.LSTM (%s)", why)
-    return False
-
-
-_LSTM_TEMPLATES: dict = {}
-
-
-def _torch_lstm(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool) -> torch.Tensor:
-    """The specification, run as is: ``nn.LSTM(batch_first=True)`` per sequence with block k's weights
-    (and block n + k's as the reverse direction), differentiable through ``W`` by autograd.
-    ``x [n, B, T, I]`` -> ``[n, B, T, directions * H]``."""
-    n, I = x.shape[0], x.shape[3]
-    key = (I, hidden, bidirectional, x.device, x.dtype)
-    if key not in _LSTM_TEMPLATES:  # a module to call with each block's weights (torch.func.functional_call)
-        _LSTM_TEMPLATES[key] = nn.LSTM(I, hidden, batch_first=True, bidirectional=bidirectional).to(x.device, x.dtype)
-    lstm = _LSTM_TEMPLATES[key]
-    outs = []
-    for k in range(n):
-        params = {}
-        for suffix, block in (("", k), ("_reverse", n + k))[:2 if bidirectional else 1]:
-            for name, tensor in unpack_lstm_weights(W[block], hidden).items():
-                params[f"{name}_l0{suffix}"] = tensor
-        outs.append(torch.func.functional_call(lstm, params, (x[k],))[0])
-    return torch.stack(outs)
-
-
-def _torch_pool(seq: torch.Tensor, hidden: int, bidirectional: bool, mode: str, context):
-    """``pooled_lstm_layer``'s summaries of ``seq [n, B, T, directions * H]`` in plain torch."""
-    if mode == "last":  # each direction's final state: the reverse one ends at position 0
-        last = seq[:, :, -1]
-        rep = torch.cat([last[..., :hidden], seq[:, :, 0, hidden:]], dim=-1) if bidirectional else last
-        return rep, seq.new_empty(0)
-    if mode == "attention":
-        weights = torch.softmax(torch.einsum("nbtd,nd->nbt", seq, context), dim=2)
-    else:
-        weights = seq.new_full(seq.shape[:3], 1.0 / seq.shape[2])
-    return torch.einsum("nbt,nbtd->nbd", weights, seq), weights
-
-
-def lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool = False) -> torch.Tensor:
-    """Independent single-layer LSTMs from zero state, one per block of ``W``.
-
-    ``x [n, B, T, I]`` -> ``[n, B, T, directions * H]`` (n sequences of T steps for each of B genes,
-    like ``nn.LSTM(batch_first=True)`` per sequence). ``W [directions * n, H + I + 1, 4H]``: block
-    k < n is sequence k's forward LSTM, block n + k its reverse LSTM, whose states are returned in
-    sequence order after the forward ones (as ``nn.LSTM(bidirectional=True)`` does).
-    """
-    if not use_native(x, W, hidden):
-        return _torch_lstm(x, W, hidden, bidirectional)
-    if torch.is_grad_enabled() and (x.requires_grad or W.requires_grad):
-        return _LSTMLayer.apply(x, W, hidden, bidirectional)
-    buf, _, key = _scan(x, W, hidden, bidirectional, save=False)
-    out = _sequences(buf, x.shape[0], hidden, bidirectional)
-    _WORKSPACE.give(("operands",) + key, buf)
-    return out
-
-
-def pooled_lstm_layer(x: torch.Tensor, W: torch.Tensor, hidden: int, bidirectional: bool, mode: str,
-                      context: torch.Tensor | None = None):
-    """``lstm_layer`` followed by a summary of each sequence's states over its T steps.
-
-    Returns ``rep [n, B, directions * H]`` and ``weights [n, B, T]`` (empty for "last"). ``mode``:
-    "attention" (softmax over steps of ``h_t . context[k]``, ``context [n, directions * H]``),
-    "uniform" (1/T each) or "last" (the forward direction's last state and the reverse direction's
-    state at step 0, i.e. each direction's final state).
-    """
-    if mode not in POOLINGS:
-        raise ValueError(f"mode must be one of {POOLINGS}, got {mode!r}")
-    if (mode == "attention") != (context is not None):
-        raise ValueError("a context is needed for, and only for, mode='attention'")
-    if not use_native(x, W, hidden, context):
-        return _torch_pool(_torch_lstm(x, W, hidden, bidirectional), hidden, bidirectional, mode, context)
-    grads = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
-    if grads:
-        return _PooledLSTM.apply(x, W, context, hidden, bidirectional, mode)
-    buf, _, key, rep, weights = _scan_pooled(x, W, hidden, bidirectional, mode, context, save=False)
-    _WORKSPACE.give(("operands",) + key, buf)
-    return rep.permute(0, 2, 1), (weights.permute(1, 2, 0) if weights is not None else rep.new_empty(0))
+torch.library.register_autograd("chrombench::lstm_pool", _backward, setup_context=_setup_context)
 
 
 class BlockLSTM(nn.Module):
@@ -435,10 +361,10 @@ class BlockLSTM(nn.Module):
             self.weight.uniform_(-bound, bound)
             self.weight[:, -1].add_(torch.empty_like(self.weight[:, -1]).uniform_(-bound, bound))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return lstm_layer(x, self.weight, self.hidden_size, self.directions == 2)
 
-    def summarise(self, x: torch.Tensor, mode: str, context: torch.Tensor | None = None):
+    def summarise(self, x: Tensor, mode: str, context: Tensor | None = None):
         """``x [n_blocks, B, T, input_size]`` -> ``(rep [n_blocks, B, directions * H], weights [n_blocks, B, T])``;
         see ``pooled_lstm_layer``."""
         return pooled_lstm_layer(x, self.weight, self.hidden_size, self.directions == 2, mode, context)
@@ -453,6 +379,6 @@ class BlockLSTM(nn.Module):
         with torch.no_grad():
             self.weight[self._index(block, reverse)].copy_(pack_lstm_weights(weight_ih, weight_hh, bias_ih, bias_hh))
 
-    def torch_lstm(self, block: int, reverse: bool) -> dict[str, torch.Tensor]:
+    def torch_lstm(self, block: int, reverse: bool) -> dict[str, Tensor]:
         """One block's weights in torch layout: ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
         return unpack_lstm_weights(self.weight[self._index(block, reverse)].detach(), self.hidden_size)

@@ -1,8 +1,9 @@
 """The fused AVX2 LSTM kernels of ``native/lstm_kernel.c``: built on first use, then loaded through ctypes.
 
-Besides the recurrences (``forward``, ``attend``, ``backward``, ``backward_attention``) the library
-fills their operands (``prepare``) and takes the trainer's optimizer step (``adam_step``): at batch
-16 the torch operations around the kernels had come to a third of a training step.
+``batched_lstm`` calls them inside the ``chrombench::lstm_pool`` operator: ``attend`` (the recurrence
+and its summary), ``backward`` (through both), ``prepare`` (the operands); the trainer's optimizer
+step is ``adam_step``: at batch 16 the torch operations around the kernels had come to a third of a
+training step.
 
 Nothing is compiled at install time, so chrombench stays a pure-Python package. The first time a CPU
 recurrence runs, the C file is compiled with the system's C compiler (``$CC``, else ``cc``; about a
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "lstm_kernel.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno")
-ABI_VERSION = 10
+ABI_VERSION = 11
 
 _lock = threading.Lock()
 _state: dict = {}  # "lib" once loaded, "why" once refused
@@ -96,22 +97,12 @@ def _load():
     lib = ctypes.CDLL(str(_build(compiler)))
     if lib.cb_abi_version() != ABI_VERSION:
         raise RuntimeError("stale kernel library")
-    i, p = ctypes.c_int, ctypes.c_void_p
-    lib.cb_lstm_forward.argtypes = [i, i, i, i, i, p, p, p, p, i]
-    lib.cb_lstm_backward.argtypes = [i, i, i, i, i, p, p, p, p, p, p, p, p, p, i]
-    lib.cb_block_dots.argtypes = [i, i, i, i, i, p, p, p, i]
-    lib.cb_block_wsum.argtypes = [i, i, i, i, i, p, p, p, i]
-    lib.cb_lstm_attend.argtypes = [i, i, i, i, i, i, p, p, p, p, p, p, p, p, i]
-    lib.cb_prepare.argtypes = [i, i, i, i, i, i, i, p, ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_long,
-                               p, p, p]
-    lib.cb_prepare.restype = None
-    lib.cb_lstm_backward_attention.argtypes = [i, i, i, i, i, i] + [p] * 12 + [i]
-    lib.cb_lstm_backward_attention.restype = i
-    f = ctypes.c_float
-    lib.cb_adam_step.argtypes = [i, p, p, p, p, p, p, f, f, f, f, f, f]
-    lib.cb_adam_step.restype = None
-    for fn in (lib.cb_lstm_forward, lib.cb_lstm_backward, lib.cb_block_dots, lib.cb_block_wsum, lib.cb_lstm_attend):
-        fn.restype = i
+    i, p, f = ctypes.c_int, ctypes.c_void_p, ctypes.c_float
+    lib.cb_lstm_attend.argtypes = [i] * 6 + [p] * 9 + [i]
+    lib.cb_lstm_backward.argtypes = [i] * 6 + [p] * 13 + [i]
+    lib.cb_prepare.argtypes = [i] * 7 + [p] + [ctypes.c_long] * 4 + [p] * 3
+    lib.cb_adam_step.argtypes = [i] + [p] * 6 + [f] * 6
+    lib.cb_prepare.restype = lib.cb_adam_step.restype = None
     return lib
 
 
@@ -136,13 +127,6 @@ def available() -> bool:
 def unavailable_reason() -> str | None:
     _library()
     return _state.get("why")
-
-
-def usable(*tensors: torch.Tensor, hidden: int) -> bool:
-    """Whether the kernels can take these operands: CPU float32 contiguous tensors, hidden % 8 == 0."""
-    if hidden % 8 or not available():
-        return False
-    return fits(*tensors)
 
 
 def fits(*tensors: torch.Tensor | None) -> bool:
@@ -187,15 +171,6 @@ def _threads() -> int:
     return n if n is not None else max(1, torch.get_num_threads())
 
 
-def forward(buf: torch.Tensor, Wk: torch.Tensor, saved, hidden: int) -> None:
-    """The native ``_forward_steps``: fills ``buf[1:, :, :H]`` (and ``saved`` = (acts, vs, qs) if given;
-    the kernels leave ``qs`` alone: their backward recomputes q = sigmoid(v), which costs less than
-    the memory traffic of storing it)."""
-    T1, D, K, B = buf.shape
-    acts, vs = saved[:2] if saved is not None else (None, None)
-    _check(_library().cb_lstm_forward(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs), _threads()))
-
-
 def prepare(x: torch.Tensor, W: torch.Tensor, buf: torch.Tensor, hidden: int, bidirectional: bool) -> torch.Tensor:
     """Fill ``buf``'s input rows from ``x [n, B, T, I]`` (any strides; the reverse blocks get the sequence
     back to front) and return the kernels' weights ``Wk [D, 4H, K]`` from ``W [D, K, 4H]``."""
@@ -218,67 +193,38 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, betas, eps
                             lr, betas[0], betas[1], eps, weight_decay, clip)
 
 
-def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context: torch.Tensor, saved=None):
-    """``forward`` and attention pooling of all blocks in one call: returns ``weights [T, n, B]``
-    (softmax over positions of the summed directions' scores ``h . context``) and ``rep [D, H, B]``
-    (each block's weighted sum of states). ``context [D, H]``: one vector per block; blocks
-    ``n..2n-1``, if any, run sequence ``d - n`` backwards. ``saved`` as for ``forward``."""
+def attend(buf: torch.Tensor, Wk: torch.Tensor, n: int, hidden: int, context, fixed, acts=None, vs=None):
+    """The recurrence of all blocks and each block's summary in one call; returns ``(weights [T, n, B]
+    or None, rep [D, H, B])``. With ``context [D, H]`` (one vector per block; blocks ``n..2n-1``, if any,
+    run sequence ``d - n`` backwards) the summary is attention: weights are the softmax over positions
+    of the summed directions' scores ``h . context``; else ``fixed [T]`` weighs each block's own steps.
+    ``acts``, ``vs``: where to keep what ``backward`` needs (None: inference)."""
     T1, D, K, B = buf.shape
-    acts, vs = saved[:2] if saved is not None else (None, None)
-    scores, weights, rep = buf.new_empty(T1 - 1, D, B), buf.new_empty(T1 - 1, n, B), buf.new_empty(D, hidden, B)
+    scores = buf.new_empty(T1 - 1, D, B) if context is not None else None
+    weights = buf.new_empty(T1 - 1, n, B) if context is not None else None
+    rep = buf.new_empty(D, hidden, B)
     _check(_library().cb_lstm_attend(T1 - 1, n, D, K, hidden, B, _ptr(buf), _ptr(Wk), _ptr(acts), _ptr(vs),
-                                     _ptr(context), _ptr(scores), _ptr(weights), _ptr(rep), _threads()))
+                                     _ptr(context), _ptr(fixed), _ptr(scores), _ptr(weights), _ptr(rep), _threads()))
     return weights, rep
+
+
+def backward(buf, acts, vs, W, hidden: int, n: int, dW, dx_steps, g, fixed=None, weights=None, S=None,
+             g_weights=None, context=None):
+    """Back-propagation through the summary and the recurrence: writes ``dW`` (and ``dx_steps [T, D, I, B]``
+    if given) from ``g [D, H, B]`` = dLoss/drep; returns dLoss/dcontext ``[D, H]`` (attention) or None.
+
+    Fixed summary weights: ``fixed [T]``. Attention: ``weights [T, n, B]`` (by position), ``S [n, B]``
+    (``sum_t weights_t dLoss/dweights_t``, i.e. rep . g plus the weights' own gradient's share),
+    ``g_weights [T, n, B]`` or None, ``context [D, H]``. The gradient at each step is formed inside
+    the kernel, with no pass over the states before or after."""
+    T, D, _, B = acts.shape
+    d_context = buf.new_empty(D, hidden) if context is not None else None
+    _check(_library().cb_lstm_backward(T, n, D, buf.shape[2], hidden, B, _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W),
+                                       _ptr(dW), _ptr(dx_steps), _ptr(fixed), _ptr(weights), _ptr(g), _ptr(S),
+                                       _ptr(g_weights), _ptr(context), _ptr(d_context), _threads()))
+    return d_context
 
 
 def _check(status: int) -> None:
     if status:
         raise MemoryError("the fused LSTM kernel could not allocate its scratch memory")
-
-
-def backward(dhs, buf, saved, W, hidden: int, dW, dx_steps, factors=None) -> None:
-    """The native ``_backward_steps``: writes ``dW`` (and ``dx_steps`` if given).
-
-    The gradient with respect to every step's hidden state is ``dhs [T, D, H, B]`` or, with
-    ``dhs=None``, formed inside the kernel from a fixed-weight summary's ``factors = (w [T, D, B],
-    g [D, H, B])`` as ``w_t g``, so that the ``[T, D, H, B]`` tensor is never written to memory and
-    read back (attention: ``backward_attention``)."""
-    acts, vs = saved[:2]
-    T, D, _, B = acts.shape
-    K = buf.shape[2]
-    pw, pg = factors if factors is not None else (None, None)
-    _check(_library().cb_lstm_backward(T, D, K, hidden, B, _ptr(dhs), _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W), _ptr(dW),
-                                       _ptr(dx_steps), _ptr(pw), _ptr(pg), _threads()))
-
-
-def backward_attention(buf, saved, W, hidden: int, n: int, weights, g, S, g_weights, context, dW, dx_steps):
-    """``backward`` through attention pooling as well: the recurrence's gradient at each step is formed
-    inside the kernel from the pooling's inputs, with no pass over the states before or after.
-
-    ``weights [T, n, B]`` (by position), ``g [D, H, B]`` (dLoss/drep per block), ``S [n, B]`` (``sum_t
-    weights_t dLoss/dweights_t``, i.e. rep . g plus the weights' own gradient's share), ``g_weights
-    [T, n, B]`` or None, ``context [D, H]``; returns dLoss/dcontext ``[D, H]``."""
-    acts, vs = saved[:2]
-    T, D, _, B = acts.shape
-    K = buf.shape[2]
-    d_context = buf.new_empty(D, hidden)
-    _check(_library().cb_lstm_backward_attention(T, n, D, K, hidden, B, _ptr(buf), _ptr(acts), _ptr(vs), _ptr(W),
-                                                 _ptr(dW), _ptr(dx_steps), _ptr(weights), _ptr(g), _ptr(S),
-                                                 _ptr(g_weights), _ptr(context), _ptr(d_context), _threads()))
-    return d_context
-
-
-def block_dots(buf: torch.Tensor, vec: torch.Tensor, hidden: int) -> torch.Tensor:
-    """``out[t, d, b] = h_t(d) . vec[d]`` for the states held in ``buf``; ``vec [D, H]``: one vector per block."""
-    T1, D, K, B = buf.shape
-    out = buf.new_empty(T1 - 1, D, B)
-    _check(_library().cb_block_dots(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(vec), _ptr(out), _threads()))
-    return out
-
-
-def block_weighted_sum(buf: torch.Tensor, w: torch.Tensor, hidden: int) -> torch.Tensor:
-    """``out[d, :, b] = sum_t w[t, d, b] h_t(d)[:, b]``, ``[D, H, B]``."""
-    T1, D, K, B = buf.shape
-    out = buf.new_empty(D, hidden, B)
-    _check(_library().cb_block_wsum(T1 - 1, D, K, hidden, B, _ptr(buf), _ptr(w), _ptr(out), _threads()))
-    return out

@@ -15,10 +15,12 @@ Poisson counts of that shape instead):
   the same default-batch epoch and prediction on chrombench's nn.LSTM path (what runs
   where the fused AVX2 kernels cannot be built); DeepChrome for comparison.
 
-Targets: reference-setting epoch >= 4x faster than the naive one (compared with the faster of the
+Also one epoch at quick size (the first 800 training genes, batch 128; the best of three).
+
+Targets: reference-setting epoch >= 4.5x faster than the naive one (compared with the faster of the
 two naive timings, so the ratio does not profit from a bad thread setting; it must hold both for the
 batch-matched rounds and for chrombench's real full epoch, the better of two); default-batch epoch
-<= 3 s (the better of two); predicting 13,201 genes <= 1.5 s (the best of ``--repeats``). Timings on a shared machine vary with what else runs,
+<= 3 s (the better of two); quick-size epoch <= 0.25 s; predicting 13,201 genes <= 1.5 s (the best of ``--repeats``). Timings on a shared machine vary with what else runs,
 so the CPU pressure (Linux PSI) before and after is printed too. Exit status 1 if a target is missed.
 
 Usage: python benchmarks/bench_models.py [--random] [--naive-batches 40] [--rounds 3] [--repeats 5]
@@ -35,8 +37,10 @@ import numpy as np
 import torch
 from torch import nn
 
-EPOCH_SPEEDUP_TARGET = 4.0
+EPOCH_SPEEDUP_TARGET = 4.5
 DEFAULT_EPOCH_TARGET_S = 3.0
+QUICK_EPOCH_TARGET_S = 0.25
+QUICK_GENES = 800  # a quick-size task's training split
 PREDICT_TARGET_S = 1.5
 REFERENCE_BATCH = 16
 
@@ -184,7 +188,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="prediction timings (best is kept)")
     args = parser.parse_args(argv)
 
-    from chrombench.baselines import native_lstm
+    from chrombench.baselines import batched_lstm, native_lstm
     from chrombench.baselines.attentivechrome import AttentiveChrome
     from chrombench.baselines.deepchrome import DeepChrome
 
@@ -224,13 +228,14 @@ def main(argv=None) -> int:
     naive_predict_16 = naive_predict_seconds(X_predict, REFERENCE_BATCH, 1600, 1)
     naive_predict_big = naive_predict_seconds(X_predict, 1024, 2048, default_threads)
     # the same trainer on chrombench's nn.LSTM path (what runs without the fused kernels)
-    usable = native_lstm.usable
-    native_lstm.usable = lambda *a, **k: False
+    quick = min(epoch_seconds(AttentiveChrome, train.subset(np.arange(QUICK_GENES)))[0] for _ in range(3))
+    use_native = batched_lstm.use_native
+    batched_lstm.use_native = lambda *a, **k: False
     try:
         torch_epoch, torch_model = epoch_seconds(AttentiveChrome, train)
         torch_predict = best_of(lambda: torch_model.predict_proba(X_predict), min(2, args.repeats))
     finally:
-        native_lstm.usable = usable
+        batched_lstm.use_native = use_native
     dc_epoch, dc = epoch_seconds(DeepChrome, train)
     dc_predict = best_of(lambda: dc.predict_proba(X_predict), args.repeats)
     print(f"CPU pressure after:  {cpu_pressure()}")
@@ -242,12 +247,14 @@ def main(argv=None) -> int:
         (f"AttentiveChrome epoch, batch {REFERENCE_BATCH}: speed-up over naive", f"{min(speedup, speedup_full):.1f}x",
          f"{naive_best:.1f} s naive vs {ours:.2f} s (alternated batches, {speedup:.1f}x) and {ref_epoch:.2f} s "
          f"(full epoch, {speedup_full:.1f}x); {naive_default / ours:.1f}x vs naive at default threads",
-         f">= {EPOCH_SPEEDUP_TARGET:.0f}x", min(speedup, speedup_full) >= EPOCH_SPEEDUP_TARGET),
+         f">= {EPOCH_SPEEDUP_TARGET:.1f}x", min(speedup, speedup_full) >= EPOCH_SPEEDUP_TARGET),
         (f"AttentiveChrome epoch, batch {default_batch} (chrombench default)", f"{default_epoch:.2f} s",
          f"naive at batch {default_batch}: {naive_default_batch:.1f} s ({naive_default_batch / default_epoch:.1f}x); "
          f"with the validation pass: {with_valid:.2f} s; nn.LSTM path: {torch_epoch:.2f} s",
          f"<= {DEFAULT_EPOCH_TARGET_S:.1f} s",
          default_epoch <= DEFAULT_EPOCH_TARGET_S),
+        (f"AttentiveChrome epoch, quick size ({QUICK_GENES} genes, batch {default_batch})", f"{quick:.3f} s", "",
+         f"<= {QUICK_EPOCH_TARGET_S:.2f} s", quick <= QUICK_EPOCH_TARGET_S),
         (f"AttentiveChrome predict {len(X_predict):,} genes", f"{predict:.2f} s",
          f"naive, no autograd: {naive_predict_16:.1f} s at batch {REFERENCE_BATCH}, {naive_predict_big:.1f} s at "
          f"batch 1024 ({naive_predict / predict:.1f}x vs the faster); nn.LSTM path: {torch_predict:.2f} s",

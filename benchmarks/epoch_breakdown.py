@@ -17,8 +17,7 @@ import time
 
 import numpy as np
 
-ENTRY_POINTS = ("prepare", "attend", "forward", "backward", "backward_attention", "block_dots",
-                "block_weighted_sum", "adam_step")
+ENTRY_POINTS = ("prepare", "attend", "backward", "adam_step")
 
 
 def main(argv=None) -> int:

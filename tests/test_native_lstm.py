@@ -24,11 +24,11 @@ def native():
         pytest.skip(f"native kernels unavailable: {native_lstm.unavailable_reason()}")
 
 
-def _pooled(x, W, context, H, bidirectional, mode, use_native, monkeypatch):
+def _pooled(x, W, context, H, bidirectional, mode, use_native, monkeypatch, threads=1):
     """Outputs and gradients (x, W, context) of pooled_lstm_layer under a fixed weighted loss."""
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m, native_lstm.threads(threads):
         if not use_native:
-            m.setattr(native_lstm, "usable", lambda *a, **k: False)
+            m.setattr(bl, "use_native", lambda *a, **k: False)
         x = x.clone().requires_grad_(True)
         W = W.clone().requires_grad_(True)
         c = context.clone().requires_grad_(True) if context is not None else None
@@ -37,14 +37,12 @@ def _pooled(x, W, context, H, bidirectional, mode, use_native, monkeypatch):
         if weights.numel():  # the attention weights are an output too (interpretation differentiates them)
             loss = loss + (weights * torch.linspace(0, 1, weights.numel()).view_as(weights)).sum()
         loss.backward()
-        out = [rep.detach(), weights.detach(), x.grad, W.grad] + ([c.grad] if c is not None else [])
-        out.append(bl.lstm_layer(x.detach(), W.detach(), H, bidirectional))
-        return out
+        return [rep.detach(), weights.detach(), x.grad, W.grad] + ([c.grad] if c is not None else [])
 
 
 # (sequences, genes, steps, inputs, hidden, bidirectional): AttentiveChrome's two layers, genes that are
 # not a multiple of the 8-gene vectors, a single gene, unidirectional and the search space's hidden sizes
-SHAPES = [(5, 16, 100, 1, 32, True), (5, 13, 100, 1, 32, True), (5, 37, 20, 1, 16, False),
+SHAPES = [(5, 16, 100, 1, 32, True), (5, 128, 100, 1, 32, True), (5, 13, 100, 1, 32, True), (5, 37, 20, 1, 16, False),
           (1, 21, 5, 64, 16, True), (1, 3, 5, 64, 8, True), (2, 40, 30, 1, 64, True), (5, 1, 7, 1, 32, True)]
 
 
@@ -57,9 +55,9 @@ def test_native_kernels_match_the_torch_recurrence(native, shape, mode, monkeypa
     x = torch.poisson(torch.full((n, B, T, I), 3.0)).log1p() if I == 1 else torch.randn(n, B, T, I)
     W = torch.randn(D, H + I + 1, 4 * H) * 0.3
     context = torch.randn(n, (2 if bidirectional else 1) * H) * 0.3 if mode == "attention" else None
-    got = _pooled(x, W, context, H, bidirectional, mode, True, monkeypatch)
+    got = _pooled(x, W, context, H, bidirectional, mode, True, monkeypatch, threads=1 + SHAPES.index(shape) % 3)
     want = _pooled(x, W, context, H, bidirectional, mode, False, monkeypatch)
-    names = ["summary", "weights", "d_input", "d_weights", "d_context", "states"]
+    names = ["summary", "weights", "d_input", "d_weights", "d_context"]
     if context is None:
         names.remove("d_context")
     for name, a, b in zip(names, got, want):
@@ -83,7 +81,7 @@ def test_inference_with_attention_matches_the_torch_recurrence(native, shape, mo
     context = torch.randn(n, (2 if bidirectional else 1) * H) * 0.3
     with torch.inference_mode():
         with monkeypatch.context() as m:
-            m.setattr(native_lstm, "usable", lambda *a, **k: False)
+            m.setattr(bl, "use_native", lambda *a, **k: False)
             want = bl.pooled_lstm_layer(x, W, H, bidirectional, "attention", context)
         got = []
         for threads in (1, 2, 3):
@@ -237,24 +235,65 @@ def test_the_fallback_is_nn_lstm_itself_chosen_in_one_place_and_said_once(caplog
     with the block's weights, and the reason is logged once however many calls."""
     import logging
 
-    import torch
     from torch import nn
 
-    from chrombench.baselines import batched_lstm
-
     torch.manual_seed(0)
-    block = batched_lstm.BlockLSTM(3, 1, 8, bidirectional=True).double()
+    block = bl.BlockLSTM(3, 1, 8, bidirectional=True).double()
     x = torch.randn(3, 4, 6, 1, dtype=torch.float64)
-    batched_lstm._said.clear()
+    bl._said.clear()
     with caplog.at_level(logging.INFO, logger="chrombench.lstm"):
-        out = block(x)
-        block(x)
-    assert sum("nn.LSTM" in r.getMessage() for r in caplog.records) == 1
+        rep, _ = block.summarise(x, "last")
+        block.summarise(x, "uniform")
+    assert sum("nn.LSTM" in r.getMessage() and "float64" in r.getMessage() for r in caplog.records) == 1
     for k in range(3):
         ref = nn.LSTM(1, 8, batch_first=True, bidirectional=True).double()
         with torch.no_grad():
             for suffix, reverse in (("", False), ("_reverse", True)):
                 for name, tensor in block.torch_lstm(k, reverse).items():
                     getattr(ref, f"{name}_l0{suffix}").copy_(tensor)
-        torch.testing.assert_close(out[k], ref(x[k])[0])
-    assert not batched_lstm.use_native(x, block.weight, 8)
+        states = ref(x[k])[0]
+        torch.testing.assert_close(block(x)[k], states)
+        # "last": each direction's final state (the reverse direction's is at position 0)
+        torch.testing.assert_close(rep[k], torch.cat([states[:, -1, :8], states[:, 0, 8:]], dim=1))
+    assert not bl.use_native(x, block.weight, 8)
+
+
+@pytest.mark.parametrize("mode", ["attention", "uniform", "last"])
+def test_the_specification_passes_a_float64_gradcheck(mode):
+    """The path the native operator is held to (nn.LSTM and the torch summaries) has the gradients
+    finite differences give, in float64, for every summary."""
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 4, 2, dtype=torch.float64, requires_grad=True)
+    W = (torch.randn(4, 5 + 2 + 1, 20, dtype=torch.float64) * 0.4).requires_grad_(True)
+    c = (torch.randn(2, 10, dtype=torch.float64) * 0.4).requires_grad_(True) if mode == "attention" else None
+
+    def layer(x, W, *context):
+        rep, weights = bl.pooled_lstm_layer(x, W, 5, True, mode, *context)
+        return (rep, weights) if mode == "attention" else rep
+
+    assert torch.autograd.gradcheck(layer, (x, W) + ((c,) if c is not None else ()))
+
+
+OPERATOR_CASES = [((5, 13, 20, 1, 32, True), "attention"), ((1, 7, 5, 64, 16, True), "uniform"),
+                  ((2, 9, 6, 1, 8, False), "last"), ((1, 5, 5, 64, 16, False), "attention")]
+
+
+@pytest.mark.parametrize("case", OPERATOR_CASES, ids=lambda c: f"{c[1]}-{'x'.join(map(str, c[0]))}")
+def test_the_operators_pass_torch_library_opcheck(native, case):
+    """chrombench::lstm_pool and its backward operator: schema, autograd registration, fake (meta)
+    kernels and tracing under AOTAutograd all agree with eager execution (torch.library.opcheck)."""
+    (n, B, T, I, H, bidirectional), mode = case
+    torch.manual_seed(2)
+    dirs = 2 if bidirectional else 1
+    x = torch.randn(n, B, T, I).requires_grad_(I > 1)
+    W = (torch.randn(n * dirs, H + I + 1, 4 * H) * 0.3).requires_grad_(True)
+    c = (torch.randn(n, dirs * H) * 0.3).requires_grad_(True) if mode == "attention" else None
+    for save in (True, False):  # save=False: inference, nothing requires a gradient
+        args = (x, W, c, H, bidirectional, mode, True) if save else \
+            (x.detach(), W.detach(), c if c is None else c.detach(), H, bidirectional, mode, False)
+        assert set(torch.library.opcheck(bl.lstm_pool, args).values()) == {"SUCCESS"}
+    c = c if c is None else c.detach()
+    rep, weights, *residuals = bl.lstm_pool(x.detach(), W.detach(), c, H, bidirectional, mode, True)
+    g_weights = torch.randn_like(weights) if mode == "attention" else None
+    backward_args = (torch.randn_like(rep), g_weights, W.detach(), c, rep, weights, *residuals, H, bidirectional, mode, I > 1)
+    assert set(torch.library.opcheck(bl.lstm_pool_backward, backward_args).values()) == {"SUCCESS"}

@@ -1,27 +1,30 @@
-/* Fused CPU kernels for many small independent LSTMs (AVX2 + FMA), in batched_lstm.py's layout.
+/* Fused CPU kernels for many small independent LSTMs (AVX2 + FMA): the fast path of the
+ * chrombench::lstm_pool operator (batched_lstm.py), whose specification is torch.nn.LSTM.
  *
  * Why native code: AttentiveChrome's ten per-mark LSTMs (hidden 32, one input) do tiny matrix
  * products at every one of 100 steps. Through torch each step is a dozen kernel calls whose
  * intermediate tensors go round trip through memory, and that overhead, not the arithmetic, set
- * the epoch time. Here one call runs a block's whole sequence: at each step the gate products run
- * in register tiles (4 gate rows x 24 genes) into a cache-resident scratch, then each hidden unit's
- * four gates are squashed and turned into its new state; with attention the step's scores are taken
- * while its states are still in cache, and cb_lstm_attend adds each sequence's softmax over steps and
- * summary. The backward pass (back-propagation through time) likewise fuses the gate derivatives
- * with the products that follow them, and cb_lstm_backward_attention differentiates the attention
- * pooling inside it. cb_prepare fills the operands from the caller's tensors and cb_adam_step is the
- * trainer's optimizer step: around kernels this fast, torch's many small operations had come to a
- * third of a batch-16 training step.
+ * the epoch time. Here one call (cb_lstm_attend) runs a block's whole sequence: at each step the
+ * gate products run in register tiles (4 gate rows x 24 genes) into a cache-resident scratch, then
+ * each hidden unit's four gates are squashed and turned into its new state; with attention the
+ * step's scores are taken while its states are still in cache; then each sequence's softmax over
+ * steps and its summary. The backward pass (cb_lstm_backward, back-propagation through time) fuses
+ * the gate derivatives with the products that follow them and differentiates the summary inside it.
+ * cb_prepare fills the operands from the caller's tensors and cb_adam_step is the trainer's
+ * optimizer step: around kernels this fast, torch's many small operations had come to a third of a
+ * batch-16 training step.
+ *
+ * The algebra uses sigmoids only: with gates (o, i, f) = sigmoid(z) and sg = sigmoid(2 z_g), nn.LSTM's
+ * g = tanh(z_g) = 2 sg - 1; the cell state is kept as v = -2c, so c' = f c + i g becomes
+ * v' = f v - 4 i sg + 2 i, and h = o tanh(c') = o (1 - 2 q) with q = sigmoid(v').
  *
  * Layout (all float32, C order; d = block, t = step, b = gene, genes last so vectors run over genes):
  *   buf   [T+1][D][K][B]  operands [h_{t-1}; x_t; 1] of step t at buf[t]; h_t is written to buf[t+1][.][0:H]
  *                         (the state starts at zero: buf[0]'s rows 0:H are not read)
  *   Wk    [D][4H][K]      forward weights, gate rows (o, i, f, g), g rows doubled: gates = sigmoid(Wk @ op)
  *   W     [D][K][4H]      the undoubled weights, for the backward products
- *   acts  [T][D][4H][B]   the four sigmoids per step (o, i, f, sg) where g = 2 sg - 1
- *   vs    [T+1][D][H][B]  v = -2c (vs[0] = 0); q = sigmoid(v), so tanh(c) = 1 - 2q, is recomputed from v where
- *                         needed (the torch code keeps it as qs)
- * batched_lstm.py documents the algebra; the torch code there is the reference these must match.
+ *   acts  [T][D][4H][B]   the four sigmoids per step (o, i, f, sg)
+ *   vs    [T+1][D][H][B]  v = -2c (vs[0] = 0); q = sigmoid(v) is recomputed from v by the backward pass
  * Blocks are independent, so threads take whole blocks (or whole sequences): results do not depend
  * on the thread count. The worker threads stay between calls and spin briefly before sleeping
  * (run_parallel), as a training step's calls come a millisecond or two apart.
@@ -100,15 +103,17 @@ INLINE __m256i tail_mask(int n) { /* lanes 0..n-1 on */
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* Calls f(b0, nv, partial, mask) over the genes of a row: tiles of 24, 16, 8 genes, then a masked rest. */
-#define FOR_GENE_TILES(B, CALL)                                                  \
-    do {                                                                         \
-        int b0_ = 0;                                                             \
-        __m256i full_ = _mm256_set1_epi32(-1);                                   \
-        for (; b0_ + 24 <= (B); b0_ += 24) CALL(b0_, 3, 0, full_);               \
-        if (b0_ + 16 <= (B)) { CALL(b0_, 2, 0, full_); b0_ += 16; }              \
-        if (b0_ + 8 <= (B)) { CALL(b0_, 1, 0, full_); b0_ += 8; }                \
-        if (b0_ < (B)) { __m256i m_ = tail_mask((B) - b0_); CALL(b0_, 1, 1, m_); } \
+/* Runs the statement over the genes of a row in tiles of 24, 16, 8 genes, then a masked rest, with
+ * b0 (the tile's first gene), nv (its vectors of 8 genes, a constant), partial (its last vector is
+ * masked) and m (the mask) in scope. */
+#define GENE_TILES(B, ...)                                                                              \
+    do {                                                                                                \
+        const __m256i full_ = _mm256_set1_epi32(-1);                                                    \
+        int b0 = 0;                                                                                     \
+        for (; b0 + 24 <= (B); b0 += 24) { const int nv = 3, partial = 0; const __m256i m = full_; __VA_ARGS__; } \
+        if (b0 + 16 <= (B)) { const int nv = 2, partial = 0; const __m256i m = full_; __VA_ARGS__; b0 += 16; }  \
+        if (b0 + 8 <= (B)) { const int nv = 1, partial = 0; const __m256i m = full_; __VA_ARGS__; b0 += 8; }    \
+        if (b0 < (B)) { const int nv = 1, partial = 1; const __m256i m = tail_mask((B) - b0); __VA_ARGS__; }   \
     } while (0)
 
 /* Scratch memory on cache-line boundaries: malloc's 16-byte alignment made every other 32-byte vector
@@ -162,7 +167,7 @@ INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, 
 }
 
 /* The new state of hidden unit j for genes b0..: squash the four gates, then
- * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q   (the torch code's exact sequence).
+ * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q.
  * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it.
  * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go. */
 INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *h, int b0,
@@ -175,7 +180,7 @@ INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *
         for (int k = 0; k < 4; k++) z[k] = ld(gates + k * ga + at, p, m);
         SIGMOID_N(z, 4);
         for (int k = 0; k < 4; k++) g[k][v] = z[k];
-        /* v' = f v - 4 i sg + 2 i   (the torch code's exact sequence) */
+        /* v' = f v - 4 i sg + 2 i */
         __m256 x = _mm256_mul_ps(g[2][v], ld(vprev + at, p, m));
         x = _mm256_fmadd_ps(_mm256_mul_ps(g[1][v], g[3][v]), _mm256_set1_ps(-4.0f), x);
         vv[v] = _mm256_fmadd_ps(g[1][v], _mm256_set1_ps(2.0f), x);
@@ -253,25 +258,16 @@ static int forward_block(const fwd_args *a, int d) {
          * the operands' last row is the constant 1, so the bias column starts the sums instead; at
          * step 0 the state is zero, so its H columns are skipped */
         const int j0 = t == 0 ? H : 0;
-#define GEMM_CALL(b0, nv, partial, m)                                                                   \
-        for (int r0 = 0; r0 < G; r0 += 4)                                                               \
-            rows_tile(gscratch + (size_t)r0 * B, NULL, w + (size_t)r0 * K + j0, K, 4, op + (size_t)j0 * B, K - 1 - j0, \
-                      B, b0, nv, partial, m, 1)
-        FOR_GENE_TILES(B, GEMM_CALL);
-#undef GEMM_CALL
+        GENE_TILES(B, for (int r0 = 0; r0 < G; r0 += 4) rows_tile(gscratch + (size_t)r0 * B, NULL, w + (size_t)r0 * K + j0,
+                                                               K, 4, op + (size_t)j0 * B, K - 1 - j0, B, b0, nv, partial, m, 1));
         const float *vprev = keep ? a->vs + ((size_t)(t * D + d) * H) * B : vscratch;
         float *vnext = keep ? a->vs + ((size_t)((t + 1) * D + d) * H) * B : vscratch;
         float *acts = keep ? a->acts + ((size_t)(t * D + d) * G) * B : NULL;
         float *h = a->buf + ((size_t)((t + 1) * D + d) * K) * B;
         for (int j = 0; j < H; j++) {
             size_t u = (size_t)j * B;
-#define STATE_CALL(b0, nv, partial, m) \
-            state_tile(gscratch + u, acts + u, ga, vprev + u, vnext + u, h + u, b0, nv, partial, m)
-#define INFER_CALL(b0, nv, partial, m) state_tile_infer(gscratch + u, ga, vscratch + u, h + u, b0, nv, partial, m)
-            if (keep) FOR_GENE_TILES(B, STATE_CALL);
-            else FOR_GENE_TILES(B, INFER_CALL);
-#undef STATE_CALL
-#undef INFER_CALL
+            if (keep) GENE_TILES(B, state_tile(gscratch + u, acts + u, ga, vprev + u, vnext + u, h + u, b0, nv, partial, m));
+            else GENE_TILES(B, state_tile_infer(gscratch + u, ga, vscratch + u, h + u, b0, nv, partial, m));
         }
         if (a->ctx) step_scores(h, H, B, a->ctx + (size_t)d * H, a->scores + ((size_t)t * D + d) * B);
     }
@@ -283,31 +279,21 @@ static int forward_block(const fwd_args *a, int d) {
 /* -- backward ---------------------------------------------------------------------------------- */
 
 typedef struct {
-    int T, D, K, H, B;
-    const float *dhs, *buf, *acts, *vs, *W;
+    int T, D, K, H, B, n; /* n sequences; D = n or 2n blocks (block n + j runs sequence j backwards) */
+    const float *buf, *acts, *vs, *W;
     float *dW, *dx;
-    /* when dhs is NULL, dL/dh_t comes from a summary sum_t w_t h_t with fixed weights:
-     * dhs[t][j][b] = pw[t][b] pg[j][b] */
-    const float *pw, *pg;
-    /* attention over the steps, differentiated here (aw not NULL; then dhs and pw.. are unused): with
-     * position weights aw [T][n][B], dL/drep ag [D][H][B], S = sum_s w_s dL/dw_s = rep . g (+ the weights'
-     * own gradient) as aS [n][B], agw [T][n][B] dL/dweights or NULL, contexts ac [D][H]: at position p
+    /* dL/dh of each step comes from the summary rep = sum_t w_t h_t, with dL/drep ag [D][H][B]:
+     * - fixed weights (ac NULL): w_t = fixed[t] for each block's own step t, so dL/dh_t = fixed[t] g;
+     * - attention (contexts ac [D][H]): position weights aw [T][n][B], S = sum_s w_s dL/dw_s = rep . g
+     *   (+ the weights' own gradient) as aS [n][B], agw [T][n][B] dL/dweights or NULL; at position p
      *   dL/dw_p = h_fwd(p) . g_fwd + h_rev(p) . g_rev (+ agw);  ds_p = w_p (dL/dw_p - S);
      *   dL/dh = w_p g + ds_p c;  and dL/dc = sum_p,b ds_p h(p) goes to adctx [D][H].
      * Each block forms dL/dw_p itself from both directions' states, in the same order, so both get the
      * same bits; no pass over the states before or after the recurrence is needed. */
-    int n;
-    const float *aw, *ag, *aS, *agw, *ac;
+    const float *fixed, *aw, *ag, *aS, *agw, *ac;
     float *adctx;
 } bwd_args;
 
-INLINE void grad_tile(float *o, const float *w, const float *g, int b0, int nv, int partial, __m256i m) {
-    for (int v = 0; v < nv; v++) {
-        int p = partial && v == nv - 1;
-        size_t at = b0 + 8 * v;
-        st(o + at, _mm256_mul_ps(ld(w + at, p, m), ld(g + at, p, m)), p, m);
-    }
-}
 
 /* Attention's dL/dh for genes b0.. of block d at its step t (see bwd_args); dacc [H][8] collects dL/dc. */
 INLINE void attention_grad_tile(const bwd_args *a, int d, int t, float *out, float *dacc, int b0, int nv, int partial,
@@ -354,28 +340,15 @@ INLINE void attention_grad_tile(const bwd_args *a, int d, int t, float *out, flo
     }
 }
 
-/* dL/dh_t of block d into out [H][B]: read from dhs, or formed from the summary's factors (attention:
- * adding to dacc, see bwd_args). */
+/* dL/dh_t of block d into out [H][B] (attention: adding to dacc, see bwd_args). */
 static void step_grad(const bwd_args *a, int d, int t, float *out, float *dacc) {
-    const int D = a->D, H = a->H, B = a->B;
-    if (a->aw) {
-#define ATT_CALL(b0, nv, partial, m) attention_grad_tile(a, d, t, out, dacc, b0, nv, partial, m)
-        FOR_GENE_TILES(B, ATT_CALL);
-#undef ATT_CALL
+    const int H = a->H, B = a->B;
+    if (a->ac) {
+        GENE_TILES(B, attention_grad_tile(a, d, t, out, dacc, b0, nv, partial, m));
         return;
     }
-    if (a->dhs) {
-        memcpy(out, a->dhs + ((size_t)(t * D + d) * H) * B, (size_t)H * B * sizeof(float));
-        return;
-    }
-    const float *w = a->pw + ((size_t)t * D + d) * B, *g = a->pg + (size_t)d * H * B;
-    for (int j = 0; j < H; j++) {
-        float *o = out + (size_t)j * B;
-        const float *gj = g + (size_t)j * B;
-#define GRAD_CALL(b0, nv, partial, m) grad_tile(o, w, gj, b0, nv, partial, m)
-        FOR_GENE_TILES(B, GRAD_CALL);
-#undef GRAD_CALL
-    }
+    const float w = a->fixed[t], *g = a->ag + (size_t)d * H * B;
+    for (size_t k = 0; k < (size_t)H * B; k++) out[k] = w * g[k]; /* vectorised by the compiler */
 }
 
 static void rows_product(float *out, const float *init, const float *w, size_t ws, int rows, const float *dg,
@@ -386,13 +359,8 @@ static void rows_product(float *out, const float *init, const float *w, size_t w
         float *o = out + (size_t)r0 * B;
         const float *in = init ? init + (size_t)r0 * B : NULL;
         const float *wr = w + (size_t)r0 * ws;
-#define ROWS_CALL(b0, nv, partial, m)                                                     \
-        do {                                                                              \
-            if (nr == 4) rows_tile(o, in, wr, ws, 4, dg, J, B, b0, nv, partial, m, 0);       \
-            else rows_tile(o, in, wr, ws, nr, dg, J, B, b0, nv, partial, m, 0);              \
-        } while (0)
-        FOR_GENE_TILES(B, ROWS_CALL);
-#undef ROWS_CALL
+        if (nr == 4) GENE_TILES(B, rows_tile(o, in, wr, ws, 4, dg, J, B, b0, nv, partial, m, 0)); /* 4: a constant */
+        else GENE_TILES(B, rows_tile(o, in, wr, ws, nr, dg, J, B, b0, nv, partial, m, 0));
     }
 }
 
@@ -436,7 +404,7 @@ static void dw_accumulate(float *acc, int K, const float *const *dgs, const floa
         }
 }
 
-/* Gate derivatives of one step for hidden unit j (the torch code's _backward_steps, fused):
+/* Gate derivatives of one step for hidden unit j, fused:
  *   ndc -= 4 dh o q (1 - q);  dz_o = dh o' (1 - 2q);  dz_i = ndc i' (1 - 2 sg);
  *   dz_f = ndc f' v_{t-1} / 2;  dz_g = -4 ndc i sg';  then ndc *= f   (x' = x (1 - x), ndc = -dL/dc) */
 INLINE void gate_grads(float *dg, float *ndc, const float *dh, const float *act, const float *q, const float *vp,
@@ -505,9 +473,7 @@ static int backward_block(const bwd_args *a, int d) {
         const float *act = a->acts + ((size_t)(t * D + d) * G) * B;
         const float *vp = a->vs + ((size_t)(t * D + d) * H) * B; /* v_{t-1}, i.e. -2 c_{t-1} */
         for (int j = 0; j < H; j++) {
-#define GATE_CALL(b0, nv, partial, m) gate_grads(dg, ndc, dh, act, q, vp, H, B, j, b0, nv, partial, m)
-            FOR_GENE_TILES(B, GATE_CALL);
-#undef GATE_CALL
+            GENE_TILES(B, gate_grads(dg, ndc, dh, act, q, vp, H, B, j, b0, nv, partial, m));
         }
         if (t > 0) sigmoid_rows(q, vp, H * B); /* q_{t-1} for the next step */
         dgs[c] = dg;
@@ -526,7 +492,7 @@ static int backward_block(const bwd_args *a, int d) {
             const float *l = acc + ((size_t)j * K + k) * 8;
             dW[(size_t)k * G + j] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
         }
-    if (a->aw)
+    if (a->ac)
         for (int u = 0; u < H; u++) {
             const float *l = dacc + 8 * u;
             a->adctx[(size_t)d * H + u] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
@@ -536,14 +502,7 @@ done:
     return status;
 }
 
-/* -- summaries over steps (attention pooling), block by block ------------------------------------ */
-
-typedef struct {
-    int T, D, K, H, B, op;
-    const float *buf, *vec; /* op 0: out[t][d][b] = sum_j h_t[j][b] vec[d][j] */
-    const float *w;         /* op 1: out[d][j][b] = sum_t w[t][d][b] h_t[j][b] */
-    float *out;
-} pool_args;
+/* -- summaries over steps (attention pooling) ------------------------------------------------- */
 
 /* Register tiles over genes (as elsewhere): small gene counts made plain loops all overhead. */
 INLINE void dots_tile(const float *h, size_t hs, int H, const float *vec, float *out, int b0, int nv, int partial,
@@ -559,50 +518,23 @@ INLINE void dots_tile(const float *h, size_t hs, int H, const float *vec, float 
     for (int v = 0; v < nv; v++) st(out + b0 + 8 * v, acc[v], partial && v == nv - 1, m);
 }
 
-/* out[j][b] += w[b] h[j][b] over one step's rows: steps outer, so the states stream in memory order */
-INLINE void wsum_tile(const float *h, const float *w, float *out, int first, int b0, int nv, int partial, __m256i m) {
+/* out[j][b] += w[b] h[j][b] (w[0] for all genes if !per_gene) over one step's rows: steps outer, so the
+ * states stream in memory order */
+INLINE void wsum_tile(const float *h, const float *w, int per_gene, float *out, int first, int b0, int nv, int partial,
+                      __m256i m) {
     for (int v = 0; v < nv; v++) {
         int p = partial && v == nv - 1;
         size_t at = b0 + 8 * v;
-        __m256 x = _mm256_mul_ps(ld(w + at, p, m), ld(h + at, p, m));
+        __m256 x = _mm256_mul_ps(per_gene ? ld(w + at, p, m) : _mm256_broadcast_ss(w), ld(h + at, p, m));
         st(out + at, first ? x : _mm256_add_ps(ld(out + at, p, m), x), p, m);
     }
 }
 
 static void step_scores(const float *h, int H, int B, const float *ctx, float *out) {
-#define SCORE_CALL(b0, nv, partial, m) dots_tile(h, B, H, ctx, out, b0, nv, partial, m)
-    FOR_GENE_TILES(B, SCORE_CALL);
-#undef SCORE_CALL
+    GENE_TILES(B, dots_tile(h, B, H, ctx, out, b0, nv, partial, m));
 }
 
-static int pool_block(const pool_args *a, int d) {
-    const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B;
-    const size_t hs = B, ts = (size_t)D * K * B; /* from one hidden unit to the next; one step to the next */
-    const float *h0 = a->buf + ((size_t)D + d) * K * B; /* h_0 of block d (buf[1]) */
-    if (a->op == 0) {
-        const float *vec = a->vec + (size_t)d * H;
-        for (int t = 0; t < T; t++) {
-            float *o = a->out + ((size_t)t * D + d) * B;
-#define DOTS_CALL(b0, nv, partial, m) dots_tile(h0 + t * ts, hs, H, vec, o, b0, nv, partial, m)
-            FOR_GENE_TILES(B, DOTS_CALL);
-#undef DOTS_CALL
-        }
-    } else {
-        for (int t = 0; t < T; t++) {
-            const float *w = a->w + ((size_t)t * D + d) * B;
-            for (int j = 0; j < H; j++) {
-                float *o = a->out + ((size_t)d * H + j) * B;
-                const float *h = h0 + t * ts + j * hs;
-#define WSUM_CALL(b0, nv, partial, m) wsum_tile(h, w, o, t == 0, b0, nv, partial, m)
-                FOR_GENE_TILES(B, WSUM_CALL);
-#undef WSUM_CALL
-            }
-        }
-    }
-    return 0;
-}
-
-/* -- inference with attention over steps, fused: states, softmax and summary in one call ----------- */
+/* -- states and summary in one call: recurrence, softmax (attention) and weighted sum --------------- */
 
 /* exp(x) for x <= 0 (x >= -87 after clamping: exp underflows to ~1.6e-38, never a denormal) */
 INLINE __m256 exp_nonpositive(__m256 x) {
@@ -612,10 +544,11 @@ INLINE __m256 exp_nonpositive(__m256 x) {
 }
 
 typedef struct {
-    fwd_args f;    /* scores [T][D][B] must be given (scratch) */
-    int n;         /* sequences; D = n (one direction) or 2n (block n + j runs sequence j backwards) */
-    float *weights; /* out [T][n][B]: softmax over positions of the summed directions' scores */
-    float *rep;     /* out [D][H][B]: sum over positions of weight x state, per block */
+    fwd_args f;     /* attention: f.ctx and f.scores [T][D][B] (scratch) given */
+    int n;          /* sequences; D = n (one direction) or 2n (block n + j runs sequence j backwards) */
+    float *weights; /* attention: out [T][n][B], softmax over positions of the summed directions' scores */
+    const float *fixed; /* no attention: weights [T] by each block's own step (uniform 1/T; last: e_{T-1}) */
+    float *rep;     /* out [D][H][B]: sum over steps of weight x state, per block */
 } attend_args;
 
 /* Softmax over positions t of s(t) = s_fwd(t) + s_rev(T-1-t) for sequence j, genes b0.. */
@@ -649,20 +582,16 @@ INLINE void softmax_tile(const attend_args *a, int j, int b0, int nv, int partia
 
 /* The weights of sequence j, then its blocks' summaries, while their states are still in cache. */
 static void attend_sequence(const attend_args *a, int j) {
-    const int T = a->f.T, D = a->f.D, K = a->f.K, H = a->f.H, B = a->f.B, n = a->n;
-#define SOFTMAX_CALL(b0, nv, partial, m) softmax_tile(a, j, b0, nv, partial, m)
-    FOR_GENE_TILES(B, SOFTMAX_CALL);
-#undef SOFTMAX_CALL
+    const int T = a->f.T, D = a->f.D, K = a->f.K, H = a->f.H, B = a->f.B, n = a->n, att = a->fixed == NULL;
+    if (att) GENE_TILES(B, softmax_tile(a, j, b0, nv, partial, m));
     for (int d = j; d < D; d += n) { /* the forward block, then the reverse one (its step t is position T-1-t) */
         for (int t = 0; t < T; t++) {
-            const float *w = a->weights + ((size_t)(d == j ? t : T - 1 - t) * n + j) * B;
+            const float *w = att ? a->weights + ((size_t)(d == j ? t : T - 1 - t) * n + j) * B : a->fixed + t;
             const float *h0 = a->f.buf + ((size_t)(t + 1) * D + d) * K * B;
             for (int u = 0; u < H; u++) {
                 float *o = a->rep + ((size_t)d * H + u) * B;
                 const float *h = h0 + (size_t)u * B;
-#define WSUM_CALL(b0, nv, partial, m) wsum_tile(h, w, o, t == 0, b0, nv, partial, m)
-                FOR_GENE_TILES(B, WSUM_CALL);
-#undef WSUM_CALL
+                GENE_TILES(B, wsum_tile(h, w, att, o, t == 0, b0, nv, partial, m));
             }
         }
     }
@@ -675,18 +604,16 @@ static int attend_job(const attend_args *a, int j) {
     return 0;
 }
 
-/* -- threads: whole blocks per thread ---------------------------------------------------------- */
+/* -- threads ----------------------------------------------------------------------------------- */
 
 typedef struct {
-    const void *args;
-    int backward, d0, d1, status;
-} job;
+    const bwd_args *args;
+    int d0, d1, status;
+} job; /* backward: whole blocks per thread */
 
 static void *run_job(void *p) {
     job *jb = p;
-    for (int d = jb->d0; d < jb->d1 && !jb->status; d++)
-        jb->status = jb->backward == 2 ? pool_block(jb->args, d)
-                   : jb->backward ? backward_block(jb->args, d) : forward_block(jb->args, d);
+    for (int d = jb->d0; d < jb->d1 && !jb->status; d++) jb->status = backward_block(jb->args, d);
     return NULL;
 }
 
@@ -802,11 +729,11 @@ static int thread_count(int threads, double work) {
     return threads < 1 ? 1 : threads > 64 ? 64 : threads;
 }
 
-static int run_blocks(const void *args, int backward, int D, int threads, double work) {
+static int run_blocks(const bwd_args *args, int D, int threads, double work) {
     threads = thread_count(threads, work);
     if (threads > D && D > 0) threads = D;
     job jobs[64];
-    for (int k = 0; k < threads; k++) jobs[k] = (job){args, backward, D * k / threads, D * (k + 1) / threads, 0};
+    for (int k = 0; k < threads; k++) jobs[k] = (job){args, D * k / threads, D * (k + 1) / threads, 0};
     run_parallel(run_job, jobs, sizeof(job), threads);
     int status = 0;
     for (int k = 0; k < threads; k++) status |= jobs[k].status;
@@ -856,9 +783,9 @@ void cb_adam_step(int n, float *const *p, float *const *g, float *const *m, floa
     }
 }
 
-/* -- entry points (ctypes) --------------------------------------------------------------------- */
+/* -- entry points (ctypes, from native_lstm.py) --------------------------------------------------------------------- */
 
-int cb_abi_version(void) { return 10; }
+int cb_abi_version(void) { return 11; }
 
 /* The operands and the kernel's weights from the caller's tensors, in one pass each (torch's strided
  * copies, flip and transpose took a quarter of a batch-16 step's non-kernel time):
@@ -889,41 +816,18 @@ void cb_prepare(int T, int n, int dirs, int K, int H, int I, int B, const float 
         }
 }
 
-int cb_lstm_forward(int T, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
-                    int threads) {
-    fwd_args a = {T, D, K, H, B, buf, Wk, acts, vs, NULL, NULL};
-    return run_blocks(&a, 0, D, threads, (double)T * D * K * 4 * H * B);
+/* The backward pass through the summary and the recurrence together (see bwd_args): n sequences,
+ * D = n or 2n blocks; writes dW, dx (if not NULL) and, with attention, the contexts' gradient dctx [D][H]. */
+int cb_lstm_backward(int T, int n, int D, int K, int H, int B, const float *buf, const float *acts, const float *vs,
+                     const float *W, float *dW, float *dx, const float *fixed, const float *weights, const float *g,
+                     const float *S, const float *gw, const float *ctx, float *dctx, int threads) {
+    bwd_args a = {T, D, K, H, B, n, buf, acts, vs, W, dW, dx, fixed, weights, g, S, gw, ctx, dctx};
+    return run_blocks(&a, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
 }
 
-int cb_lstm_backward(int T, int D, int K, int H, int B, const float *dhs, const float *buf, const float *acts,
-                     const float *vs, const float *W, float *dW, float *dx, const float *pw,
-                     const float *pg, int threads) {
-    bwd_args a = {T, D, K, H, B, dhs, buf, acts, vs, W, dW, dx, pw, pg, 0, NULL, NULL, NULL, NULL, NULL, NULL};
-    return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
-}
-
-/* The backward pass through attention pooling and the recurrence together (see bwd_args): n sequences,
- * D = n or 2n blocks; writes dW, dx (if not NULL) and the contexts' gradient dctx [D][H]. */
-int cb_lstm_backward_attention(int T, int n, int D, int K, int H, int B, const float *buf, const float *acts,
-                               const float *vs, const float *W, float *dW, float *dx, const float *weights,
-                               const float *g, const float *S, const float *gw, const float *ctx, float *dctx,
-                               int threads) {
-    bwd_args a = {T, D, K, H, B, NULL, buf, acts, vs, W, dW, dx, NULL, NULL, n, weights, g, S, gw, ctx, dctx};
-    return run_blocks(&a, 1, D, threads, 2.0 * T * D * (K + H) * 4 * H * B);
-}
-
-int cb_block_dots(int T, int D, int K, int H, int B, const float *buf, const float *vec, float *out, int threads) {
-    pool_args a = {T, D, K, H, B, 0, buf, vec, NULL, out};
-    return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
-}
-
-int cb_block_wsum(int T, int D, int K, int H, int B, const float *buf, const float *w, float *out, int threads) {
-    pool_args a = {T, D, K, H, B, 1, buf, NULL, w, out};
-    return run_blocks(&a, 2, D, threads, (double)T * D * H * B);
-}
-
-/* D blocks with attention over their steps: weights [T][n][B], rep [D][H][B]; scores [T][D][B] is
- * scratch; acts, vs (or NULL) keep what a backward pass needs, as in cb_lstm_forward. A sequence's
+/* D blocks and their summaries rep [D][H][B]: with attention (ctx [D][H]; scores [T][D][B] is scratch)
+ * the softmax weights [T][n][B] by position, else the given weights fixed [T] by each block's own step.
+ * acts, vs (or NULL) keep what a backward pass needs (see the layout at the top). A sequence's
  * blocks, softmax and summary run in turn on one thread, so that the summary reads states still in
  * cache (the saved activations written meanwhile had pushed them out to memory). Threads take whole
  * sequences as far as that keeps them even; the blocks of the n % threads sequences left over are
@@ -948,8 +852,8 @@ static void *run_attend_share(void *p) {
 }
 
 int cb_lstm_attend(int T, int n, int D, int K, int H, int B, float *buf, const float *Wk, float *acts, float *vs,
-                   const float *ctx, float *scores, float *weights, float *rep, int threads) {
-    attend_args a = {{T, D, K, H, B, buf, Wk, acts, vs, ctx, scores}, n, weights, rep};
+                   const float *ctx, const float *fixed, float *scores, float *weights, float *rep, int threads) {
+    attend_args a = {{T, D, K, H, B, buf, Wk, acts, vs, ctx, scores}, n, weights, fixed, rep};
     threads = thread_count(threads, (double)T * D * K * 4 * H * B);
     const int per = n / threads, lead = per * threads, left = (n - lead) * (D / n);
     attend_share shares[64];
