@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +12,11 @@ from chrombench import N_BINS, N_MARKS
 from chrombench.baselines import attentivechrome as ac
 from chrombench.baselines.batched_lstm import lstm_layer, pooled_lstm_layer
 from chrombench.baselines.torch_trainer import resolve_device
-from chrombench.data.arrays import Split
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.models.io import load_model, read_config
 from chrombench.models.weights import import_reference_weights
 
-from toydata import TOY, read_toy  # noqa: E402
+from toydata import read_toy  # noqa: E402
 
 ABLATIONS = [ac.AttentiveChrome, ac.AttentiveChromeNoAlpha, ac.AttentiveChromeNoBeta,
              ac.AttentiveChromeUnidirectional, ac.PlainLSTM]

@@ -9,7 +9,6 @@ outside CHROMBENCH_HOME (and the registry of datasets inside it) is byte-for-byt
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 from dataclasses import dataclass, field

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from chrombench.evaluate import accuracy, auroc
 from chrombench.models.io import load_model
 from chrombench.models.registry import get_model_class
 
-from toydata import TOY, read_toy  # noqa: E402
+from toydata import read_toy  # noqa: E402
 
 MODEL_CLASSES = [classical.SVMModel, classical.RandomForestModel, classical.XGBoostModel,
                  classical.LogisticRegressionModel]
@@ -31,18 +30,6 @@ PLANTED_BINS = slice(45, 55)
 # Smaller ensembles keep each test near a second. One XGBoost thread: on a few hundred genes,
 # two OpenMP threads spend most of their time waiting for each other when the machine is busy.
 FAST = {"random-forest": {"n_estimators": 100}, "xgboost": {"n_estimators": 300, "n_jobs": 1}}
-
-
-def read_toy(split: str) -> Split:
-    """The toy sample through chrombench's reader, or a few lines of numpy when it is not there."""
-    try:
-        from chrombench.data.csvformat import read_split
-    except ImportError:
-        rows = np.loadtxt(TOY / f"{split}.csv", delimiter=",", dtype=str)
-        gene_ids = rows[::N_BINS, 0]
-        counts = rows[:, 2:2 + N_MARKS].astype(np.int32).reshape(len(gene_ids), N_BINS, N_MARKS)
-        return Split(gene_ids, counts, rows[::N_BINS, -1].astype(np.int8))
-    return read_split(TOY / f"{split}.csv")
 
 
 def planted_split(n: int, seed: int) -> Split:

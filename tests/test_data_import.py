@@ -4,7 +4,6 @@ input refused with its file and line while the cache and registry stay byte-iden
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from chrombench.evaluate import auroc
 from chrombench.models.io import load_model
 from chrombench.models.registry import get_model_class
 
-from toydata import TOY, read_toy  # noqa: E402
+from toydata import read_toy  # noqa: E402
 
 FAST = {"epochs": 2, "batch_size": 8, "device": "cpu"}
 

@@ -20,7 +20,7 @@ from chrombench.data.csvformat import read_split
 from chrombench.models.io import load_model
 from chrombench.models.registry import MODELS
 
-from toydata import TOY, read_toy  # noqa: E402
+from toydata import TOY  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from chrombench import results
-from chrombench.data import store
 from chrombench.data.store import load_task
 from chrombench.engine import protocol
 from chrombench.engine.run import RunConfig, run_evaluations

@@ -1,6 +1,5 @@
 """simremc must be a credible stand-in for the real archive, and deterministic."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
