@@ -310,10 +310,11 @@ def _setup_context(ctx, inputs, output) -> None:
     x, W, context, hidden, bidirectional, mode, save = inputs
     rep, weights, buf, acts, vs = output
     ctx.set_materialize_grads(False)
-    ctx.mark_non_differentiable(buf, acts, vs)
-    if mode != "attention":  # fixed (or no) weights: nothing to differentiate
-        ctx.mark_non_differentiable(weights)
-    ctx.save_for_backward(W, context, rep, weights)
+    # one call: each call replaces the last one's set. A residual left differentiable would hold this
+    # node through its grad_fn while the node holds it (ctx.residuals), a cycle that leaked every batch.
+    # Fixed (or no) weights: nothing to differentiate, nor to save.
+    ctx.mark_non_differentiable(buf, acts, vs, *([weights] if mode != "attention" else []))
+    ctx.save_for_backward(W, context, rep, *([weights] if mode == "attention" else []))
     ctx.residuals = (buf, acts, vs) if save else None  # not outputs with a graph: no reference cycle
     if save and buf.numel():  # the buffers go back to the workspace once autograd frees this node
         key = (x.shape[2], W.shape[0], buf.shape[2], hidden, x.shape[1], False)
@@ -324,8 +325,9 @@ def _setup_context(ctx, inputs, output) -> None:
 def _backward(ctx, g_rep, g_weights, *_):
     if ctx.residuals is None:
         raise RuntimeError("chrombench::lstm_pool was called with save=False: nothing kept for a backward pass")
-    W, context, rep, weights = ctx.saved_tensors
+    W, context, rep, *weights = ctx.saved_tensors
     hidden, bidirectional, mode = ctx.settings
+    weights = weights[0] if weights else rep.new_empty(0)
     if g_rep is None:  # only the attention weights were used
         g_rep = torch.zeros_like(rep)
     dx, dW, d_context = lstm_pool_backward(g_rep, g_weights, W, context, rep, weights, *ctx.residuals, hidden,
