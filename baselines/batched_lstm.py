@@ -226,7 +226,9 @@ def _lstm_pool(x: Tensor, W: Tensor, context: Tensor | None, hidden: int, bidire
                save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``pooled_lstm_layer`` on the fused kernels (float32 CPU operands, ``hidden % 8 == 0``): returns
     ``(rep, weights, buf, acts, vs)``; the last three are what the backward pass needs (empty unless
-    ``save``): the operands with every step's state, the gates and the cell states."""
+    ``save``): the operands with every step's state, the gates and the cell states. They are workspace
+    buffers, reused once autograd frees the node that holds them: a direct caller keeping them longer
+    must copy them."""
     n, B, T, I, D, K = _shapes(x, W, hidden)
     key = (T, D, K, hidden, B, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _operands(T, D, K, hidden, B, x))
