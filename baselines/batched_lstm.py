@@ -229,6 +229,9 @@ def _lstm_pool(x: Tensor, W: Tensor, context: Tensor | None, hidden: int, bidire
     ``save``): the operands with every step's state, the gates and the cell states. They are workspace
     buffers, reused once autograd frees the node that holds them: a direct caller keeping them longer
     must copy them."""
+    if x.dtype != torch.float32 or not native_lstm.fits(W) or hidden % 8 or not native_lstm.available():
+        raise ValueError("chrombench::lstm_pool runs the fused kernels: float32 CPU tensors, contiguous weights, "
+                         "hidden % 8 == 0 (pooled_lstm_layer sends anything else to torch.nn.LSTM)")
     n, B, T, I, D, K = _shapes(x, W, hidden)
     key = (T, D, K, hidden, B, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _operands(T, D, K, hidden, B, x))

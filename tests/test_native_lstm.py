@@ -317,3 +317,11 @@ def test_training_steps_hand_their_buffers_back(native, mode):
     del rep, weights
     gc.collect()
     assert not [o for o in gc.get_objects() if type(o) is bl._Lease]  # type(): isinstance() wakes lazy proxies
+
+
+def test_the_operator_refuses_what_its_kernels_cannot_read(native):
+    x, W = torch.randn(1, 4, 5, 1, dtype=torch.float64), torch.randn(2, 10, 32, dtype=torch.float64)
+    with pytest.raises(ValueError, match="float32"):
+        bl.lstm_pool(x, W, None, 8, True, "last", False)
+    with pytest.raises(ValueError, match="hidden % 8"):
+        bl.lstm_pool(x.float(), torch.randn(2, 8, 24), None, 6, True, "last", False)
