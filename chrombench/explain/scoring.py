@@ -84,13 +84,18 @@ def top_mark_accuracy(scores, truth) -> np.ndarray:
 
 
 def score_interpretation(scores, truth, k: int = 25) -> dict[str, float]:
-    """Mean over genes of each measure; NaN genes (no signal planted) are left out."""
+    """Mean over genes of each measure; NaN genes (no signal planted, or scores that cannot rank marks, as
+    attention shared by all marks) are left out, and a measure with no gene left is NaN."""
+    def mean(values) -> float:
+        values = np.asarray(values, dtype=float)
+        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
     return {
-        "cell_auroc": float(np.nanmean(cell_auroc(scores, truth))),
-        f"precision_at_{k}": float(np.nanmean(precision_at_k(scores, truth, k))),
-        "precision_at_n_true": float(np.nanmean(precision_at_k(scores, truth))),
-        "mark_spearman": float(np.nanmean(mark_rank_correlation(scores, truth))),
-        "top_mark_accuracy": float(np.nanmean(top_mark_accuracy(scores, truth))),
+        "cell_auroc": mean(cell_auroc(scores, truth)),
+        f"precision_at_{k}": mean(precision_at_k(scores, truth, k)),
+        "precision_at_n_true": mean(precision_at_k(scores, truth)),
+        "mark_spearman": mean(mark_rank_correlation(scores, truth)),
+        "top_mark_accuracy": mean(top_mark_accuracy(scores, truth)),
     }
 
 
