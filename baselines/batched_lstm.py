@@ -240,11 +240,13 @@ def _lstm_pool(x: Tensor, W: Tensor, context: Tensor | None, hidden: int, bidire
     ctx = _per_block(context, n, bidirectional, 1) if mode == "attention" else None
     weights, rep = native_lstm.attend(buf, Wk, n, hidden, ctx, None if ctx is not None else _fixed_weights(mode, T, x),
                                       acts, vs)
-    rep = (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep).permute(0, 2, 1).contiguous()
-    if mode == "attention":
-        weights = weights.permute(1, 2, 0).contiguous()  # [T, n, B] -> [n, B, T]
-    else:
-        weights = x.new_full((n, B, T), 1.0 / T) if mode == "uniform" else x.new_empty(0)
+    # Outputs are views of the kernels' genes-last layout, [n, H, B] -> [n, B, H] and [T, n, B] -> [n, B, T]:
+    # dropout draws its mask in memory order and torch sums in an order that follows the layout, so
+    # another layout would train to other bits than the published columns (rebuilt rows must match).
+    rep = (torch.cat([rep[:n], rep[n:]], dim=1) if bidirectional else rep).permute(0, 2, 1)
+    if mode != "attention":
+        weights = x.new_full((T, n, B), 1.0 / T) if mode == "uniform" else None
+    weights = weights.permute(1, 2, 0) if weights is not None else x.new_empty(0)
     if save:
         return rep, weights, buf, acts, vs
     _WORKSPACE.give(("operands",) + key, buf)
@@ -254,7 +256,8 @@ def _lstm_pool(x: Tensor, W: Tensor, context: Tensor | None, hidden: int, bidire
 @torch.library.register_fake("chrombench::lstm_pool")
 def _(x, W, context, hidden, bidirectional, mode, save):
     n, B, T, I, D, K = _shapes(x, W, hidden)
-    rep, weights = x.new_empty(n, B, (2 if bidirectional else 1) * hidden), x.new_empty((n, B, T) if mode != "last" else 0)
+    rep = x.new_empty(n, (2 if bidirectional else 1) * hidden, B).permute(0, 2, 1)
+    weights = x.new_empty(T, n, B).permute(1, 2, 0) if mode != "last" else x.new_empty(0)
     if not save:
         return rep, weights, x.new_empty(0), x.new_empty(0), x.new_empty(0)
     return rep, weights, x.new_empty(T + 1, D, K, B), x.new_empty(T, D, 4 * hidden, B), x.new_empty(T + 1, D, hidden, B)
@@ -272,8 +275,8 @@ def _lstm_pool_backward(g_rep: Tensor, g_weights: Tensor | None, W: Tensor, cont
     dx_steps = buf.new_empty(T, D, buf.shape[2] - hidden - 1, B) if need_dx else None
     d_context = W.new_empty(0)
     if mode == "attention":  # S = sum_t w_t dLoss/dw_t: rep . g, plus the weights' own gradient's share
-        by_position = weights.permute(2, 0, 1).contiguous()  # [n, B, T] -> [T, n, B]
-        S = (rep * g_rep).sum(-1)
+        by_position = weights.permute(2, 0, 1).contiguous()  # [n, B, T] -> [T, n, B] (no copy: a view)
+        S = (rep.permute(0, 2, 1) * g_rep.permute(0, 2, 1)).sum(1)  # summed over [n, H, B] memory, as published
         if g_weights is not None:
             g_weights = g_weights.permute(2, 0, 1).contiguous()
             S = S + (by_position * g_weights).sum(0)
@@ -285,13 +288,13 @@ def _lstm_pool_backward(g_rep: Tensor, g_weights: Tensor | None, W: Tensor, cont
     if dx_steps is None:
         return W.new_empty(0), dW, d_context
     dx = dx_steps[:, :n] + dx_steps[:, n:].flip(0) if bidirectional else dx_steps  # the reverse ran back to front
-    return dx.permute(1, 3, 0, 2).contiguous(), dW, d_context  # [T, n, I, B] -> [n, B, T, I]
+    return dx.permute(1, 3, 0, 2), dW, d_context  # [T, n, I, B] -> [n, B, T, I], a view like the outputs
 
 
 @torch.library.register_fake("chrombench::lstm_pool_backward")
 def _(g_rep, g_weights, W, context, rep, weights, buf, acts, vs, hidden, bidirectional, mode, need_dx):
     n, T, B, I = rep.shape[0], acts.shape[0], acts.shape[3], buf.shape[2] - hidden - 1
-    return (W.new_empty((n, B, T, I) if need_dx else 0), torch.empty_like(W),
+    return (W.new_empty(T, n, I, B).permute(1, 3, 0, 2) if need_dx else W.new_empty(0), torch.empty_like(W),
             W.new_empty(context.shape if mode == "attention" else 0))
 
 

@@ -518,14 +518,24 @@ INLINE void dots_tile(const float *h, size_t hs, int H, const float *vec, float 
     for (int v = 0; v < nv; v++) st(out + b0 + 8 * v, acc[v], partial && v == nv - 1, m);
 }
 
-/* out[j][b] += w[b] h[j][b] (w[0] for all genes if !per_gene) over one step's rows: steps outer, so the
- * states stream in memory order */
-INLINE void wsum_tile(const float *h, const float *w, int per_gene, float *out, int first, int b0, int nv, int partial,
-                      __m256i m) {
+/* out[j][b] += w[b] h[j][b] over one step's rows: steps outer, so the states stream in memory order.
+ * Kept as written when the published roadmap56 columns were computed: how gcc contracts its multiply
+ * and add decides the last bits, and rebuilt rows must give the same ones. */
+INLINE void wsum_tile(const float *h, const float *w, float *out, int first, int b0, int nv, int partial, __m256i m) {
     for (int v = 0; v < nv; v++) {
         int p = partial && v == nv - 1;
         size_t at = b0 + 8 * v;
-        __m256 x = _mm256_mul_ps(per_gene ? ld(w + at, p, m) : _mm256_broadcast_ss(w), ld(h + at, p, m));
+        __m256 x = _mm256_mul_ps(ld(w + at, p, m), ld(h + at, p, m));
+        st(out + at, first ? x : _mm256_add_ps(ld(out + at, p, m), x), p, m);
+    }
+}
+
+/* The same with one weight for all genes (fixed summaries: uniform, last state). */
+INLINE void wsum_fixed_tile(const float *h, float w, float *out, int first, int b0, int nv, int partial, __m256i m) {
+    for (int v = 0; v < nv; v++) {
+        int p = partial && v == nv - 1;
+        size_t at = b0 + 8 * v;
+        __m256 x = _mm256_mul_ps(_mm256_set1_ps(w), ld(h + at, p, m));
         st(out + at, first ? x : _mm256_add_ps(ld(out + at, p, m), x), p, m);
     }
 }
@@ -591,7 +601,8 @@ static void attend_sequence(const attend_args *a, int j) {
             for (int u = 0; u < H; u++) {
                 float *o = a->rep + ((size_t)d * H + u) * B;
                 const float *h = h0 + (size_t)u * B;
-                GENE_TILES(B, wsum_tile(h, w, att, o, t == 0, b0, nv, partial, m));
+                if (att) GENE_TILES(B, wsum_tile(h, w, o, t == 0, b0, nv, partial, m));
+                else GENE_TILES(B, wsum_fixed_tile(h, *w, o, t == 0, b0, nv, partial, m));
             }
         }
     }
