@@ -206,6 +206,11 @@ def _fixed_weights(mode: str, T: int, like: Tensor) -> Tensor:
     return w
 
 
+def _workspace_key(x: Tensor, W: Tensor, hidden: int, inference: bool) -> tuple:
+    """The shape a call's buffers are kept under: the operator takes them, its autograd node gives them back."""
+    return (x.shape[2], W.shape[0], hidden + x.shape[3] + 1, hidden, x.shape[1], inference)
+
+
 def _shapes(x: Tensor, W: Tensor, hidden: int):
     n, B, T, I = x.shape
     return n, B, T, I, W.shape[0], hidden + I + 1
@@ -233,7 +238,7 @@ def _lstm_pool(x: Tensor, W: Tensor, context: Tensor | None, hidden: int, bidire
         raise ValueError("chrombench::lstm_pool runs the fused kernels: float32 CPU tensors, contiguous weights, "
                          "hidden % 8 == 0 (pooled_lstm_layer sends anything else to torch.nn.LSTM)")
     n, B, T, I, D, K = _shapes(x, W, hidden)
-    key = (T, D, K, hidden, B, torch.is_inference_mode_enabled())
+    key = _workspace_key(x, W, hidden, torch.is_inference_mode_enabled())
     buf = _WORKSPACE.take(("operands",) + key, lambda: _operands(T, D, K, hidden, B, x))
     Wk = native_lstm.prepare(x, W, buf, hidden, bidirectional)
     acts, vs = _WORKSPACE.take(("saved",) + key, lambda: _saved(T, D, hidden, B, x)) if save else (None, None)
@@ -325,7 +330,7 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.save_for_backward(W, context, rep, *([weights] if mode == "attention" else []))
     ctx.residuals = (buf, acts, vs) if save else None  # not outputs with a graph: no reference cycle
     if save and buf.numel():  # the buffers go back to the workspace once autograd frees this node
-        key = (x.shape[2], W.shape[0], buf.shape[2], hidden, x.shape[1], False)
+        key = _workspace_key(x, W, hidden, False)  # autograd never runs in inference mode
         ctx.leases = (_Lease(("operands",) + key, buf), _Lease(("saved",) + key, (acts, vs)))
     ctx.settings = (hidden, bidirectional, mode)
 
