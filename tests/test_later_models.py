@@ -36,6 +36,30 @@ def test_chromoformer_matches_the_published_layer_sizes():
     assert [e.tss for e in net.embed] == [50, 10, 2]  # the token that starts at the TSS, as the original's n // 2
 
 
+def test_chromoformer_computes_only_the_tss_token_yet_equals_the_published_layer():
+    """Training reads one token of each embedding transformer, so only that row is computed; the
+    output and every gradient must equal the published all-tokens layer's (float64, so rounding cannot
+    hide a real difference), and the attention map must be that layer's TSS row."""
+    from chrombench.baselines.chromoformer import EmbeddingTransformer
+
+    torch.manual_seed(0)
+    for n_tokens in (100, 20, 5):
+        layer = EmbeddingTransformer(5, n_tokens).double()
+        x = torch.log1p(torch.poisson(torch.rand(7, n_tokens, 5, dtype=torch.float64) * 4)).requires_grad_()
+        weights = [x, *layer.parameters()]
+        fast, spec = layer(x), layer.forward_all_tokens(x)
+        torch.testing.assert_close(fast, spec, rtol=1e-12, atol=1e-12)
+        probe = torch.randn_like(spec)
+        for g_fast, g_spec in zip(torch.autograd.grad((fast * probe).sum(), weights),
+                                  torch.autograd.grad((spec * probe).sum(), weights)):
+            torch.testing.assert_close(g_fast, g_spec, rtol=1e-10, atol=1e-12)
+        h = layer.embed(x) + layer.pe
+        q, k, _ = layer.qkv(h).chunk(3, dim=-1)
+        q, k = (t.view(7, n_tokens, 2, 64).transpose(1, 2) for t in (q, k))
+        reference = torch.softmax(q @ k.transpose(-1, -2) / 8.0, -1).mean(dim=1)[:, layer.tss]
+        torch.testing.assert_close(layer(x, return_attention=True), reference, rtol=1e-12, atol=1e-12)
+
+
 def test_chromoformer_tokens_are_mean_counts_then_log1p():
     from chrombench.baselines.chromoformer import ChromoformerNet
 
