@@ -160,7 +160,8 @@ def _stats_lines(section: Section) -> list[str]:
         lines.append("Confidence intervals (95%): " + "; ".join(section.ci_methods) + ".")
     lines.append("Ended by: how each model's fits stopped (patience: early stopping, converged; tolerance: the "
                  "solver's criterion; complete: not iterative; cap/time: unconverged). Compute: tuning plus every "
-                 "seed's fit, summed from the records (this machine's seconds, not wall time).")
+                 "seed's fit, summed from the records: each fit's elapsed seconds, so fits that ran side by side on "
+                 "shared cores each count in full and the sum can exceed the machine time the model took.")
     if any(section.fits(m)["unconverged"] for m in section.models):
         lines.append(UNCONVERGED_NOTE)
     return lines
