@@ -208,7 +208,8 @@ def _fixed_weights(mode: str, T: int, like: Tensor) -> Tensor:
 
 def _workspace_key(x: Tensor, W: Tensor, hidden: int, inference: bool) -> tuple:
     """The shape a call's buffers are kept under: the operator takes them, its autograd node gives them back."""
-    return (x.shape[2], W.shape[0], hidden + x.shape[3] + 1, hidden, x.shape[1], inference)
+    n, B, T, I, D, K = _shapes(x, W, hidden)
+    return (T, D, K, hidden, B, inference)
 
 
 def _shapes(x: Tensor, W: Tensor, hidden: int):
