@@ -112,7 +112,8 @@ def test_describe_and_mean_std():
     d = stats.describe([0.7, 0.9, math.nan, 0.8, 0.6])
     assert d == {"n": 4, "mean": pytest.approx(0.75), "median": pytest.approx(0.75), "min": 0.6, "max": 0.9}
     assert stats.mean_std([0.8, 0.82, 0.84]) == pytest.approx((0.82, 0.02))  # sample std (ddof=1)
-    assert stats.mean_std([0.8]) == (0.8, 0.0)
+    mean, std = stats.mean_std([0.8])
+    assert mean == 0.8 and math.isnan(std)  # one seed: no spread, not a spread of 0
 
 
 def test_seed_ci_is_a_t_interval():

@@ -125,8 +125,10 @@ def fmt_duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def _cell_text(c) -> str:
-    return f"{c.mean:.3f} ± {c.std:.3f}" + (f" {UNCONVERGED_MARK}" if c.unconverged else "")
+def _cell_text(c, sep: str = " ± ") -> str:
+    """'0.801 ± 0.002' over several seeds, '0.801' for one (no spread to show)."""
+    spread = f"{sep}{c.std:.3f}" if len(c.values) > 1 else ""
+    return f"{c.mean:.3f}{spread}" + (f" {UNCONVERGED_MARK}" if c.unconverged else "")
 
 
 def _data_line(section: Section) -> str:
@@ -211,7 +213,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             rows.append(row + [f"{r['n_parameters']:,}", ended_by(r), fmt_duration(r["compute_s"])])
         out += _md_table(header, rows, ["---:", ":---"] + ["---:"] * (len(header) - 2)) + [""]
         out += [f"- {line}" for line in _stats_lines(s)] + [""]
-        out += ["### Test AUROC per task (mean ± std over seeds)", ""]
+        out += ["### Test AUROC per task (mean ± std over seeds; one value where one seed ran)", ""]
         show_oracle = s.simulated and any(v is not None for v in s.oracle.values())
         header = ["task"] + (["oracle (ceiling)"] if show_oracle else []) + [_md(m) for m in s.models]
         rows = []
@@ -449,7 +451,7 @@ def console_table(records: list[dict]) -> str:
             row = f"{m:<{width}}"
             for t in s.tasks:
                 c = s.cells.get((m, t))
-                text = f"{c.mean:.3f}±{c.std:.3f}" + (UNCONVERGED_MARK if c.unconverged else "") if c else "—"
+                text = _cell_text(c, sep="±") if c else "—"
                 row += f"{text:>15}"
             row += f"{fmt(s.per_model[m]['mean']):>9}"
             if s.wins:

@@ -32,11 +32,12 @@ def describe(values) -> dict:
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1) over seeds; std is 0 for a single seed."""
+    """Mean and sample standard deviation (ddof=1) over seeds; std is NaN for a single seed (one value has no
+    spread to report, and 0 would read as 'perfectly reproducible')."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else math.nan
 
 
 def wins_against(matrix: np.ndarray, reference_row: int) -> list[tuple[int, int]]:
