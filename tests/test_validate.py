@@ -341,6 +341,22 @@ def test_predictions_edited_or_a_resealed_summary_are_caught(tmp_path, records_f
     assert any("does not follow from the seed records" in r for r in reasons(report, "E003/summary.json"))
 
 
+@pytest.mark.parametrize("damage,expected", [
+    (lambda lines: lines[:5] + [lines[5].rsplit(",", 1)[0]] + lines[6:], "line 6 has 2 fields, the header 3"),
+    (lambda lines: ["gene_id,probability"] + [ln.rsplit(",", 1)[0] for ln in lines[1:]], "no column label"),
+    (lambda lines: lines[:3] + [lines[3].split(",")[0] + ",high,1"] + lines[4:], "could not convert string to float"),
+])
+def test_a_damaged_predictions_file_is_named_with_what_is_wrong(tmp_path, records_factory, damage, expected):
+    import gzip
+
+    bundle = make_bundle(tmp_path, records_factory)
+    csv = bundle / "records/E112/seed-0.predictions.csv.gz"
+    lines = gzip.decompress(csv.read_bytes()).decode().splitlines()
+    csv.write_bytes(gzip.compress(("\n".join(damage(lines)) + "\n").encode()))
+    why = reasons(v.validate_bundle(bundle, fake_registry()), "E112/seed-0.predictions.csv.gz")
+    assert any("cannot be read as gene_id,probability,label" in r and expected in r for r in why), why
+
+
 def test_a_resealed_seed_record_must_match_its_predictions(tmp_path, records_factory):
     bundle = make_bundle(tmp_path, records_factory)
     f = bundle / "records/E123/seed-2.json"
