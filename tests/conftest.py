@@ -36,6 +36,22 @@ def home(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory):
+    """One fresh, empty ``$CHROMBENCH_HOME`` for a whole test module, for modules whose tests share
+    simulated tasks (generated once, not once per test). Use it by overriding ``home``::
+
+        @pytest.fixture(scope="module")
+        def home(module_home):
+            return module_home
+    """
+    path = tmp_path_factory.mktemp("chrombench-home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHROMBENCH_HOME", str(path))
+    yield path
+    mp.undo()
+
+
 def random_split(n_genes: int, seed: int, gene_ids=None) -> Split:
     """Small heavy-tailed counts, both labels present, six-digit zero-padded gene IDs by default."""
     rng = np.random.default_rng(seed)

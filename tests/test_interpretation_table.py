@@ -22,14 +22,9 @@ MODEL = f"windowed-logistic={Path(__file__).with_name('engine_toy_models.py')}:W
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHROMBENCH_HOME", str(path))
+def home(module_home):
     load_task("E003", "simremc", genes=GENES)  # simulate once for the module
-    yield path
-    mp.undo()
-
+    return module_home
 
 @pytest.fixture(scope="module")
 def run_out(home, tmp_path_factory):

@@ -76,14 +76,9 @@ def pg_url():
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHROMBENCH_HOME", str(path))
+def home(module_home):
     load_task("E003", "simremc", genes=GENES)
-    yield path
-    mp.undo()
-
+    return module_home
 
 def test_two_workers_share_trials_and_seeds_exactly_once(pg_url, home, tmp_path):
     import optuna

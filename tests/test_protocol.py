@@ -19,14 +19,9 @@ GENES = {"train": 200, "valid": 100, "test": 100}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(module_home):
     """One data cache for the module: E003 is simulated once."""
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHROMBENCH_HOME", str(path))
-    yield path
-    mp.undo()
-
+    return module_home
 
 @pytest.fixture(scope="module")
 def task(home):

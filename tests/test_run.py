@@ -27,14 +27,9 @@ GENES_CLI = "200,100,100"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHROMBENCH_HOME", str(path))
+def home(module_home):
     load_task("E003", "simremc", genes=GENES)  # simulate once for the module
-    yield path
-    mp.undo()
-
+    return module_home
 
 def problems(rec: dict) -> list[str]:
     """results.problems of a record from read_records (which adds the bookkeeping key _path)."""

@@ -1,6 +1,5 @@
 """What the repository ships under leaderboards/ must stay valid and complete."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -14,20 +13,12 @@ ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def home(tmp_path_factory):
+def home(module_home):
     """One fresh CHROMBENCH_HOME for the module: validating the roadmap56 bundles regenerates the 56
     full-size simulated tasks to check their content hashes (~70 s and 2.5 GB), once here rather than
     once per test. Removed afterwards, so pytest's kept temporary folders do not hold the 2.5 GB."""
-    path = tmp_path_factory.mktemp("chrombench-home")
-    old = os.environ.get("CHROMBENCH_HOME")
-    os.environ["CHROMBENCH_HOME"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("CHROMBENCH_HOME", None)
-    else:
-        os.environ["CHROMBENCH_HOME"] = old
-    shutil.rmtree(path, ignore_errors=True)
-
+    yield module_home
+    shutil.rmtree(module_home, ignore_errors=True)
 
 def test_committed_bundles_validate():
     res = CliRunner().invoke(main, ["leaderboard", "validate", str(ROOT)])

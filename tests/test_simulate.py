@@ -15,17 +15,8 @@ K27, K36, K4ME1, K4ME3, K9 = range(5)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    import os
-
-    path = tmp_path_factory.mktemp("cbhome")
-    old = os.environ.get("CHROMBENCH_HOME")
-    os.environ["CHROMBENCH_HOME"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("CHROMBENCH_HOME", None)
-    else:
-        os.environ["CHROMBENCH_HOME"] = old
+def home(module_home):
+    return module_home
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,9 @@ GENES = {"train": 200, "valid": 100, "test": 100}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    path = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHROMBENCH_HOME", str(path))
+def home(module_home):
     load_task("E003", "simremc", genes=GENES)
-    yield path
-    mp.undo()
-
+    return module_home
 
 @pytest.fixture(scope="module")
 def tracked(home, tmp_path_factory):

@@ -8,7 +8,6 @@ the command line, and one runs ``chrombench submit`` end to end through the engi
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -27,17 +26,9 @@ VERSION = __import__("chrombench.data.store", fromlist=["x"]).simremc_version() 
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
+def home(module_home):
     """One CHROMBENCH_HOME for the module, so the simulator generates the quick tasks once."""
-    path = tmp_path_factory.mktemp("chrombench-home")
-    old = os.environ.get("CHROMBENCH_HOME")
-    os.environ["CHROMBENCH_HOME"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("CHROMBENCH_HOME", None)
-    else:
-        os.environ["CHROMBENCH_HOME"] = old
-
+    return module_home
 
 def fake_registry(hashes: dict | None = None, version: str = VERSION):
     """A stand-in for the dataset registry: the hash synthetic_records gives each task."""
