@@ -69,7 +69,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from chrombench.baselines.torch_trainer import TorchChromModel
-
     from chrombench.models.registry import get_model_class
 
     fits = shipped_fits(args.bundles)

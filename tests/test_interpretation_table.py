@@ -26,6 +26,7 @@ def home(module_home):
     load_task("E003", "simremc", genes=GENES)  # simulate once for the module
     return module_home
 
+
 @pytest.fixture(scope="module")
 def run_out(home, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"

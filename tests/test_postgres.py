@@ -80,6 +80,7 @@ def home(module_home):
     load_task("E003", "simremc", genes=GENES)
     return module_home
 
+
 def test_two_workers_share_trials_and_seeds_exactly_once(pg_url, home, tmp_path):
     import optuna
     import sqlalchemy as sa

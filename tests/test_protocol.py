@@ -23,6 +23,7 @@ def home(module_home):
     """One data cache for the module: E003 is simulated once."""
     return module_home
 
+
 @pytest.fixture(scope="module")
 def task(home):
     return load_task("E003", "simremc", genes=GENES)

@@ -31,6 +31,7 @@ def home(module_home):
     load_task("E003", "simremc", genes=GENES)  # simulate once for the module
     return module_home
 
+
 def problems(rec: dict) -> list[str]:
     """results.problems of a record from read_records (which adds the bookkeeping key _path)."""
     return results.problems({k: v for k, v in rec.items() if k != "_path"})

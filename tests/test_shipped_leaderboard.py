@@ -20,6 +20,7 @@ def home(module_home):
     yield module_home
     shutil.rmtree(module_home, ignore_errors=True)
 
+
 def test_committed_bundles_validate():
     res = CliRunner().invoke(main, ["leaderboard", "validate", str(ROOT)])
     assert res.exit_code == 0, res.output

@@ -27,6 +27,7 @@ def home(module_home):
     load_task("E003", "simremc", genes=GENES)
     return module_home
 
+
 @pytest.fixture(scope="module")
 def tracked(home, tmp_path_factory):
     """One small run of a model with attention maps; its output folder."""

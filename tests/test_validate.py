@@ -30,6 +30,7 @@ def home(module_home):
     """One CHROMBENCH_HOME for the module, so the simulator generates the quick tasks once."""
     return module_home
 
+
 def fake_registry(hashes: dict | None = None, version: str = VERSION):
     """A stand-in for the dataset registry: the hash synthetic_records gives each task."""
     import hashlib

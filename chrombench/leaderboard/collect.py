@@ -371,11 +371,15 @@ def find_predictions(seed_record: dict) -> Path | None:
     return None
 
 
+PREDICTION_COLUMNS = ("gene_id", "probability", "label")
+
+
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(gene_ids, probability, label) sorted by gene id, so seeds line up gene by gene.
 
-    csv.reader with column indices: a DictReader per row made reading the roadmap56 bundles' ~11 million
-    rows most of a re-render (float() is kept: numpy's string casts are slower and parse differently).
+    csv.reader with column indices, read in one pass: a render reads the roadmap56 bundles' ~11 million
+    rows, and a DictReader per row took ~1.4x as long (benchmarks/bench_read_predictions.py). float() is
+    kept: numpy's string casts are slower and are not the parser the records were checked with.
     """
     import gzip
 
@@ -384,18 +388,18 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{path}: empty, expected a header gene_id,probability,label")
-        missing = [c for c in ("gene_id", "probability", "label") if c not in header]
+            raise ValueError(f"{path}: empty, expected a header {','.join(PREDICTION_COLUMNS)}")
+        missing = [c for c in PREDICTION_COLUMNS if c not in header]
         if missing:
             raise KeyError(f"{path}: no column {', '.join(missing)} in the header {','.join(header)}")
-        cols = [header.index(c) for c in ("gene_id", "probability", "label")]
-        need = max(cols) + 1
+        gi, pi, li = (header.index(c) for c in PREDICTION_COLUMNS)
         rows = list(reader)
-    for i, r in enumerate(rows):
-        if len(r) < need:
-            raise ValueError(f"{path}: line {i + 2} has {len(r)} fields, the header {len(header)}")
-    ids = np.array([r[cols[0]] for r in rows], dtype=str)
-    prob = np.array([float(r[cols[1]]) for r in rows], dtype=float)
-    label = np.array([int(float(r[cols[2]])) for r in rows], dtype=int)
+    try:
+        ids = np.array([r[gi] for r in rows], dtype=str)
+        prob = np.array([float(r[pi]) for r in rows], dtype=float)
+        label = np.array([int(float(r[li])) for r in rows], dtype=int)
+    except IndexError:  # a short row: find it only now, so a good file is read in one pass
+        i, r = next((i, r) for i, r in enumerate(rows) if len(r) <= max(gi, pi, li))
+        raise ValueError(f"{path}: line {i + 2} has {len(r)} fields, the header {len(header)}") from None
     order = np.argsort(ids, kind="stable")
     return ids[order], prob[order], label[order]
