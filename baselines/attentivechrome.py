@@ -47,7 +47,7 @@ class HierarchicalLSTM(nn.Module):
 
     def __init__(self, hidden_bins: int = 32, hidden_marks: int = 16, bidirectional: bool = True,
                  bin_pooling: str = "attention", mark_pooling: str = "attention", dropout: float = 0.0,
-                 n_marks: int = N_MARKS):
+                 n_marks: int = N_MARKS, forget_bias: float = 0.0):
         super().__init__()
         self.n_marks = n_marks
         if bin_pooling not in POOLINGS or mark_pooling not in POOLINGS:
@@ -57,6 +57,8 @@ class HierarchicalLSTM(nn.Module):
         rep_bins, rep_marks = self.directions * hidden_bins, self.directions * hidden_marks
         self.bin_rnn = BlockLSTM(n_marks, 1, hidden_bins, bidirectional)
         self.mark_rnn = BlockLSTM(1, rep_bins, hidden_marks, bidirectional)
+        for rnn in (self.bin_rnn, self.mark_rnn):
+            rnn.add_forget_bias(forget_bias)
         # the reference initialises its context vectors uniformly in [-0.1, 0.1]
         self.bin_context = (nn.Parameter(torch.empty(n_marks, rep_bins).uniform_(-0.1, 0.1))
                             if bin_pooling == "attention" else None)
@@ -147,7 +149,8 @@ class AttentiveChrome(TorchChromModel):
     # E003 and runs each epoch faster (fewer, larger steps); the reference used 16 / 1e-4.
     def __init__(self, hidden_bins: int = 32, hidden_marks: int = 16, dropout: float = 0.2, lr: float = 2e-3,
                  batch_size: int = 128, epochs: int = 100, patience: int = 5, clip_norm: float = 1.0,
-                 weight_decay: float = 0.0, input_transform: str = "log1p", seed: int = 0, device: str = "auto"):
+                 weight_decay: float = 0.0, input_transform: str = "log1p", seed: int = 0, device: str = "auto",
+                 forget_bias: float = 0.0, lr_drops: int = 0):
         self.hidden_bins = hidden_bins
         self.hidden_marks = hidden_marks
         self.dropout = dropout
@@ -160,6 +163,8 @@ class AttentiveChrome(TorchChromModel):
         self.input_transform = input_transform
         self.seed = seed
         self.device = device
+        self.forget_bias = forget_bias  # added to the LSTMs' forget-gate biases at initialisation
+        self.lr_drops = lr_drops  # plateaus that cut the learning rate before one ends the fit
 
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:
@@ -174,7 +179,8 @@ class AttentiveChrome(TorchChromModel):
 
     def _build_module(self) -> HierarchicalLSTM:
         return HierarchicalLSTM(int(self.hidden_bins), int(self.hidden_marks), self.bidirectional,
-                                self.bin_pooling, self.mark_pooling, float(self.dropout), self.input_shape()[1])
+                                self.bin_pooling, self.mark_pooling, float(self.dropout), self.input_shape()[1],
+                                float(getattr(self, "forget_bias", 0.0)))
 
     def _logits(self, module, x):
         return module(x)[0]

@@ -45,6 +45,7 @@ _LEGACY_STOPS = {"early_stopping": "patience", "max_epochs": "cap"}  # models sa
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
+LR_DROP_FACTOR = 0.2  # each plateau's learning-rate cut (``lr_drops``): one order of magnitude in two
 
 
 def resolve_device(device: str) -> torch.device:
@@ -83,7 +84,7 @@ class TorchChromModel(ChromModel):
     """
 
     param_ranges = {"lr": "(0, inf)", "batch_size": "[1, inf)", "epochs": "[1, inf)", "patience": "[1, inf)",
-                    "clip_norm": "[0, inf)", "weight_decay": "[0, inf)", "dropout": "[0, 1)"}
+                    "clip_norm": "[0, inf)", "weight_decay": "[0, inf)", "dropout": "[0, 1)", "lr_drops": "[0, inf)"}
     seed_param, device_param, iterative, fine_tunes = "seed", "device", True, True
     explains = ("gradients",)
 
@@ -239,6 +240,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     shuffle = torch.Generator().manual_seed(int(model.seed))
     batch = int(model.batch_size)
     best_score, best_state, best_epoch, stale = -math.inf, None, -1, 0
+    drops_left = int(getattr(model, "lr_drops", 0) or 0)
     epochs: list[dict] = []
     stopped = "cap"
     for epoch in range(int(model.epochs)):
@@ -268,7 +270,12 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
         else:
             stale += 1
         if valid is not None and stale >= int(model.patience):
-            stopped = "patience"
+            if drops_left > 0:  # a plateau first lowers the step size; only the last one ends the fit
+                drops_left -= 1
+                _scale_lr(optimizer, LR_DROP_FACTOR)
+                stale = 0
+            else:
+                stopped = "patience"
         if on_epoch is not None:
             try:
                 on_epoch(epoch, dict(metrics))
@@ -311,6 +318,12 @@ class ClippedAdam:
         for p in self.params:
             p.grad = None
 
+    def scale_lr(self, factor: float) -> None:
+        self.lr *= factor
+        if not self.native:
+            for group in self.torch.param_groups:
+                group["lr"] *= factor
+
     def step(self) -> None:
         if not self.native:
             if self.clip:
@@ -325,6 +338,15 @@ class ClippedAdam:
                               [self.exp_avgs[k] for k in have], [self.exp_avg_sqs[k] for k in have],
                               [self.steps[k] for k in have], self.lr, self.BETAS, self.EPS, self.weight_decay,
                               self.clip)
+
+
+def _scale_lr(optimizer, factor: float) -> None:
+    """Multiply the step size of the trainer's optimizer (``ClippedAdam``) or of a torch optimizer."""
+    if hasattr(optimizer, "scale_lr"):
+        optimizer.scale_lr(factor)
+    else:
+        for group in optimizer.param_groups:
+            group["lr"] *= factor
 
 
 def _torch_adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:

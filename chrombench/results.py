@@ -140,10 +140,36 @@ def summarize_training(reports: list) -> dict:
     return out
 
 
+# A fit that early stopping ended with its best epoch among the first STALL_EPOCHS never learned: it
+# sat on a plateau from the start, and its "best" weights are close to the initial ones. On the 1.1
+# roadmap56 table every such LSTM fit lost to the logistic regression on its task (E071: best epoch 0,
+# test 0.640 vs 0.728), while no fit whose best epoch was 3 or later did. Three leaves room for a
+# small model that is done in a few epochs only when it ran that few: every zoo model needs more.
+STALL_EPOCHS = 3
+
+
+def stalled_seeds(training: dict) -> list[int]:
+    """Positions (seed order; ``[0]`` for a seed record) of the fits in a ``training`` block that
+    stalled: recorded as ``stalled``, or, in records written before that outcome existed, stopped by
+    ``patience`` with ``best_epoch < STALL_EPOCHS``."""
+    if not isinstance(training, dict):
+        return []
+    stops, bests = training.get("stopped_by"), training.get("best_epoch")
+    stops = stops if isinstance(stops, list) else [stops]
+    bests = bests if isinstance(bests, list) else [bests] * len(stops)
+    return [k for k, (stop, best) in enumerate(zip(stops, bests))
+            if stop == "stalled" or (stop == "patience" and isinstance(best, int) and 0 <= best < STALL_EPOCHS)]
+
+
+def is_stalled(record: dict) -> bool:
+    return bool(stalled_seeds(record.get("training")))
+
+
 def is_unconverged(record: dict) -> bool:
-    """A seed or summary record with at least one fit that stopped while still improving (or diverged)."""
+    """A seed or summary record with at least one fit that stopped while still improving, diverged, or
+    stalled (ended by early stopping before it learned)."""
     training = record.get("training")
-    return isinstance(training, dict) and training.get("converged") is False
+    return isinstance(training, dict) and (training.get("converged") is False or is_stalled(record))
 
 
 @functools.lru_cache(maxsize=1)

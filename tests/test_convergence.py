@@ -168,7 +168,7 @@ def test_the_page_marks_unconverged_numbers_and_states_the_data(tmp_path, record
     assert rows[("lstm", "E112")]["reproduce"] == "chrombench run -m lstm --suite quick -t E112 --seeds 0,1,2"
     # published DeepChrome AUROC per task (E112 0.68 < E003 0.77 < E123 0.89) against the oracle: same order
     assert "Spearman ρ = 1.00 between the published DeepChrome AUROC (real data) and oracle (ceiling) over 3" in md
-    assert "<figcaption>Per task: the published DeepChrome AUROC" in r.html.read_text()
+    assert "<figcaption>Calibration, not validation: per task, the published DeepChrome AUROC" in r.html.read_text()
 
 
 def test_suites_declare_their_protocol():

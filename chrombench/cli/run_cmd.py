@@ -161,7 +161,8 @@ def _local_workers(n: int | None, overwrite_strategy: str, output_dir: Path, arg
 @click.command()
 @click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
               help="A zoo model (or alias: ac, dc, lr, rf, xgb), module:Class, path/file.py:Class or NAME=TARGET; "
-                   "repeat for more. Default: the suite's models (quick: 7; roadmap56: all 10).")
+                   "repeat for more. Default: the suite's models (`chrombench tasks suites` lists them; a suite "
+                   "without a list runs the whole zoo, `chrombench models list`).")
 @budget_options
 def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
         overwrite_strategy, device, workers, no_progress):

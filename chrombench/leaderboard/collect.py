@@ -53,9 +53,22 @@ class Cell:
     def unconverged(self) -> int:
         """Seeds of this cell whose fit stopped while still improving (cap, time) or diverged."""
         t = self.training
-        if "n_unconverged" in t:
-            return int(t["n_unconverged"])
-        return int(t.get("converged") is False)
+        n = int(t["n_unconverged"]) if "n_unconverged" in t else int(t.get("converged") is False)
+        # records written before "stalled" existed call such a fit converged ("patience")
+        return n + len(self.legacy_stalled())
+
+    def legacy_stalled(self) -> list[int]:
+        stops = self.training.get("stopped_by")
+        stops = stops if isinstance(stops, list) else [stops]
+        return [k for k in results.stalled_seeds(self.training) if k < len(stops) and stops[k] == "patience"]
+
+    def stop_reasons(self) -> list[str]:
+        """How each seed's fit ended, with a legacy record's stalled fits called what they are."""
+        stops = self.training.get("stopped_by", [])
+        stops = list(stops) if isinstance(stops, list) else [stops]
+        for k in self.legacy_stalled():
+            stops[k] = "stalled"
+        return stops
 
     @property
     def compute_s(self) -> float:
@@ -118,8 +131,7 @@ class Section:
         cells = [c for (m, _), c in self.cells.items() if m == model]
         stops: dict[str, int] = {}
         for c in cells:
-            reasons = c.training.get("stopped_by", [])
-            for r in (reasons if isinstance(reasons, list) else [reasons]):
+            for r in c.stop_reasons():
                 stops[r] = stops.get(r, 0) + 1
         return {"fits": sum(len(c.values) for c in cells), "unconverged": sum(c.unconverged for c in cells),
                 "stopped_by": dict(sorted(stops.items(), key=lambda kv: -kv[1])),

@@ -15,7 +15,8 @@ A bundle is a folder with a manifest ``bundle.json`` and result records under ``
   from its predictions CSV (recomputed), or a predictions CSV differs from the manifest's sha256;
 - a result record lies under the validated folder but outside any bundle (it would be rendered
   without ever being checked);
-- a fit is unconverged (stopped at its epoch cap or time limit while still improving, or diverged),
+- a fit is unconverged (stopped at its epoch cap or time limit while still improving, diverged, or stalled:
+  early stopping ended it with its best epoch before results.STALL_EPOCHS),
   unless the manifest declares the bundle a smoke test (``"smoke_test": true``: warnings only).
 
 The digests stop edits by hand and mistakes; they are not signatures (anyone can reseal a record
@@ -401,9 +402,15 @@ def _check_convergence(path: Path, manifest: dict, records: dict[str, dict], rej
             continue
         t = rec["training"]
         ran = f" after {t['epochs_run']} epochs" if "epochs_run" in t else ""
-        cap = f" (cap {t['cap']}, best epoch {t.get('best_epoch')})" if "cap" in t else ""
-        why = (f"{rec['model']['name']} on {rec['task']['name']} seed {rec['seed']} is unconverged: stopped by "
-               f"{t['stopped_by']}{ran}{cap} while still improving; raise its epoch cap or time limit and run it again")
+        who = f"{rec['model']['name']} on {rec['task']['name']} seed {rec['seed']}"
+        if results.is_stalled(rec):
+            why = (f"{who} stalled: early stopping ended it{ran} with its best epoch at {t.get('best_epoch')} "
+                   f"(rule: a best epoch before {results.STALL_EPOCHS} means the fit never learned; recorded as "
+                   f"{t['stopped_by']!r}); fix the training recipe and run it again")
+        else:
+            cap = f" (cap {t['cap']}, best epoch {t.get('best_epoch')})" if "cap" in t else ""
+            why = (f"{who} is unconverged: stopped by {t['stopped_by']}{ran}{cap} while still improving; raise its "
+                   "epoch cap or time limit and run it again")
         if smoke:
             warnings.append(Rejection(str(path / rel), why + " (smoke test: warning only)"))
         else:
