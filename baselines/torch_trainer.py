@@ -7,8 +7,11 @@ subclasses only say how to build that module (``_build_module``). Training is th
 - Adam with gradient-norm clipping (``ClippedAdam``), binary cross-entropy on the logit;
 - early stopping on validation AUROC with ``patience`` epochs, keeping the best epoch's weights
   (validation loss decides instead when the validation split holds a single class), under an
-  epoch cap that a converging fit does not reach; ``training_report()`` says how the fit ended
-  (``patience``: converged; ``cap``/``time``: still improving, unconverged; ``diverged``);
+  epoch cap that a converging fit does not reach; a plateau first cuts the learning rate x0.2 when
+  the model asks for it (``lr_drops``) or when the fit has not learned yet (best epoch before
+  ``results.STALL_EPOCHS``, at most ``STALL_RESCUES`` times); ``training_report()`` says how the fit
+  ended (``patience``: converged; ``stalled``: stopped before it learned; ``cap``/``time``: still
+  improving, unconverged; ``diverged``) and at which epochs the learning rate was cut;
 - ``on_epoch(epoch, {"valid_auroc", "valid_loss", "train_loss", "epoch_time"})`` after every epoch;
   ``StopTraining(reason)`` ends training with the best epoch kept; anything else it raises (e.g.
   ``optuna.TrialPruned``) propagates;
@@ -35,6 +38,7 @@ from torch import nn
 
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
+from chrombench.results import STALL_EPOCHS
 from chrombench.parallel import intra_op_threads, map_chunks  # noqa: F401 (re-exported)
 from chrombench.models.contract import ChromModel, EpochCallback, StopTraining, check_counts, fit_report
 
@@ -46,6 +50,9 @@ DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
 LR_DROP_FACTOR = 0.2  # each plateau's learning-rate cut (``lr_drops``): one order of magnitude in two
+# Cuts a fit may take when patience runs out before it learned (best epoch < STALL_EPOCHS). A fit that
+# learned never takes one, so converged fits are exactly what they were without this rule.
+STALL_RESCUES = 2
 
 
 def resolve_device(device: str) -> torch.device:
@@ -165,8 +172,9 @@ class TorchChromModel(ChromModel):
         if not history:  # loaded reference weights: trained elsewhere, nothing known of how
             return fit_report("unknown", iterative=True)
         stopped = _LEGACY_STOPS.get(history.get("stopped"), history.get("stopped", "unknown"))
+        cuts = {"lr_cuts": history["lr_cuts"]} if history.get("lr_cuts") else {}
         return fit_report(stopped, iterative=True, epochs_run=len(history.get("epochs", [])),
-                          best_epoch=history.get("best_epoch"), cap=int(self.epochs), patience=int(self.patience))
+                          best_epoch=history.get("best_epoch"), cap=int(self.epochs), patience=int(self.patience), **cuts)
 
     # -- interpretation hooks (chrombench.explain) ---------------------------------------------------
     def prepare_inputs(self, X) -> torch.Tensor:
@@ -241,6 +249,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     batch = int(model.batch_size)
     best_score, best_state, best_epoch, stale = -math.inf, None, -1, 0
     drops_left = int(getattr(model, "lr_drops", 0) or 0)
+    rescues_left, lr_cuts = int(getattr(model, "stall_rescues", STALL_RESCUES)), []
     epochs: list[dict] = []
     stopped = "cap"
     for epoch in range(int(model.epochs)):
@@ -270,9 +279,13 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
         else:
             stale += 1
         if valid is not None and stale >= int(model.patience):
-            if drops_left > 0:  # a plateau first lowers the step size; only the last one ends the fit
-                drops_left -= 1
+            # a plateau first lowers the step size (lr_drops of them); so does one that comes before the
+            # fit learned anything (a stall), which a smaller step is the cure for. Otherwise it ends the fit.
+            stalled = best_epoch < STALL_EPOCHS and rescues_left > 0
+            if drops_left > 0 or stalled:
+                drops_left, rescues_left = (drops_left - 1, rescues_left) if drops_left > 0 else (0, rescues_left - 1)
                 _scale_lr(optimizer, LR_DROP_FACTOR)
+                lr_cuts.append(epoch)
                 stale = 0
             else:
                 stopped = "patience"
@@ -287,7 +300,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     if best_state is None:
         raise ChrombenchError(f"training diverged (non-finite loss) in the first epoch; try a lower lr than {model.lr}")
     module.load_state_dict(best_state)
-    return {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs}
+    return {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs, "lr_cuts": lr_cuts}
 
 
 class ClippedAdam:

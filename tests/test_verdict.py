@@ -81,6 +81,24 @@ def test_a_plateau_cuts_the_learning_rate_before_it_ends_the_fit():
     assert same  # identical until that plateau: the cut is the only difference
 
 
+def test_a_fit_that_has_not_learned_when_patience_runs_out_gets_a_smaller_step():
+    """The stall rescue: patience running out before the fit learned cuts the learning rate instead of
+    ending the fit; a fit that learned is never touched by it."""
+    params = dict(SMALL, lr=0.1, epochs=40, patience=2)  # too large a step: epoch 1 is its best, then noise
+    plain = DeepChrome(**params)
+    plain.stall_rescues = 0
+    plain.fit(TRAIN, VALID)
+    assert plain.training_report()["stopped_by"] == "stalled"
+    rescued = DeepChrome(**params).fit(TRAIN, VALID)
+    report = rescued.training_report()
+    n = len(plain.history_["epochs"])
+    assert report["lr_cuts"][0] == n - 1  # where the plain fit gave up
+    assert [e["valid_auroc"] for e in rescued.history_["epochs"][:n]] == [e["valid_auroc"] for e in plain.history_["epochs"]]
+    assert report["stopped_by"] == "patience" and report["best_epoch"] >= results.STALL_EPOCHS
+    learned = DeepChrome(**dict(params, lr=3e-3)).fit(TRAIN, VALID).training_report()
+    assert learned["converged"] and "lr_cuts" not in learned
+
+
 def test_forget_bias_shifts_only_the_forget_gates():
     torch.manual_seed(0)
     a = BlockLSTM(2, 1, 8)
