@@ -38,7 +38,7 @@ from torch import nn
 
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
-from chrombench.results import STALL_EPOCHS
+from chrombench.results import STALL_EPOCHS, is_stalled_fit
 from chrombench.parallel import intra_op_threads, map_chunks  # noqa: F401 (re-exported)
 from chrombench.models.contract import ChromModel, EpochCallback, StopTraining, check_counts, fit_report
 
@@ -50,8 +50,9 @@ DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
 LR_DROP_FACTOR = 0.2  # each plateau's learning-rate cut (``lr_drops``): one order of magnitude in two
-# Cuts a fit may take when patience runs out before it learned (best epoch < STALL_EPOCHS). A fit that
-# learned never takes one, so converged fits are exactly what they were without this rule.
+# Cuts a fit may take when patience runs out before it learned (results.is_stalled_fit: an early best
+# epoch below a linear model's AUROC). A fit that learned never takes one, so converged fits are exactly
+# what they were without this rule.
 STALL_RESCUES = 2
 
 
@@ -173,6 +174,9 @@ class TorchChromModel(ChromModel):
             return fit_report("unknown", iterative=True)
         stopped = _LEGACY_STOPS.get(history.get("stopped"), history.get("stopped", "unknown"))
         cuts = {"lr_cuts": history["lr_cuts"]} if history.get("lr_cuts") else {}
+        for key in ("valid_floor", "best_valid_auroc"):  # what the stall rule saw, where it looked
+            if history.get(key) is not None:
+                cuts[key] = float(history[key])
         return fit_report(stopped, iterative=True, epochs_run=len(history.get("epochs", [])),
                           best_epoch=history.get("best_epoch"), cap=int(self.epochs), patience=int(self.patience), **cuts)
 
@@ -250,6 +254,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     best_score, best_state, best_epoch, stale = -math.inf, None, -1, 0
     drops_left = int(getattr(model, "lr_drops", 0) or 0)
     rescues_left, lr_cuts = int(getattr(model, "stall_rescues", STALL_RESCUES)), []
+    floor = None  # the stall rule's linear floor: computed only if patience runs out with an early best epoch
     epochs: list[dict] = []
     stopped = "cap"
     for epoch in range(int(model.epochs)):
@@ -281,7 +286,10 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
         if valid is not None and stale >= int(model.patience):
             # a plateau first lowers the step size (lr_drops of them); so does one that comes before the
             # fit learned anything (a stall), which a smaller step is the cure for. Otherwise it ends the fit.
-            stalled = best_epoch < STALL_EPOCHS and rescues_left > 0
+            if best_epoch < STALL_EPOCHS and floor is None:
+                floor = linear_floor(train, valid)
+            stalled = best_epoch < STALL_EPOCHS and rescues_left > 0 and \
+                is_stalled_fit("patience", best_epoch, best_score, floor)
             if drops_left > 0 or stalled:
                 drops_left, rescues_left = (drops_left - 1, rescues_left) if drops_left > 0 else (0, rescues_left - 1)
                 _scale_lr(optimizer, LR_DROP_FACTOR)
@@ -300,7 +308,25 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     if best_state is None:
         raise ChrombenchError(f"training diverged (non-finite loss) in the first epoch; try a lower lr than {model.lr}")
     module.load_state_dict(best_state)
-    return {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs, "lr_cuts": lr_cuts}
+    out = {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs, "lr_cuts": lr_cuts}
+    if floor is not None:
+        out.update(valid_floor=floor, best_valid_auroc=best_score)
+    return out
+
+
+def linear_floor(train, valid) -> float:
+    """Valid AUROC of a logistic regression on each gene's log1p per-mark totals: what a fit must beat
+    to have learned anything beyond the marks' abundance (``results.is_stalled_fit``). Milliseconds."""
+    from sklearn.linear_model import LogisticRegression
+
+    def features(X):
+        return np.log1p(np.asarray(X, dtype=np.float64).sum(axis=1))
+
+    y = np.asarray(train.y)
+    if len(np.unique(y)) < 2 or len(np.unique(valid.y)) < 2:
+        return math.nan
+    lr = LogisticRegression(max_iter=1000).fit(features(train.X), y)
+    return float(auroc(np.asarray(valid.y), lr.decision_function(features(valid.X))))
 
 
 class ClippedAdam:

@@ -36,6 +36,15 @@ def test_early_stopping_with_a_best_epoch_among_the_first_three_is_stalled(best,
     assert report["converged"] is (expected == "patience")
 
 
+def test_an_early_best_epoch_that_clears_the_linear_floor_learned_fast():
+    # DeepChrome on simulated E071: best epoch 2 at valid 0.726 where logistic regression gets 0.728
+    assert fit_report("patience", iterative=True, best_epoch=2, best_valid_auroc=0.726,
+                      valid_floor=0.728)["stopped_by"] == "patience"
+    # the LSTM there: best epoch 0 at 0.636
+    assert fit_report("patience", iterative=True, best_epoch=0, best_valid_auroc=0.636,
+                      valid_floor=0.728)["stopped_by"] == "stalled"
+
+
 def test_records_written_before_stalled_existed_are_read_as_stalled():
     legacy = {"kind": "seed", "training": STALLED_LEGACY}
     fine = {"kind": "seed", "training": CONVERGED_FIT}
@@ -81,9 +90,13 @@ def test_a_plateau_cuts_the_learning_rate_before_it_ends_the_fit():
     assert same  # identical until that plateau: the cut is the only difference
 
 
-def test_a_fit_that_has_not_learned_when_patience_runs_out_gets_a_smaller_step():
+def test_a_fit_that_has_not_learned_when_patience_runs_out_gets_a_smaller_step(monkeypatch):
     """The stall rescue: patience running out before the fit learned cuts the learning rate instead of
-    ending the fit; a fit that learned is never touched by it."""
+    ending the fit; a fit that learned is never touched by it. The floor is raised to 0.95 here so that
+    this toy task's fast start (0.92 at epoch 1) counts as not learned yet."""
+    from chrombench.baselines import torch_trainer
+
+    monkeypatch.setattr(torch_trainer, "linear_floor", lambda train, valid: 0.95)
     params = dict(SMALL, lr=0.1, epochs=40, patience=2)  # too large a step: epoch 1 is its best, then noise
     plain = DeepChrome(**params)
     plain.stall_rescues = 0
@@ -95,8 +108,18 @@ def test_a_fit_that_has_not_learned_when_patience_runs_out_gets_a_smaller_step()
     assert report["lr_cuts"][0] == n - 1  # where the plain fit gave up
     assert [e["valid_auroc"] for e in rescued.history_["epochs"][:n]] == [e["valid_auroc"] for e in plain.history_["epochs"]]
     assert report["stopped_by"] == "patience" and report["best_epoch"] >= results.STALL_EPOCHS
+    assert report["best_valid_auroc"] > plain.training_report()["best_valid_auroc"]
     learned = DeepChrome(**dict(params, lr=3e-3)).fit(TRAIN, VALID).training_report()
     assert learned["converged"] and "lr_cuts" not in learned
+
+
+def test_the_linear_floor_is_logistic_regression_on_per_mark_totals():
+    from chrombench.baselines.torch_trainer import linear_floor
+
+    floor = linear_floor(TRAIN, VALID)
+    assert 0.85 < floor < 1.0  # the toy signal is an H3K4me3 excess: visible in the totals
+    noise = type(VALID)(VALID.gene_ids, VALID.X, np.random.default_rng(0).permutation(VALID.y))
+    assert abs(linear_floor(TRAIN, noise) - 0.5) < 0.1
 
 
 def test_forget_bias_shifts_only_the_forget_gates():

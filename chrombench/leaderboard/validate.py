@@ -16,7 +16,7 @@ A bundle is a folder with a manifest ``bundle.json`` and result records under ``
 - a result record lies under the validated folder but outside any bundle (it would be rendered
   without ever being checked);
 - a fit is unconverged (stopped at its epoch cap or time limit while still improving, diverged, or stalled:
-  early stopping ended it with its best epoch before results.STALL_EPOCHS),
+  early stopping ended it before it learned, see results.is_stalled_fit),
   unless the manifest declares the bundle a smoke test (``"smoke_test": true``: warnings only).
 
 The digests stop edits by hand and mistakes; they are not signatures (anyone can reseal a record
@@ -404,9 +404,12 @@ def _check_convergence(path: Path, manifest: dict, records: dict[str, dict], rej
         ran = f" after {t['epochs_run']} epochs" if "epochs_run" in t else ""
         who = f"{rec['model']['name']} on {rec['task']['name']} seed {rec['seed']}"
         if results.is_stalled(rec):
-            why = (f"{who} stalled: early stopping ended it{ran} with its best epoch at {t.get('best_epoch')} "
-                   f"(rule: a best epoch before {results.STALL_EPOCHS} means the fit never learned; recorded as "
-                   f"{t['stopped_by']!r}); fix the training recipe and run it again")
+            floor = (f", valid AUROC {t['best_valid_auroc']:.4f} below the linear floor {t['valid_floor']:.4f}"
+                     if isinstance(t.get("valid_floor"), float) and isinstance(t.get("best_valid_auroc"), float) else "")
+            why = (f"{who} stalled: early stopping ended it{ran} with its best epoch at {t.get('best_epoch')}{floor} "
+                   f"(rule: a best epoch before {results.STALL_EPOCHS} under a linear model's valid AUROC less "
+                   f"{results.FLOOR_MARGIN} means the fit never learned; recorded as {t['stopped_by']!r}); fix the "
+                   "training recipe and run it again")
         else:
             cap = f" (cap {t['cap']}, best epoch {t.get('best_epoch')})" if "cap" in t else ""
             why = (f"{who} is unconverged: stopped by {t['stopped_by']}{ran}{cap} while still improving; raise its "

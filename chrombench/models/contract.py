@@ -36,7 +36,7 @@ from sklearn.base import BaseEstimator
 
 from .. import MARKS, N_BINS, N_MARKS, __version__
 from ..errors import DataFormatError
-from ..results import STALL_EPOCHS
+from ..results import is_stalled_fit
 
 EpochCallback = Callable[[int, dict], None]
 
@@ -46,8 +46,9 @@ EpochCallback = Callable[[int, dict], None]
 #   time       the engine's time limit ended it (unconverged, like the cap)
 #   pruned     the tuner stopped a trial (trials only, never a result)
 #   diverged   the loss became non-finite
-#   stalled    early stopping ended a fit whose best epoch came before results.STALL_EPOCHS: it never
-#              learned (unconverged; a better training recipe, not more patience, is the cure)
+#   stalled    early stopping ended a fit whose best epoch came before results.STALL_EPOCHS with a
+#              validation AUROC below a linear model's: it never learned (unconverged; a better training
+#              recipe, not more patience, is the cure; see results.is_stalled_fit)
 #   tolerance  a solver met its own convergence criterion (lbfgs, libsvm)
 #   complete   nothing iterative to converge (a random forest builds all its trees)
 #   unknown    the model does not say (a third-party model without ``training_report``)
@@ -71,7 +72,8 @@ def fit_report(stopped_by: str, *, iterative: bool, epochs_run: int | None = Non
     record cannot claim convergence that its own stop reason contradicts."""
     if stopped_by not in STOP_REASONS:
         raise ValueError(f"unknown stop reason {stopped_by!r}; one of {', '.join(STOP_REASONS)}")
-    if stopped_by == "patience" and best_epoch is not None and 0 <= int(best_epoch) < STALL_EPOCHS:
+    if stopped_by == "patience" and best_epoch is not None and \
+            is_stalled_fit("patience", int(best_epoch), extra.get("best_valid_auroc"), extra.get("valid_floor")):
         stopped_by = "stalled"
     out = {"iterative": bool(iterative), "stopped_by": stopped_by,
            "converged": None if stopped_by == "unknown" else stopped_by in CONVERGED_STOPS}
