@@ -175,6 +175,7 @@ def test_published_relations_are_measured_and_disagreement_is_marked(records_fac
     assert verdict.agreement(s) == (2, 3)  # attentivechrome > lstm holds too
     md = "\n".join(lb._md_relations(s))
     assert md.startswith(f"## {lb.RELATIONS_TITLE}") and "DISAGREES in direction" in md
+    assert "Why a direction fails here: simremc" in md  # one sentence on why not
     assert "Singh et al., NeurIPS 2017" in md
 
 

@@ -202,3 +202,22 @@ RELATIONS_NOTE = ("Published relations: pairs of models compared on the same rea
                   "papers, set beside the same pair measured here. \"Reproduced\" means the published-better model "
                   "also has the higher mean AUROC here; rows on other data processing are shown but not counted. "
                   "On simulated data this checks the simulator as much as the models.")
+
+# Why a published direction can fail on the simulator, said once under the panel when one does.
+SIMULATOR_WHY_NOT = {
+    "1.1": ("simremc 1.1 was calibrated so that each task's ceiling is DeepChrome's published AUROC + 0.03; no "
+            "planted mechanism was calibrated to the published pairwise relations, so a model family that wins "
+            "on the real archive need not win here (simremc 1.2 is to be calibrated on them)."),
+}
+
+
+def why_not(section: Section) -> str | None:
+    """One sentence on why a counted published direction fails here, or None when all hold."""
+    if not any(m.relation.counted and not m.agrees for m in measured_relations(section)):
+        return None
+    if section.simulated:
+        major = section.version.split("+")[0]
+        return SIMULATOR_WHY_NOT.get(major, f"simremc {major} does not plant what makes the published order hold.")
+    return ("This dataset is not the archive the papers used (other genes, bins or labels), so their relations "
+            "need not hold on it.")
+
