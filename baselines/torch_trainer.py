@@ -50,6 +50,7 @@ DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
 LR_DROP_FACTOR = 0.2  # each plateau's learning-rate cut (``lr_drops``): one order of magnitude in two
+# Each cut also goes back to the best epoch's weights: after a plateau the current ones are worse.
 # Cuts a fit may take when patience runs out before it learned (results.is_stalled_fit: an early best
 # epoch below a linear model's AUROC). A fit that learned never takes one, so converged fits are exactly
 # what they were without this rule.
@@ -293,6 +294,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
             if drops_left > 0 or stalled:
                 drops_left, rescues_left = (drops_left - 1, rescues_left) if drops_left > 0 else (0, rescues_left - 1)
                 _scale_lr(optimizer, LR_DROP_FACTOR)
+                module.load_state_dict(best_state)  # the smaller step starts again from the best weights
                 lr_cuts.append(epoch)
                 stale = 0
             else:
