@@ -93,11 +93,12 @@ def test_a_plateau_cuts_the_learning_rate_before_it_ends_the_fit():
 def test_a_fit_that_has_not_learned_when_patience_runs_out_gets_a_smaller_step(monkeypatch):
     """The stall rescue: patience running out before the fit learned cuts the learning rate instead of
     ending the fit; a fit that learned is never touched by it. The floor is raised to 0.95 here so that
-    this toy task's fast start (0.92 at epoch 1) counts as not learned yet."""
+    this toy task's start (0.63 at epoch 0, then chance) counts as not learned; each cut goes back to the
+    best weights with a fifth of the step."""
     from chrombench.baselines import torch_trainer
 
     monkeypatch.setattr(torch_trainer, "linear_floor", lambda train, valid: 0.95)
-    params = dict(SMALL, lr=0.1, epochs=40, patience=2)  # too large a step: epoch 1 is its best, then noise
+    params = dict(SMALL, lr=0.05, seed=2, epochs=40, patience=2)  # too large a step: epoch 0 is its best
     plain = DeepChrome(**params)
     plain.stall_rescues = 0
     plain.fit(TRAIN, VALID)

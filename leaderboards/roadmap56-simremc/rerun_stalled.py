@@ -1,4 +1,4 @@
-"""Recompute only the stalled fits of shipped roadmap56 columns, keeping every other fit as shipped.
+"""Recompute only the stalled fits of shipped columns (roadmap56 or quick), keeping every other fit as shipped.
 
 A column's converged fits do not change under the stall rescue (the trainer cuts the learning rate only
 for a fit that has not learned yet), so re-running a whole column to mend a few stalled cells would
@@ -7,6 +7,7 @@ removes the stalled seeds (and their tasks' summaries), and lets `chrombench run
 then bundle as usual (build.sh bundle with REBUNDLE=1 and MODELS=...).
 
     python leaderboards/roadmap56-simremc/rerun_stalled.py --out /scratch/rm56 transferchrome hm-crnn
+    python leaderboards/roadmap56-simremc/rerun_stalled.py --suite quick --zoo leaderboards/zoo --out /scratch/q tc
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from chrombench import results
 HERE = Path(__file__).resolve().parent
 
 
-def lay_out(model: str, out: Path) -> list[tuple[str, int]]:
+def lay_out(model: str, out: Path, zoo: Path = HERE / "zoo") -> list[tuple[str, int]]:
     """Copy the bundle's records under ``out/results``; return the stalled (task, seed) fits removed."""
-    bundle = HERE / "zoo" / model / "records"
+    bundle = zoo / model / "records"
     stalled = []
     for rec in results.read_records(bundle, kind="seed"):
         src = Path(rec["_path"])
@@ -48,14 +49,16 @@ def main() -> None:
     ap.add_argument("models", nargs="+")
     ap.add_argument("--out", type=Path, required=True, help="a `chrombench run` output folder to work in")
     ap.add_argument("--dry-run", action="store_true", help="only list the stalled fits")
+    ap.add_argument("--suite", default="roadmap56", help="the suite the bundles were run on")
+    ap.add_argument("--zoo", type=Path, default=HERE / "zoo", help="the folder of the shipped bundles")
     args = ap.parse_args()
     for model in args.models:
-        stalled = lay_out(model, args.out)
+        stalled = lay_out(model, args.out, args.zoo)
         print(f"{model}: {len(stalled)} stalled fits: {', '.join(f'{t}/seed-{s}' for t, s in stalled) or 'none'}",
               flush=True)
         if args.dry_run or not stalled:
             continue
-        cmd = ["chrombench", "run", "-m", model, "--suite", "roadmap56", "--output-dir", str(args.out), "--no-progress"]
+        cmd = ["chrombench", "run", "-m", model, "--suite", args.suite, "--output-dir", str(args.out), "--no-progress"]
         for task in sorted({t for t, _ in stalled}):
             cmd += ["-t", task]
         subprocess.run(cmd, check=True, stdout=sys.stdout, stderr=sys.stderr)
