@@ -140,6 +140,13 @@ def summarize_training(reports: list) -> dict:
     return out
 
 
+def is_outside(record: dict) -> bool:
+    """A record made from predictions outside the engine (``chrombench record``): no code travels with it,
+    so it cannot be rebuilt."""
+    origin = record.get("origin")
+    return isinstance(origin, dict) and origin.get("engine") is False
+
+
 def is_unconverged(record: dict) -> bool:
     """A seed or summary record with at least one fit that stopped while still improving (or diverged)."""
     training = record.get("training")
