@@ -19,6 +19,8 @@ from chrombench.cli import main
 from chrombench.data import store
 from chrombench.errors import ChrombenchError, PredictionsError
 from chrombench.tasks import get_spec
+from test_data_build import inputs  # noqa: F401 - the build tests' synthetic bigWig/GTF fixture
+from test_data_build import spec as build_spec
 from toydata import TOY
 
 ZOO = Path(__file__).resolve().parents[1] / "leaderboards" / "zoo"
@@ -271,3 +273,15 @@ def test_the_readmes_python_section_runs(home, tmp_path, monkeypatch, capsys):
     assert str(written.relative_to(tmp_path)) in capsys.readouterr().out
     assert results.problems(rec) == [] and results.is_outside(rec) and rec["task"]["suite"] == "quick"
     assert 0.5 < rec["metrics"]["test"]["auroc"] < rec["oracle_auroc"]  # a real signal, under the ceiling
+
+
+def test_a_built_dataset_keeps_its_own_marks_and_bins(home, inputs):
+    """`chrombench data build` output (other marks, 10 bins), with the build tests' own synthetic inputs."""
+    from chrombench.data.build import build_dataset
+
+    build_dataset(build_spec(inputs))
+    task = chrombench.load_task("mine")
+    assert task.marks == ("H3K27ac", "H3K4me3") and task.bins == 10 and task.train.X.shape[1:] == (10, 2)
+    assert task.dataset.split == "random" and task.metadata["published_auroc"] is None
+    assert set(task.frame("train")["mark"].unique()) == {"H3K27ac", "H3K4me3"}
+    assert tuple(task.torch_dataset("valid")[0][0].shape) == (10, 2)
