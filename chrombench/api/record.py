@@ -163,11 +163,11 @@ def record_predictions(predictions: str | os.PathLike, task: str | Task, *, seed
     ``params``, ``n_parameters``, ``family``, ``fit_time_s``: what the record says about your model.
     A seed already recorded under ``out_dir`` is replaced only with ``overwrite``.
     """
-    from ..models.registry import MODELS
+    from ..models.registry import MODELS, canonical
     from ..safepath import identifier
 
     identifier(model_name, "model name")
-    if model_name in MODELS:
+    if canonical(model_name) in MODELS:  # a row of yours must not pass itself off as the zoo's
         raise ChrombenchError(f"model name {model_name!r} is a zoo model's; name your model something else")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ChrombenchError(f"seed must be a non-negative integer, got {seed!r}")
