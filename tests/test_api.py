@@ -163,8 +163,7 @@ def test_record_from_the_engines_own_predictions_gives_the_engines_metrics(home,
     """The zoo's logistic regression predictions, recorded as if from outside: same metrics, same data hash."""
     zoo = ZOO / "logistic-regression" / "records" / "E003"
     engine = json.loads((zoo / "seed-0.json").read_text())
-    preds = tmp_path / "lr-seed-0.csv"
-    preds.write_bytes(gzip.decompress((zoo / "seed-0.predictions.csv.gz").read_bytes()))
+    preds = zoo / "seed-0.predictions.csv.gz"  # gzipped, with the engine's label column (checked against the split)
     result = CliRunner().invoke(main, ["record", str(preds), "-t", "E003", "--suite", "quick", "--seed", "0",
                                        "--model-name", "lr-outside", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
