@@ -34,3 +34,10 @@ class ModelFormatError(ChrombenchError, ValueError):
 
 class ProtocolViolation(ChrombenchError):
     """Code on the tuning path reached for test data (the engine seals the test split while tuning)."""
+
+
+class PredictionsError(ChrombenchError, ValueError):
+    """Predictions that break the evaluator's input contract or do not fit the task's split. The message
+    names the problem (and the file and line, for a predictions file)."""
+
+    exit_code = 2

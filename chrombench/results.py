@@ -186,6 +186,13 @@ def is_stalled(record: dict) -> bool:
     return bool(stalled_seeds(record.get("training")))
 
 
+def is_outside(record: dict) -> bool:
+    """A record made from predictions outside the engine (``chrombench record``): no code travels with it,
+    so it cannot be rebuilt."""
+    origin = record.get("origin")
+    return isinstance(origin, dict) and origin.get("engine") is False
+
+
 def is_unconverged(record: dict) -> bool:
     """A seed or summary record with at least one fit that stopped while still improving, diverged, or
     stalled (ended by early stopping before it learned)."""

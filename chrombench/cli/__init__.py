@@ -27,6 +27,7 @@ COMMANDS = {
     "ui": ("run_cmd:ui", "Start the MLflow UI on the local tracking store."),
     "leaderboard": ("leaderboard_cmd:leaderboard", "Render and validate leaderboards."),
     "submit": ("leaderboard_cmd:submit", "Run the full protocol for your model and write a leaderboard bundle."),
+    "record": ("record_cmd:record", "A result record from predictions made in your own training loop."),
     "explain": ("explain_cmd:explain", "Attention maps, saliency and importances, scored against ground truth."),
     "transfer": ("transfer_cmd:transfer", "Train on one cell type, test on another: an N x N AUROC matrix."),
 }

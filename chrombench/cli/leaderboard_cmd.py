@@ -116,8 +116,9 @@ def bundle_cmd(results_dir, suite, models, out_root, overwrite, smoke_test):
     manifest; each bundle is validated like a submission. This is how the zoo's results are shipped.
 
     \b
-    Example:
+    Examples:
       chrombench run && chrombench leaderboard bundle --suite quick --out leaderboards/zoo
+      chrombench leaderboard bundle chrombench-out/results --suite quick --out mine   # from `chrombench record`
     """
     from ..leaderboard.submit import bundle_results
     from ..leaderboard.validate import validate_bundle

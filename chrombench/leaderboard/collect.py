@@ -29,6 +29,7 @@ PREDICTION_NAMES = ("seed-{k}.predictions.csv", "seed-{k}.predictions.csv.gz", "
                     "predictions-seed-{k}.csv")
 CI_BOOTSTRAP = "bootstrap over test genes"
 CI_SEEDS = "t-interval over seeds"
+OUTSIDE_ENGINE = "predictions from outside the engine: no code travels with them, so they cannot be rebuilt"
 
 
 @dataclass
@@ -117,6 +118,7 @@ class Section:
     interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
     content_hashes: dict[str, str] = field(default_factory=dict)  # task -> the dataset content hash
     split: str | None = None  # "random"/"chromosome" for a `data build` dataset; None: the archive's thirds
+    outside: set[str] = field(default_factory=set)  # models whose records are predictions from outside the engine
 
     @property
     def content_hash(self) -> str:
@@ -149,6 +151,9 @@ class Section:
         """The `chrombench run` command that produces this section's results (inferred)."""
         from ..models.registry import MODELS
 
+        engine = [m for m in self.models if m not in self.outside]  # the others cannot be rebuilt
+        if self.outside and not engine:
+            return f"(none: {OUTSIDE_ENGINE})"
         parts = ["chrombench run"]
         if len(self.suites) == 1:
             parts.append(f"--suite {self.suites[0]}")
@@ -158,8 +163,8 @@ class Section:
                 parts.append("--genes " + ",".join(str(self.genes[s]) for s in ("train", "valid", "test")))
         if self.dataset != "simremc":
             parts.append(f"--data {self.dataset}")
-        if sorted(self.models) != sorted(MODELS.names()) or len(self.suites) != 1:
-            parts += [f"-m {shlex.quote(self._model_ref(m, MODELS))}" for m in self.models]
+        if sorted(engine) != sorted(MODELS.names()) or len(self.suites) != 1:
+            parts += [f"-m {shlex.quote(self._model_ref(m, MODELS))}" for m in engine]
         if self.seeds and not self._suite_seeds():
             s = self.seeds
             contiguous = s == list(range(s[0], s[-1] + 1))
@@ -183,6 +188,8 @@ class Section:
         from ..models.registry import MODELS
 
         cell = self.cells[(model, task)]
+        if model in self.outside:
+            return f"(none: {OUTSIDE_ENGINE})"
         parts = ["chrombench run", f"-m {shlex.quote(self._model_ref(model, MODELS))}"]
         if len(self.suites) == 1:
             parts.append(f"--suite {self.suites[0]}")
@@ -295,7 +302,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
     interpretation: dict[tuple[str, str], dict] = {}
     simulated = False
     splits: set = set()
-    suites, seed_set, families, targets, n_params = set(), set(), {}, {}, {}
+    suites, seed_set, families, targets, n_params, outside = set(), set(), {}, {}, {}, set()
     for (model, task), (summary, seed_recs) in groups.items():
         auroc = summary["metrics"].get("test_auroc", {})
         values = [float(v) for v in auroc.get("values", [auroc.get("mean", math.nan)])]
@@ -312,6 +319,8 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
             suites.add(summary["task"]["suite"])
         seed_set.update(cell.seeds)
         families[model] = summary["model"].get("family", "")
+        if results.is_outside(summary) or any(results.is_outside(r) for r in seed_recs):
+            outside.add(model)
         targets[model] = summary["model"].get("target") or model
         n_params[model] = max(n_params.get(model, 0), int(summary["model"].get("n_parameters", 0)))
     tasks = sorted({t for _, t in cells})
@@ -347,7 +356,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
                    for i, m in enumerate(models)},
         avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
         wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
-        n_parameters=n_params, interpretation=interpretation,
+        n_parameters=n_params, interpretation=interpretation, outside=outside,
         content_hashes={t: c.record["dataset"]["content_hash"] for (_, t), c in sorted(cells.items())},
         ci_methods=sorted({c.ci_method for c in cells.values() if c.ci_method}))
 

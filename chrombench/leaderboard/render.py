@@ -22,7 +22,7 @@ from string import Template
 import numpy as np
 
 from . import interpretation, plots, reported, verdict
-from .collect import REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label  # noqa: F401 - collect_dirs: public here
+from .collect import OUTSIDE_ENGINE, REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label  # noqa: F401 - collect_dirs: public here
 
 DEFAULT_RESULTS = (Path("chrombench-out/results"),)  # your own run; others' results only when asked (--results)
 DEFAULT_OUT = Path("leaderboard")
@@ -55,6 +55,8 @@ SUITE_NOTES = {
 }
 RELATIONS_TITLE = "Published record vs measured"
 UNCONVERGED_MARK = "†"
+OUTSIDE_MARK = "‡"
+OUTSIDE_NOTE = f"{OUTSIDE_MARK} {OUTSIDE_ENGINE} (`chrombench record`); the test split was held out by convention."
 UNCONVERGED_NOTE = (f"{UNCONVERGED_MARK} unconverged: a fit stopped at its epoch cap (or time limit) while its "
                     "validation AUROC was still improving, diverged, or stalled (early stopping ended it with its "
                     "best epoch among its first three: it never learned). Such a number is a smoke test, not a "
@@ -118,12 +120,15 @@ def _model_rows(section: Section) -> list[dict]:
                      "common_mean": d.get("common_mean", math.nan),
                      "median": d["median"], "min": d["min"], "max": d["max"], "tasks": d["n"],
                      "avg_rank": section.avg_ranks.get(m, math.nan), "p_holm": p_holm, "p_raw": p_raw,
-                     "wins": wins, "n_parameters": section.n_parameters.get(m, 0), **section.fits(m)})
+                     "wins": wins, "n_parameters": section.n_parameters.get(m, 0), **section.fits(m),
+                     "outside": m in section.outside})
     return rows
 
 
 def ended_by(row: dict) -> str:
     """'patience 62' or '† cap 3, patience 6': how a model's fits ended, unconverged ones marked."""
+    if row.get("outside"):
+        return "predictions from outside the engine"
     text = ", ".join(f"{k} {v}" for k, v in row["stopped_by"].items()) or "—"
     return f"{UNCONVERGED_MARK} {text}" if row["unconverged"] else text
 
@@ -177,6 +182,8 @@ def _stats_lines(section: Section) -> list[str]:
                  "shared cores each count in full and the sum can exceed the machine time the model took.")
     if any(section.fits(m)["unconverged"] for m in section.models):
         lines.append(UNCONVERGED_NOTE)
+    if section.outside:
+        lines.append(OUTSIDE_NOTE)
     return lines
 
 
@@ -205,7 +212,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         out += [""] if _verdict_lines(s) else []
         out += [f"Reproduce with: {_code(s.reproduce())}", "", _data_line(s), ""]
         if s.models and s.tasks:
-            m0 = s.models[0]
+            m0 = next((m for m in s.models if m not in s.outside), s.models[0])  # one that can be rebuilt
             t0 = next(t for t in s.tasks if (m0, t) in s.cells)
             out += [f"Any one cell: e.g. {_code(s.reproduce_cell(m0, t0))} (every cell's command is in "
                     "leaderboard.csv, column `reproduce`).", ""]
@@ -217,7 +224,8 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         header += ["parameters", "ended by", "compute"]
         rows = []
         for r in _model_rows(s):
-            name = _md(r["model"]) + (f" {UNCONVERGED_MARK}" if r["unconverged"] else "")
+            name = _md(r["model"]) + (f" {UNCONVERGED_MARK}" if r["unconverged"] else "") \
+                + (f" {OUTSIDE_MARK}" if r["outside"] else "")
             row = [str(r["rank"]), name] + ([fmt(r["common_mean"])] if common else [])
             row += [fmt(r["mean"]), fmt(r["median"]), fmt(r["min"]), fmt(r["max"]),
                     str(r["tasks"]), fmt(r["avg_rank"], 2), fmt_p(r["p_holm"])]
@@ -229,7 +237,8 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         out += _md_tie_groups(s)
         out += ["### Test AUROC per task (mean ± std over seeds; one value where one seed ran)", ""]
         show_oracle = s.simulated and any(v is not None for v in s.oracle.values())
-        header = ["task"] + (["oracle (ceiling)"] if show_oracle else []) + [_md(m) for m in s.models]
+        header = ["task"] + (["oracle (ceiling)"] if show_oracle else []) \
+            + [_md(m) + (f" {OUTSIDE_MARK}" if m in s.outside else "") for m in s.models]
         rows = []
         for t in s.tasks:
             row = [t] + ([fmt(s.oracle[t])] if show_oracle else [])
@@ -379,8 +388,9 @@ def _html_section(s: Section, index: int) -> str:
     header += ["parameters", "ended by", "compute"]
     rows = []
     for r in _model_rows(s):
-        name = r["model"] + (f" {UNCONVERGED_MARK}" if r["unconverged"] else "")
-        cells = [_td(str(r["rank"]), r["rank"]), _td(name, cls="text model" + (" unconverged" if r["unconverged"] else "")),
+        name = r["model"] + (f" {UNCONVERGED_MARK}" if r["unconverged"] else "") + (f" {OUTSIDE_MARK}" if r["outside"] else "")
+        cells = [_td(str(r["rank"]), r["rank"]), _td(name, cls="text model" + (" unconverged" if r["unconverged"] else "")
+                                                     + (" outside" if r["outside"] else "")),
                  _td(r["family"], cls="text")]
         if common:
             cells.append(_td(fmt(r["common_mean"]), r["common_mean"], "best" if r["rank"] == 1 else ""))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import __version__, results
 from ..errors import ChrombenchError
-from .collect import find_predictions
+from .collect import OUTSIDE_ENGINE, find_predictions
 from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, _sha256, records_digest
 
 SUBMISSIONS = Path("leaderboards/submissions")
@@ -94,21 +94,23 @@ def search_space_of(model_cls: type) -> dict:
 
 # -- model card --------------------------------------------------------------------------------------------
 
-def model_card(model_cls: type, target: str, name: str, records: list[dict], suite: str, wall_time_s: float,
+def model_card(model_cls: type | None, target: str, name: str, records: list[dict], suite: str, wall_time_s: float,
                trials: int | None, timeout: float | None) -> dict:
+    """``model_cls`` None: predictions from outside the engine (``chrombench record``), no class, no code."""
     summaries = [r for r in records if r["kind"] == "summary"]
     seeds = [r for r in records if r["kind"] == "seed"]
     first = summaries[0] if summaries else records[0]
-    doc = (model_cls.__doc__ or "").strip()
+    doc = (model_cls.__doc__ or "").strip() if model_cls else OUTSIDE_ENGINE
     tuning = {r["task"]["name"]: r.get("tuning", {}) for r in summaries}
     return {
-        "name": name, "target": target, "class": model_cls.__qualname__,
+        "name": name, "target": target, "class": model_cls.__qualname__ if model_cls else "(none: outside the engine)",
         "family": getattr(model_cls, "family", "") or first["model"].get("family", ""),
         "description": doc or getattr(model_cls, "description", "") or "(no docstring)",
         "n_parameters": {r["task"]["name"]: r["model"]["n_parameters"] for r in summaries},
-        "search_space": search_space_of(model_cls),
+        "search_space": search_space_of(model_cls) if model_cls else {},
         "search_space_note": "recorded by calling search_space on a recording trial; in a conditional space "
-                             "only the branch of the lowest values is listed",
+                             "only the branch of the lowest values is listed" if model_cls else
+                             "none: the model was trained outside the engine",
         "tuning_budget": {"trials": trials, "timeout_s": timeout,
                           "spent": {t: {k: v.get(k) for k in ("n_trials", "n_pruned", "elapsed_s", "budget_trials",
                                                               "budget_timeout_s")} for t, v in tuning.items()}},
@@ -204,6 +206,8 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "chrombench_version": __version__, "code_version": results.code_version(), "command": command,
         }
+        if any(results.is_outside(r) for r in records):  # marked on the page too, from the records themselves
+            manifest["outside_engine"] = OUTSIDE_ENGINE
         if suite is None:  # the bundle's own tasks: the subsample they were measured on, for the hash check
             manifest["genes"] = first["task"].get("genes")
         if smoke_test:  # unconverged fits are then warnings, and the page says it is no result
@@ -328,14 +332,20 @@ def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, mode
         seeds = sorted({s for r in summaries for s in r["seeds"]})
         records = summaries + [r for r in mine if r["kind"] == "seed" and r["seed"] in seeds]
         target = summaries[0]["model"].get("target") or name
-        model_cls = get_model_class(target)
+        outside = {results.is_outside(r) for r in records}
+        if outside == {True, False}:
+            raise ChrombenchError(f"{name}: records of the engine and predictions from outside it under {results_dir}; "
+                                  "record your own model under another name")
+        model_cls = None if outside == {True} else get_model_class(target)  # outside the engine: no code
         # compute time from the records themselves: tuning plus every seed's fit
         spent = sum(r["tuning"].get("elapsed_s", 0.0) for r in summaries) + sum(
             r.get("fit_time_s", 0.0) for r in records if r["kind"] == "seed")
         card = model_card(model_cls, target, name, records, suite, spent, None, None)
         card["wall_time_note"] = "compute seconds from the records (tuning plus seed fits), not a wall-clock time"
         how = f"--suite {suite}" if suite else " ".join(f"-t {t}" for t in sorted(tasks_of(mine)))
+        made = f"chrombench record ... --model-name {name} ({OUTSIDE_ENGINE})" if model_cls is None \
+            else f"chrombench run -m {name} {how}"
         written.append(write_bundle(Path(out_root) / name, name, target, suite, records, card,
-                                    command or f"chrombench run -m {name} {how}", overwrite=overwrite,
+                                    command or made, overwrite=overwrite,
                                     smoke_test=smoke_test))
     return written
