@@ -101,3 +101,22 @@ def test_finds_the_planted_pattern_and_says_where(tmp_path):
     assert np.array_equal(PatternChrome(pso_iterations=8, particles=10, seed=3).fit(train, valid).predict_proba(test.X), p)
     model.save(tmp_path / "m")
     assert np.array_equal(load_model(tmp_path / "m").predict_proba(test.X), p)
+
+
+def test_explain_writes_its_patterns_and_importance(tmp_path):
+    from click.testing import CliRunner
+
+    from chrombench.cli import main
+    from chrombench.data.csvformat import write_split
+
+    train, valid, test = planted(300, 1), planted(150, 2), planted(60, 3)
+    PatternChrome(pso_iterations=4, particles=8).fit(train, valid).save(tmp_path / "m")
+    write_split(tmp_path / "genes.csv", test)
+    res = CliRunner().invoke(main, ["explain", str(tmp_path / "m"), str(tmp_path / "genes.csv"), "-o",
+                                    str(tmp_path / "x")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    import pandas as pd
+
+    patterns = pd.read_csv(tmp_path / "x" / "patterns.csv")
+    assert len(patterns) == 10 and patterns.iloc[0]["mark"] == "H3K4me3"
+    assert (tmp_path / "x" / "importance_marks.csv").is_file()
