@@ -52,12 +52,15 @@ def test_models_list_shows_the_whole_zoo_as_table_and_json():
     for name in MODELS.names():
         assert name in table.output
     rows = json.loads(run("models", "list", "--format", "json").output)
-    assert [r["name"] for r in rows] == MODELS.names() and len(rows) == 14
+    assert [r["name"] for r in rows] == MODELS.names() and len(rows) == 16
     ac = next(r for r in rows if r["name"] == "attentivechrome")
     assert ac["available"] and ac["family"] == "recurrent" and ac["parameters"] == AttentiveChrome().n_parameters()
     assert ac["citation"].startswith("Singh") and "NeurIPS 2017" in ac["citation"]
     shallow = next(r for r in rows if r["name"] == "shallowchrome")
     assert shallow["parameters"] == 6 and "BMC Bioinformatics" in shallow["citation"]
+    linear = next(r for r in rows if r["name"] == "deepchrome2")
+    assert linear["parameters"] == 12 and "arXiv:2209.11923" in linear["citation"]
+    assert "Bioinformatics 41(2)" in next(r for r in rows if r["name"] == "patternchrome")["citation"]
 
 
 def test_models_list_survives_a_model_that_cannot_be_imported(monkeypatch):

@@ -19,7 +19,7 @@ def test_zoo_names_are_registered():
     assert set(MODELS.names()) == {
         "attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-beta", "attentivechrome-unidirectional",
         "lstm", "deepchrome", "svm", "random-forest", "xgboost", "logistic-regression", "shallowchrome", "hm-crnn",
-        "chromoformer", "transferchrome"}
+        "chromoformer", "transferchrome", "patternchrome", "deepchrome2"}
     with pytest.raises(UnknownNameError, match="did you mean 'xgboost'"):
         get_model_class("xgbost")
 

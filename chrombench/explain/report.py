@@ -99,6 +99,9 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
         summary["methods"][method] = info
     if "latent" in (getattr(model, "explains", None) or ()):
         summary["latent"] = write_latent(model, split, out)
+    if callable(getattr(model, "patterns", None)):  # PatternChrome: which patterns, on which mark, where
+        summary["patterns"] = model.patterns()
+        pd.DataFrame(summary["patterns"]).to_csv(out / "patterns.csv", index=False)
     if truth is not None:
         summary["random_baseline"] = random_baseline(np.asarray(truth.importance))
         table = {m: v["scores"] for m, v in summary["methods"].items()}

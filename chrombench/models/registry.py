@@ -23,6 +23,8 @@ _ZOO = {
     "hm-crnn": "chrombench.baselines.hmcrnn:HMCRNN",
     "chromoformer": "chrombench.baselines.chromoformer:Chromoformer",
     "transferchrome": "chrombench.baselines.transferchrome:TransferChrome",
+    "patternchrome": "chrombench.baselines.patternchrome:PatternChrome",
+    "deepchrome2": "chrombench.baselines.deepchrome2:DeepChrome2",
 }
 for _name, _target in _ZOO.items():
     MODELS.register(_name, _target, origin="zoo")
