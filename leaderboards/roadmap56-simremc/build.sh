@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."  # the repository root: the page's commands then name
 here="leaderboards/roadmap56-simremc"
 OUT="${OUT:-chrombench-out/roadmap56}"
 WORKERS="${WORKERS:-1}"
-MODELS="${MODELS:-logistic-regression xgboost random-forest deepchrome shallowchrome svm lstm attentivechrome-unidirectional attentivechrome hm-crnn attentivechrome-no-beta attentivechrome-no-alpha transferchrome chromoformer}"
+MODELS="${MODELS:-logistic-regression xgboost random-forest deepchrome shallowchrome svm lstm attentivechrome-unidirectional attentivechrome hm-crnn attentivechrome-no-beta attentivechrome-no-alpha transferchrome chromoformer deepchrome2 patternchrome}"
 CB="${CHROMBENCH:-chrombench}"
 
 if [ "${1:-}" = "bundle" ]; then
