@@ -23,7 +23,7 @@ import pandas as pd
 from ..errors import DataFormatError
 
 BIOTYPE_ATTRIBUTES = ("gene_type", "gene_biotype")  # GENCODE, Ensembl
-VERSION_RE = re.compile(r"\.\d+(_PAR_Y)?$")
+VERSION_RE = re.compile(r"\.\d+(_PAR_Y)?\Z")
 
 
 def strip_version(gene_id: str) -> str:

@@ -51,7 +51,7 @@ TIMEOUT_S = 60
 CHUNK = 1 << 20
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 # <anything>/E003/classification/train.csv, or E003/classification/train.csv at the top
-MEMBER_RE = re.compile(r"(?:^|/)(E\d{3})/classification/(train|valid|test)\.csv$")
+MEMBER_RE = re.compile(r"(?:^|/)(E\d{3})/classification/(train|valid|test)\.csv\Z")
 # a per-task archive such as E003.zip or E003_classification.tar.gz
 PER_TASK_KEY_RE = re.compile(r"^(E\d{3})(?![0-9])")
 
