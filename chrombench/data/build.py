@@ -216,6 +216,20 @@ def binned_counts(tracks: list, genes: pd.DataFrame, window: int, bins: int, pro
     return X
 
 
+def check_memory(genes: int, bins: int, marks: int) -> None:
+    """Refuse, before allocating, arrays that would not fit this machine's memory (int32 counts, plus
+    the float64 sums of one chromosome at a time, bounded by the whole)."""
+    need = genes * bins * marks * (4 + 8)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > 0.8 * have:
+        raise ChrombenchError(f"{genes:,} genes x {bins:,} bins x {marks} marks need about {need / 2**30:.1f} GiB, more "
+                              f"than this machine's {have / 2**30:.1f} GiB allows; use fewer --bins (or a smaller "
+                              "--window)")
+
+
 def empty_windows(X: np.ndarray, genes: pd.DataFrame, marks: list[str]) -> dict[str, dict[str, list[int]]]:
     """Per mark and chromosome: [genes whose whole window is zero for that mark, genes]."""
     zero = X.sum(axis=1) == 0  # [genes, marks]
@@ -298,6 +312,7 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
             raise ChrombenchError(f"only {len(kept)} genes are left after the rules (of {len(genes)} in "
                                   f"{spec.annotation}; dropped: {describe(dropped)}); at least {spec.min_genes} are "
                                   "needed for a task with three useful splits")
+        check_memory(len(kept), spec.bins, len(spec.marks))
         X = binned_counts(tracks, kept, spec.window, spec.bins, progress)
         empty = empty_windows(X, kept, list(spec.marks))
         check_empty(empty)
@@ -337,6 +352,17 @@ def check_distinct(records: list[dict]) -> None:
             same = "the same file" if first["path"] == r["path"] else f"identical files ({first['path']})"
             raise DataFormatError(f"--mark {r['mark']}={r['path']} and --mark {first['mark']} are {same} "
                                   f"(sha256 {r['sha256'][:12]}); each mark needs its own track")
+
+
+def empty_summary(empty: dict[str, dict[str, list[int]]]) -> str:
+    """'genes with an all-zero window: MARK n (chrA z/n, ...), ...': chromosomes listed where a mark is
+    zero on at least a quarter of the genes (each case the user may want to look at)."""
+    parts = []
+    for mark, per in empty.items():
+        total = sum(z for z, _n in per.values())
+        notable = [f"{c} {z}/{n}" for c, (z, n) in per.items() if z and 4 * z >= n]
+        parts.append(f"{mark} {total}" + (f" ({', '.join(notable)})" if notable else ""))
+    return "genes with an all-zero window: " + ", ".join(parts)
 
 
 def describe(dropped: dict[str, int]) -> str:

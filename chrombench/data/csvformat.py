@@ -295,5 +295,9 @@ def write_split(path: str | os.PathLike, split: Split) -> None:
     labels = np.repeat(np.asarray(split.y), N_BINS)
     df = pd.DataFrame({"g": ids, "b": bins, **{m: counts[:, j] for j, m in enumerate(MARKS)}, "y": labels})
     tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, header=False, index=False)
-    os.replace(tmp, path)
+    try:
+        df.to_csv(tmp, header=False, index=False)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or Ctrl-C: no half-written temporary file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
