@@ -200,6 +200,13 @@ def test_chromosome_sizes_are_written_in_ascii_digits(tmp_path, length):
         read_chrom_sizes(path)
 
 
+def test_a_chromosome_listed_twice_with_two_lengths_is_refused(tmp_path):
+    path = tmp_path / "sizes"
+    path.write_text("chr1\t5000\nchr2\t3000\nchr1\t5000\nchr1\t6000\n")
+    with pytest.raises(DataFormatError, match=f"{path}, line 4: chr1 is listed again"):
+        read_chrom_sizes(path)
+
+
 @pytest.mark.parametrize("start", ["+1500", "1500.0", "\u0661\u0665\u0660\u0660", "-3", "1e3"])
 def test_a_read_coordinate_not_written_in_ascii_digits_is_refused_naming_its_line(inputs, tmp_path, start):
     bed = tmp_path / "odd.bed"

@@ -117,6 +117,9 @@ def read_chrom_sizes(path: Path) -> dict[str, int]:
         parts = line.split()
         if len(parts) < 2 or not re.fullmatch(r"[0-9]{1,12}", parts[1]):  # ASCII: isdigit() takes '٣' too
             raise DataFormatError(f"{path}, line {i}: expected 'chrom<TAB>length', got {line!r}")
+        if sizes.get(parts[0], int(parts[1])) != int(parts[1]):
+            raise DataFormatError(f"{path}, line {i}: {parts[0]} is listed again with another length "
+                                  f"({int(parts[1]):,} bp, before {sizes[parts[0]]:,} bp)")
         sizes[parts[0]] = int(parts[1])
     if not sizes:
         raise DataFormatError(f"{path}: no chromosome sizes")
