@@ -303,6 +303,19 @@ def test_a_full_disk_during_import_is_one_line_and_leaves_nothing(monkeypatch, s
     assert snapshot_home() == before
 
 
+def test_a_full_disk_during_a_download_is_named_not_taken_for_a_cut_connection(archive, servers, home,
+                                                                               snapshot_home):
+    """/dev/full answers every write with ENOSPC: the download's .part file is made to point there."""
+    server = servers({KEY: archive})
+    folder = home / "downloads" / f"zenodo-{RECORD}"
+    folder.mkdir(parents=True)
+    (folder / f"{KEY}.part").symlink_to("/dev/full")
+    before = snapshot_home()
+    out = one_clear_line(fetch_cli("--base-url", server.url))
+    assert "No space left on device" in out and "disk is full" in out and "incomplete" not in out
+    assert len(server.content_requests) == 1 and snapshot_home() == before  # no retry of a full disk
+
+
 def test_a_deeply_nested_registry_is_one_line(home):
     store.registry_path().write_text("[" * 100_000 + "]" * 100_000)
     out = one_clear_line(CliRunner().invoke(main, ["data", "import", str(TOY), "--name", "x"]))

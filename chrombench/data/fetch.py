@@ -275,13 +275,16 @@ def _transfer(remote: RemoteFile, part: Path, progress: bool) -> None:
                 tqdm(total=remote.size, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
                      desc=f"download {remote.key}", disable=None if progress else True, leave=False) as bar:
             remaining = remote.size - offset  # never more than the record advertises
-            try:
-                while remaining > 0 and (chunk := resp.read(min(CHUNK, remaining))):
-                    fh.write(chunk)
-                    bar.update(len(chunk))
-                    remaining -= len(chunk)
-            except (http.client.HTTPException, OSError):
-                pass  # connection cut: keep the prefix
+            while remaining > 0:
+                try:
+                    chunk = resp.read(min(CHUNK, remaining))
+                except (http.client.HTTPException, OSError):
+                    break  # connection cut: keep the prefix
+                if not chunk:
+                    break
+                fh.write(chunk)  # a full disk is not a cut connection: it raises, named by the command
+                bar.update(len(chunk))
+                remaining -= len(chunk)
 
 
 def download(remote: RemoteFile, folder: Path, *, retries: int = 2, progress: bool = True) -> Path:
