@@ -117,6 +117,27 @@ def test_an_endless_record_answer_is_cut_at_the_limit_and_named(raw, snapshot_ho
     assert snapshot_home() == before
 
 
+def test_a_record_answer_dripping_a_byte_at_a_time_is_cut_at_the_deadline(raw, monkeypatch):
+    import time
+
+    def drip(h):
+        h.send_response(200)
+        h.end_headers()
+        try:
+            for _ in range(400):  # 20 s at most, long after the test's 1 s deadline
+                h.wfile.write(b" ")
+                h.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    monkeypatch.setattr(fetch, "RECORD_DEADLINE_S", 1)
+    server = raw({f"/api/records/{RECORD}": drip})
+    started = time.monotonic()
+    out = one_clear_line(fetch_cli("--base-url", server.url))
+    assert "took more than 1 s" in out and time.monotonic() - started < 10
+
+
 def test_a_record_answer_declaring_a_huge_length_is_refused_before_reading(raw):
     server = raw({f"/api/records/{RECORD}": body(b"{}", length=10**12)})
     out = one_clear_line(fetch_cli("--base-url", server.url))

@@ -28,6 +28,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -56,6 +57,7 @@ CHUNK = 1 << 20
 # not exceed MAX_MEMBER_BYTES: the archive's largest is ~25 MB (19,802 genes x 100 rows), so 2 GiB
 # only stops a decompression bomb.
 MAX_RECORD_BYTES = 16 << 20
+RECORD_DEADLINE_S = 120  # the record's JSON arrives in well under a second; a minute or two is generous
 MAX_DOWNLOAD_BYTES = 16 << 30
 MAX_BYTES_ENV = "CHROMBENCH_FETCH_MAX_BYTES"
 MAX_MEMBER_BYTES = 2 << 30
@@ -144,11 +146,19 @@ def _read_limited(resp, url: str, limit: int) -> bytes:
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise ChrombenchError(f"{url} answers with {int(declared):,} bytes, more than the {limit:,} a Zenodo record's "
                               "JSON may take; is --base-url a Zenodo records API?")
-    body = resp.read(limit + 1)
-    if len(body) > limit:
+    chunks, size, deadline = [], 0, time.monotonic() + RECORD_DEADLINE_S
+    while size <= limit:
+        if time.monotonic() > deadline:  # a server that drips a byte at a time never trips the socket timeout
+            raise ChrombenchError(f"{url} took more than {RECORD_DEADLINE_S} s to send a record's JSON; stopped reading")
+        chunk = resp.read1(min(CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise ChrombenchError(f"{url} sent more than {limit:,} bytes, the most a Zenodo record's JSON may take; "
                               "stopped reading. Is --base-url a Zenodo records API?")
-    return body
+    return b"".join(chunks)
 
 
 def max_download_bytes() -> int:
