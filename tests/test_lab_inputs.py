@@ -144,6 +144,23 @@ def test_one_file_under_two_mark_names_is_refused(inputs, tmp_path, snapshot_hom
     assert ("identical files" if copy else "the same file") in str(err.value) and snapshot_home() == before
 
 
+def test_one_track_in_two_encodings_under_two_marks_is_refused(inputs, tmp_path, snapshot_home):
+    packed = tmp_path / "k4me3.bed.gz"
+    with gzip.open(packed, "wt") as fh:
+        fh.write(inputs["bed"].read_text())
+    before = snapshot_home()
+    with pytest.raises(DataFormatError, match="H3K4me3 and --mark H3K4me1 give the same count in every bin"):
+        build_dataset(spec(inputs, marks={"H3K27ac": inputs["bw"], "H3K4me3": inputs["bed"], "H3K4me1": packed}))
+    assert snapshot_home() == before
+
+
+def test_a_wiggle_file_named_bed_is_refused_with_the_conversion_hint(inputs, tmp_path):
+    wig = tmp_path / "signal.bed"
+    wig.write_text("variableStep chrom=chr1 span=10\n1501\t2.0\n1601\t3.5\n")
+    with pytest.raises(DataFormatError, match="wigToBigWig"):
+        build_dataset(spec(inputs, marks={"H3K27ac": inputs["bw"], "H3K4me3": wig}))
+
+
 # -- the annotation and the expression table -------------------------------------------------------------------
 
 @pytest.mark.parametrize("start,end,why", [(2900, 2001, "end is before start"), (0, 900, "start is below 1"),

@@ -317,6 +317,7 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
                                   "needed for a task with three useful splits")
         check_memory(len(kept), spec.bins, len(spec.marks))
         X = binned_counts(tracks, kept, spec.window, spec.bins, progress)
+        check_marks_differ(X, list(spec.marks))
         empty = empty_windows(X, kept, list(spec.marks))
         check_empty(empty)
     finally:
@@ -344,6 +345,16 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
                                source=f"build:{spec.annotation.name}+{len(spec.marks)} tracks", overwrite=True,
                                extra={"build": build, "single_task": True})
     return BuildResult(entry=entry, dropped=dropped, kept=len(kept), annotated=len(genes), empty=empty)
+
+
+def check_marks_differ(X: np.ndarray, marks: list[str]) -> None:
+    """Two marks with the same count in every bin of every gene are one track under two names, in two
+    encodings (reads.bed and reads.bed.gz, a bigWig and its copy rewritten): the file check cannot see it."""
+    for a in range(len(marks)):
+        for b in range(a + 1, len(marks)):
+            if X[:, :, a].any() and np.array_equal(X[:, :, a], X[:, :, b]):
+                raise DataFormatError(f"--mark {marks[a]} and --mark {marks[b]} give the same count in every bin of "
+                                      f"all {len(X)} genes: one track under two names? Each mark needs its own track")
 
 
 def check_distinct(records: list[dict]) -> None:

@@ -211,6 +211,9 @@ def read_starts(path: Path) -> dict[str, np.ndarray]:
                 elif not first_rows:
                     header += 1
                     header_lines.append(line)
+        if first_rows and first_rows[0][0].startswith(("fixedStep", "variableStep")):
+            raise DataFormatError(f"{path}: this is a wiggle (.wig) signal, not reads; convert it to a bigWig with "
+                                  "UCSC's `wigToBigWig IN.wig CHROM.SIZES OUT.bw` and pass the .bw")
         if _looks_like_bedgraph(header_lines, first_rows):
             raise DataFormatError(f"{path}: this is a bedGraph, not reads; {BEDGRAPH_HINT}")
         line_no = header
