@@ -333,7 +333,8 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
             raise ChrombenchError(f"the {s} split has {len(sp)} genes and {int(sp.y.sum())} expressed ones; each split "
                                   "needs both classes (with --split chromosome, check --valid-chroms/--test-chroms "
                                   f"against the annotation's chromosome names, e.g. {kept['chrom'].iloc[0]!r})")
-    inputs = track_records + [file_record("annotation", spec.annotation), {**file_record("expression", expr_path), "column": column}]
+    inputs = track_records + [file_record("annotation", spec.annotation),
+                              {**file_record("expression", expr_path), "column": column}]
     if spec.chrom_sizes:
         inputs.append(file_record("chrom_sizes", spec.chrom_sizes))
     build = {"params": spec.params(), "inputs": inputs, "chrombench_version": __version__,

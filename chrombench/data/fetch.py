@@ -149,7 +149,8 @@ def _read_limited(resp, url: str, limit: int) -> bytes:
     chunks, size, deadline = [], 0, time.monotonic() + RECORD_DEADLINE_S
     while size <= limit:
         if time.monotonic() > deadline:  # a server that drips a byte at a time never trips the socket timeout
-            raise ChrombenchError(f"{url} took more than {RECORD_DEADLINE_S} s to send a record's JSON; stopped reading")
+            raise ChrombenchError(f"{url} took more than {RECORD_DEADLINE_S} s to send a record's JSON; "
+                                  "stopped reading")
         chunk = resp.read1(min(CHUNK, limit + 1 - size))
         if not chunk:
             break
@@ -183,8 +184,8 @@ def _remote_file(f, base: str, record: int) -> RemoteFile:
         raise ChrombenchError(f"Zenodo record {record}: file entry without name, size or md5 checksum: {quote(f)}")
     limit = max_download_bytes()
     if size > limit:
-        raise ChrombenchError(f"Zenodo record {record}: {quote(key)} is {size:,} bytes, more than the {limit:,} a download "
-                              f"may take; raise ${MAX_BYTES_ENV} if that is right")
+        raise ChrombenchError(f"Zenodo record {record}: {quote(key)} is {size:,} bytes, more than the {limit:,} a "
+                              f"download may take; raise ${MAX_BYTES_ENV} if that is right")
     links = f.get("links") if isinstance(f.get("links"), dict) else {}
     url = (links.get("content") or links.get("download") or links.get("self")
            or f"{base}/api/records/{record}/files/{urllib.parse.quote(key)}/content")

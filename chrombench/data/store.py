@@ -341,7 +341,8 @@ def remove_dataset(name: str) -> dict:
             if not reg["datasets"]:
                 raise UnknownNameError(f"no dataset named {name!r}: none is registered in {registry_path()} (imported, "
                                        "built or fetched ones can be removed; `chrombench data list` shows them)")
-            raise UnknownNameError(suggest(name, list(reg["datasets"]), "dataset") + "; `chrombench data list` shows them")
+            raise UnknownNameError(suggest(name, list(reg["datasets"]), "dataset")
+                                   + " (`chrombench data list` shows them)")
         entry = reg["datasets"].pop(name)
         folder = Path(entry["path"])
         aside = None
