@@ -124,7 +124,7 @@ def test_a_record_answer_dripping_a_byte_at_a_time_is_cut_at_the_deadline(raw, m
         h.send_response(200)
         h.end_headers()
         try:
-            for _ in range(400):  # 20 s at most, long after the test's 1 s deadline
+            for _ in range(2000):  # 100 s at most, long after the test's 1 s deadline
                 h.wfile.write(b" ")
                 h.wfile.flush()
                 time.sleep(0.05)
@@ -135,7 +135,7 @@ def test_a_record_answer_dripping_a_byte_at_a_time_is_cut_at_the_deadline(raw, m
     server = raw({f"/api/records/{RECORD}": drip})
     started = time.monotonic()
     out = one_clear_line(fetch_cli("--base-url", server.url))
-    assert "took more than 1 s" in out and time.monotonic() - started < 10
+    assert "took more than 1 s" in out and time.monotonic() - started < 60  # not the drip's 100 s
 
 
 def test_a_record_answer_declaring_a_huge_length_is_refused_before_reading(raw):
