@@ -81,10 +81,11 @@ def inputs(tmp_path):
     bw_entries = {"chr1": [(1500, 1550, 2.0), (1590, 1610, 1.0), (2450, 2500, 4.0), (2500, 2600, 9.0),
                            (3000, 3100, 1.0), (3500, 3501, 0.4), (3600, 3603, 0.6), (3950, 4000, 3.0)],
                   "chr2": [(100, 200, 0.5), (1000, 1100, 2.0)],
-                  "chr3": [(10_000 + 2_000 * i - 100, 10_000 + 2_000 * i + 100, 1.0 + (i % 5)) for i in range(N_FILLER)]}
+                  **{c: [(10_000 + 2_000 * i - 100, 10_000 + 2_000 * i + 100, 1.0 + (i % 5)) for i in range(N_FILLER)]
+                     for c in ("chr3", "chr4")}}  # every filler gene has signal: no chromosome without data
     reads = [("chr1", 1500), ("chr1", 1599), ("chr1", 1600), ("chr1", 2499), ("chr1", 2500), ("chr1", 1499),
              ("chr1", 1450), ("chr1", 3000), ("chr1", 3999), ("chr2", 150)]
-    reads += [("chr3", 10_000 + 2_000 * i) for i in range(N_FILLER) for _ in range(i % 3)]
+    reads += [(c, 10_000 + 2_000 * i) for c in ("chr3", "chr4") for i in range(N_FILLER) for _ in range(1 + i % 3)]
     bed = tmp_path / "k4me3.bed"
     bed.write_text('track name="reads"\n' + "".join(f"{c}\t{s}\t{s + 36}\tN\t0\t+\n" for c, s in reads))
     return {"bw": write_bw(tmp_path / "k27ac.bw", bw_entries), "bed": bed,

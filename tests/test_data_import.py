@@ -28,7 +28,7 @@ def test_the_toy_sample_imports_and_is_used_by_its_name():
     assert data.train.gene_ids[0] == "000003"  # leading zeros kept
     first_rows = np.loadtxt(TOY / "train.csv", delimiter=",", dtype=str, max_rows=100)
     np.testing.assert_array_equal(data.train.X[0], first_rows[:, 2:7].astype(int))
-    assert f"content hash {store.read_registry()['datasets']['toy']['content_hash']}" in res.output
+    assert f"dataset hash {store.read_registry()['datasets']['toy']['content_hash']}" in res.output
     info = run_cli("info", "toy")
     # the source is recorded as the resolved path (the checkout may sit beside a symlinked shared/)
     assert info.exit_code == 0 and str(TOY.resolve()) in info.output and "10     10     10" in info.output

@@ -76,7 +76,9 @@ def test_many_models_every_model_every_dataset_in_its_own_section(many, tmp_path
     for m in ("svm", "random-forest"):
         assert f"| {m} |" in real and m not in sim
     assert "simulated data" in next(k for k in sections if k.startswith("simremc"))
-    assert "real data" in next(k for k in sections if k.startswith("mydata"))
+    # an imported dataset is real measurements but not the REMC archive: "own data", never "real data"
+    assert "(own data)" in next(k for k in sections if k.startswith("mydata"))
+    assert "real data" not in next(k for k in sections if k.startswith("mydata"))
     assert "Friedman test over 4 tasks, 4 models" in sim and "CD = " in sim
     assert "oracle (ceiling)" in sim and "oracle" not in real.split("###")[0]
     # wins vs deepchrome only where deepchrome was measured, out of the tasks both have

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -11,7 +12,43 @@ from ..data.build import DEFAULT_TEST_CHROMS as DEFAULT_TEST, DEFAULT_VALID_CHRO
 from ..errors import ChrombenchError
 
 
-@click.group()
+_OS_HINTS = {errno.ENOSPC: "the disk is full: free space (or point $CHROMBENCH_HOME elsewhere) and run it again",
+             errno.EDQUOT: "the disk quota is used up: free space and run it again",
+             errno.EROFS: "the file system is read-only: point $CHROMBENCH_HOME (or --out) at a writable folder",
+             errno.EACCES: "permission denied: check the folder's owner and mode, or point $CHROMBENCH_HOME elsewhere",
+             errno.EPERM: "not permitted: check the folder's owner and mode",
+             errno.EEXIST: "a file is in the way of a folder chrombench needs: move it away",
+             errno.ENOTDIR: "a file is in the way of a folder chrombench needs: move it away",
+             errno.EISDIR: "a folder is where a file was expected"}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line naming the file(s) and what to do, for an OSError from a data command."""
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    hint = _OS_HINTS.get(exc.errno, "")
+    what = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where + ': ' if where else ''}{what}{'; ' + hint if hint else ''}. Nothing was registered."
+
+
+class DataGroup(click.Group):
+    """Turns what the operating system refuses (a read-only or full disk, a file in the way), an
+    allocation too large for this machine and nesting too deep to parse into one line, not a
+    traceback. Every data command writes through staging folders, so nothing half-written remains."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            raise ChrombenchError(os_error_line(exc)) from exc
+        except MemoryError as exc:
+            raise ChrombenchError(f"out of memory ({exc or 'an allocation failed'}): the inputs or --window/--bins "
+                                  "ask for more than this machine has. Nothing was registered.") from exc
+        except RecursionError as exc:
+            raise ChrombenchError("an input is nested too deeply to read (a damaged or hostile JSON file?). "
+                                  "Nothing was registered.") from exc
+
+
+@click.group(cls=DataGroup)
 def data():
     """Fetch the real REMC archive, import your own data, inspect and export datasets.
 
@@ -24,6 +61,7 @@ def data():
           --expression rpkm.tsv:E003                   # your tracks, annotation and expression
       chrombench data info remc
       chrombench data export simremc --tasks E003 -o sim/
+      chrombench data remove mine                      # unregister it and delete its arrays
     """
 
 
@@ -58,13 +96,17 @@ def _dataset_info(name: str) -> dict:
     return dataset_info(name)
 
 
+DATASET_HASH_LINE = ("\ndataset hash {} (sha256 over the task hashes above; a task hash covers the task's arrays "
+                     "and is what result records carry)")
+
+
 def _balance(split: dict) -> str:
     return f"{split['positives'] / split['genes']:.0%}" if split["genes"] else "-"
 
 
 def _task_rows(tasks: dict, oracle: bool = False) -> list[str]:
-    """One line per task: genes and % ON per split, short content hash (and the simulator's oracle AUROC)."""
-    lines = [f"{'task':<12} {'train':>6} {'valid':>6} {'test':>6}  {'% ON train/valid/test':<22} {'content hash':<12}"
+    """One line per task: genes and % ON per split, short task hash (and the simulator's oracle AUROC)."""
+    lines = [f"{'task':<12} {'train':>6} {'valid':>6} {'test':>6}  {'% ON train/valid/test':<22} {'task hash':<12}"
              + ("  oracle AUROC" if oracle else "")]
     for task, meta in sorted(tasks.items()):
         s = meta["splits"]
@@ -113,10 +155,13 @@ def fetch(tasks, all_tasks, base_url, record, force, retries):
     ok = res.available
     click.echo(f"\n{len(ok)} of {len(eids)} tasks available in dataset 'remc' (Zenodo record {record}). "
                f"Use them with `--data remc -t {ok[0] if ok else 'E003'}`.")
-    if res.unavailable:
+    kept_other = entry.get("version") not in (None, str(record))
+    if res.unavailable and not kept_other:
         click.echo(f"Unavailable (recorded in the registry): {', '.join(sorted(res.unavailable))}.")
     if not ok:
-        raise ChrombenchError("none of the requested tasks is available in the archive")
+        raise ChrombenchError("none of the requested tasks is available in the archive"
+                              + (f"; dataset 'remc' keeps the {len(entry['tasks'])} task(s) of Zenodo record "
+                                 f"{entry['version']} registered before" if kept_other else ""))
 
 
 @data.command("import")
@@ -139,7 +184,7 @@ def import_cmd(path, name, version, overwrite):
                            progress=lambda items: tqdm(items, desc="import", unit="task", disable=None))
     click.echo(f"Imported {len(entry['tasks'])} task(s) as dataset {name!r} version {entry['version']}")
     click.echo("\n".join(_task_rows(entry["tasks"])))
-    click.echo(f"\ncontent hash {entry['content_hash']}")
+    click.echo(DATASET_HASH_LINE.format(entry["content_hash"]))
     first = next(iter(entry["tasks"]))
     use = f"-t {name}" if entry["single_task"] else f"-t {name}/{first} (or --data {name} -t {first})"
     click.echo(f"Use it with {use}.")
@@ -187,13 +232,16 @@ def _chrom_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
               help="chrom<TAB>length file; needed when every track is a reads file (bigWigs carry their own).")
 @click.option("--annotation-chroms", type=click.Choice(["as-is", "add-chr", "strip-chr"]), default="as-is",
               show_default=True, help="Rename the annotation's chromosomes to match the tracks (1 -> chr1, or back).")
+@click.option("--exclude-chroms", default=None, metavar="LIST",
+              help="Drop the genes of these chromosomes, e.g. chrY,chrM for a female sample whose tracks have "
+                   "no chrY ('chr' prefix optional).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random split.")
 @click.option("--version", "version", default="1", show_default=True, help="Version label stored with the dataset.")
 @click.option("--min-genes", default=300, show_default=True, type=click.IntRange(3, None),
               help="Refuse to build with fewer genes left after the rules.")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in the store under NAME.")
 def build_cmd(name, marks, annotation, expression, window, bins, split, valid_chroms, test_chroms, biotypes,
-              chrom_sizes, annotation_chroms, seed, version, min_genes, overwrite):
+              chrom_sizes, annotation_chroms, exclude_chroms, seed, version, min_genes, overwrite):
     """Build a task from your own cell type's tracks, a gene annotation and expression values.
 
     \b
@@ -206,7 +254,12 @@ def build_cmd(name, marks, annotation, expression, window, bins, split, valid_ch
       - genes kept: --biotype (protein_coding), on a chromosome the tracks cover, with an
         expression value, with the whole window inside the chromosome (the count each rule drops
         is printed);
-      - label 1 where expression is above the median over the kept genes.
+      - label 1 where expression is above the median over the kept genes;
+      - genes whose window is all zero are counted per mark and chromosome; a mark (or every
+        mark) with no data on a chromosome (10+ such genes, over half of it) refuses the build:
+        fix the track, or drop the chromosome with --exclude-chroms;
+      - refused: a bedGraph (convert it with bedGraphToBigWig), one file under two marks, NaN or
+        infinite values, GTF rows with end < start, numbers not written with ASCII digits.
 
     \b
     Example (Roadmap E003, five marks, hg19 GENCODE):
@@ -221,21 +274,23 @@ def build_cmd(name, marks, annotation, expression, window, bins, split, valid_ch
     """
     from tqdm.auto import tqdm
 
-    from ..data.build import BuildSpec, build_dataset, describe
+    from ..data.build import BuildSpec, build_dataset, describe, empty_summary
 
     spec = BuildSpec(name=name, marks=_parse_marks(marks), annotation=annotation, expression=expression,
                      window=window, bins=bins, split=split,
                      valid_chroms=_chrom_list(valid_chroms, DEFAULT_VALID), test_chroms=_chrom_list(test_chroms, DEFAULT_TEST),
                      biotypes=None if "all" in biotypes else tuple(biotypes), chrom_sizes=chrom_sizes,
-                     annotation_chroms=annotation_chroms, seed=seed, version=version, min_genes=min_genes)
+                     annotation_chroms=annotation_chroms, exclude_chroms=_chrom_list(exclude_chroms, ()), seed=seed,
+                     version=version, min_genes=min_genes)
     res = build_dataset(spec, overwrite=overwrite,
                         progress=lambda steps: tqdm(steps, desc="binning", unit="chrom", disable=None))
     entry = res.entry
     click.echo(f"Built dataset {name!r} version {entry['version']}: {len(spec.marks)} marks x {bins} bins of "
                f"{window // bins} bp, {split} split")
     click.echo(f"genes: {res.annotated} in the annotation, {res.kept} kept; dropped: {describe(res.dropped)}")
+    click.echo(empty_summary(res.empty))
     click.echo("\n".join(_task_rows(entry["tasks"])))
-    click.echo(f"\ncontent hash {entry['content_hash']}")
+    click.echo(DATASET_HASH_LINE.format(entry["content_hash"]))
     click.echo(f"Use it with -t {name}, e.g. `chrombench run -t {name} -m logistic-regression`.")
 
 
@@ -243,7 +298,7 @@ def build_cmd(name, marks, annotation, expression, window, bins, split, valid_ch
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def info(name, fmt):
-    """Genes per split, label balance, source, version, content hash and cache path of dataset NAME."""
+    """Genes per split, label balance, source, version, dataset and task hashes and cache path of dataset NAME."""
     d = _dataset_info(name)
     if fmt == "json":
         click.echo(json.dumps(d, indent=2, sort_keys=True))
@@ -252,7 +307,7 @@ def info(name, fmt):
     click.echo(f"  source:       {d['source']}")
     click.echo(f"  path:         {d['path']}")
     if d.get("content_hash"):
-        click.echo(f"  content hash: {d['content_hash']}")
+        click.echo(f"  dataset hash: {d['content_hash']}  (over the task hashes below; records carry the task hash)")
     if d.get("note"):
         click.echo(f"  note:         {d['note']}")
     build = d.get("build")
@@ -298,7 +353,7 @@ def list_datasets(fmt):
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':<16} {'version':<14} {'tasks':>5}  {'content hash':<12}  source")
+    click.echo(f"{'name':<16} {'version':<14} {'tasks':>5}  {'dataset hash':<12}  source")
     for r in rows:
         h = (r["content_hash"] or "-")[:12]
         click.echo(f"{r['name']:<16} {r['version'] or '-':<14} {r['tasks']:>5}  {h:<12}  {r['source']}"
@@ -316,7 +371,7 @@ def export(dataset, tasks, quick, out_dir, overwrite):
     """Write tasks of DATASET in the archive layout: OUT/<task>/classification/{train,valid,test}.csv.
 
     Shows that the simulator speaks the real format; `data import OUT` gives back the same
-    content hash.
+    task hashes.
     """
     from .. import MARKS, N_BINS
     from ..data.arrays import SPLITS
@@ -347,6 +402,28 @@ def export(dataset, tasks, quick, out_dir, overwrite):
         for s in SPLITS:
             write_split(folder / f"{s}.csv", d.split(s))
         click.echo(f"{d.task}: {folder}  ({', '.join(f'{s} {len(d.split(s))}' for s in SPLITS)} genes, "
-                   f"content hash {d.dataset.content_hash[:12]})")
+                   f"task hash {d.dataset.content_hash[:12]})")
     click.echo(f"Wrote {len(loaded)} task(s) to {out_dir}; import them with "
                f"`chrombench data import {out_dir} --name NAME`.")
+
+
+@data.command("remove")
+@click.argument("name")
+def remove(name):
+    """Unregister dataset NAME and delete its arrays from the cache.
+
+    The registry is rewritten atomically: NAME is either whole and registered or gone. Result
+    records and bundles made on it stay (they carry its hashes). The built-in simulator cannot be
+    removed; the fetched archive (`remc`) can, and downloads under $CHROMBENCH_HOME/downloads stay
+    for a later fetch.
+
+    \b
+    Examples:
+      chrombench data remove mine
+      chrombench data remove remc
+    """
+    from ..data.store import remove_dataset
+
+    entry = remove_dataset(name)
+    click.echo(f"Removed dataset {name!r} version {entry['version']} ({len(entry['tasks'])} task(s), dataset hash "
+               f"{str(entry.get('content_hash') or '-')[:12]}) and its arrays at {entry['path']}.")

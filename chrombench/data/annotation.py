@@ -23,7 +23,9 @@ import pandas as pd
 from ..errors import DataFormatError
 
 BIOTYPE_ATTRIBUTES = ("gene_type", "gene_biotype")  # GENCODE, Ensembl
-VERSION_RE = re.compile(r"\.\d+(_PAR_Y)?$")
+# ASCII only: Python's float() also reads other scripts' digits ('٣') and 'inf'/'nan', which are no expression
+DECIMAL_RE = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+VERSION_RE = re.compile(r"\.\d+(_PAR_Y)?\Z")
 
 
 def strip_version(gene_id: str) -> str:
@@ -55,6 +57,7 @@ def read_genes(path: str | Path) -> Genes:
         raise DataFormatError(f"{path}: not a GTF annotation ({type(exc).__name__}: {exc})") from None
     if len(df) == 0 or "gene_id" not in df.columns:
         raise DataFormatError(f"{path}: no rows with a gene_id attribute; is this a GTF (not a GFF3 or BED)?")
+    check_coordinates(path, df)
     biotype = next((c for c in BIOTYPE_ATTRIBUTES if c in df.columns), None)
     df = df[df["gene_id"].astype(str) != ""]
     genes = df[df["feature"] == "gene"] if (df["feature"] == "gene").any() else df
@@ -91,6 +94,34 @@ def read_genes(path: str | Path) -> Genes:
     return Genes(table=table, path=path, has_biotype=biotype is not None)
 
 
+def check_coordinates(path: Path, df: pd.DataFrame) -> None:
+    """GTF rows are 1-based and inclusive: 1 <= start <= end. A row that breaks it would put a TSS
+    anywhere (a - strand gene's 5' end is its ``end``), so the build refuses it, naming the line."""
+    start, end = df["start"].to_numpy(dtype=np.int64), df["end"].to_numpy(dtype=np.int64)
+    bad = (start < 1) | (end < start)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    row = df.iloc[i]
+    why = "start is below 1 (GTF is 1-based)" if start[i] < 1 else "end is before start"
+    raise DataFormatError(f"{path}, line {_line_of(path, str(row['seqname']), start[i], end[i])}: {why} "
+                          f"(gene {str(row['gene_id'])!r}, start {start[i]}, end {end[i]}); "
+                          f"{int(bad.sum())} such row(s): fix or drop them")
+
+
+def _line_of(path: Path, chrom: str, start: int, end: int) -> str:
+    """The 1-based line of the first GTF row with these coordinates (error path only), or '?'."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", errors="replace") as fh:
+        for k, line in enumerate(fh, 1):
+            f = line.split("\t")
+            if len(f) > 4 and f[0] == chrom and f[3].strip() == str(start) and f[4].strip() == str(end):
+                return str(k)
+    return "?"
+
+
 def split_expression_spec(spec: str) -> tuple[Path, str | None]:
     """``table.tsv`` or ``table.tsv:COLUMN`` (a path that exists as given wins over the colon form)."""
     if Path(spec).is_file() or ":" not in spec:
@@ -106,7 +137,7 @@ def read_expression(spec: str) -> tuple[pd.Series, str, Path]:
     if not path.is_file():
         raise DataFormatError(f"--expression {path}: no such file")
     try:
-        df = pd.read_csv(path, sep=None, engine="python", dtype=str, comment=None)
+        df = pd.read_csv(path, sep=None, engine="python", dtype=str, comment=None, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise DataFormatError(f"{path}: not a table of expression values ({exc})") from None
     if df.shape[1] < 2:
@@ -122,12 +153,18 @@ def read_expression(spec: str) -> tuple[pd.Series, str, Path]:
 
         raise DataFormatError(f"{path}: " + suggest(column, values, "expression column"))
     raw = df[column]
-    num = pd.to_numeric(raw, errors="coerce")
-    bad = num.isna() & raw.notna() & ~raw.astype(str).str.strip().str.upper().isin(["", "NA", "NAN"])
+    text = raw.fillna("").astype(str).str.strip()
+    missing = text.isin(["", "NA"]).to_numpy()  # an empty cell or R's NA: no value, the gene is dropped
+    plain = text.str.fullmatch(DECIMAL_RE).to_numpy(dtype=bool)
+    num = pd.to_numeric(text.where(plain), errors="coerce")
+    bad = ~missing & (~plain | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan)))
     if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataFormatError(f"{path}, line {i + 2}: column {column!r} has a non-numeric value {raw.iloc[i]!r} "
-                              f"(gene {df.iloc[i, 0]!r})")
+        i = int(np.flatnonzero(bad)[0])
+        what = "a non-finite value" if plain[i] or text.iloc[i].lower().lstrip("+-") in ("nan", "inf", "infinity") \
+            else "a value that is not a plain decimal number"
+        raise DataFormatError(f"{path}, line {i + 2}: column {column!r} has {what} {raw.iloc[i]!r} "
+                              f"(gene {df.iloc[i, 0]!r}); write a finite number, or leave the cell empty (or NA) "
+                              "for a gene without a value")
     ids = df.iloc[:, 0].astype(str).map(strip_version)
     dup = ids[ids.duplicated()]
     if len(dup):

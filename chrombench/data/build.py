@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,13 @@ from ..errors import ChrombenchError, DataFormatError
 from .arrays import SPLITS, Split
 
 MIN_GENES = 300
+# A (mark, chromosome) whose windows are all zero for at least EMPTY_MIN_GENES genes, and for more
+# than half of that chromosome's genes, refuses the build: the track lacks that chromosome (a filtered
+# file, a subset export), or no track covers it (chrY of a female sample). It is not biology: in the
+# 30 real REMC genes of the AttentiveChrome sample (/work/shared/data) no mark's 10 kb window is all
+# zero, so the per-gene rate is below 10 % (rule of three, 95 %), and ten such genes by chance have a
+# probability below 0.1**10. Fewer all-zero genes are only reported (a sparse track, a small chromosome).
+EMPTY_MIN_GENES = 10
 # Chromosome split defaults: every third autosome from 1 for test, from 2 for valid, the rest (and X,
 # Y) for training. That spreads large and small, gene-rich and gene-poor chromosomes over all three
 # and gives roughly the archive's thirds of protein-coding genes (~7,500 / 6,400 / 5,900 in GENCODE).
@@ -52,6 +60,7 @@ class BuildSpec:
     biotypes: tuple[str, ...] | None = ("protein_coding",)  # None: every gene
     chrom_sizes: Path | None = None
     annotation_chroms: str = "as-is"
+    exclude_chroms: tuple[str, ...] = ()  # dropped on purpose (e.g. chrY of a female sample, chrM)
     seed: int = 0
     version: str = "1"
     min_genes: int = MIN_GENES
@@ -61,7 +70,8 @@ class BuildSpec:
                 "valid_chroms": list(self.valid_chroms) if self.split == "chromosome" else None,
                 "test_chroms": list(self.test_chroms) if self.split == "chromosome" else None,
                 "biotypes": list(self.biotypes) if self.biotypes else "all", "annotation_chroms": self.annotation_chroms,
-                "seed": self.seed, "marks": list(self.marks), "min_genes": self.min_genes}
+                "seed": self.seed, "marks": list(self.marks), "min_genes": self.min_genes,
+                **({"exclude_chroms": list(self.exclude_chroms)} if self.exclude_chroms else {})}
 
 
 @dataclass
@@ -70,6 +80,7 @@ class BuildResult:
     dropped: dict[str, int] = field(default_factory=dict)
     kept: int = 0
     annotated: int = 0
+    empty: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # mark -> chrom -> [all-zero genes, genes]
 
 
 def check_spec(spec: BuildSpec) -> None:
@@ -104,8 +115,11 @@ def read_chrom_sizes(path: Path) -> dict[str, int]:
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) < 2 or not parts[1].isdigit():
+        if len(parts) < 2 or not re.fullmatch(r"[0-9]{1,12}", parts[1]):  # ASCII: isdigit() takes '٣' too
             raise DataFormatError(f"{path}, line {i}: expected 'chrom<TAB>length', got {line!r}")
+        if sizes.get(parts[0], int(parts[1])) != int(parts[1]):
+            raise DataFormatError(f"{path}, line {i}: {parts[0]} is listed again with another length "
+                                  f"({int(parts[1]):,} bp, before {sizes[parts[0]]:,} bp)")
         sizes[parts[0]] = int(parts[1])
     if not sizes:
         raise DataFormatError(f"{path}: no chromosome sizes")
@@ -171,6 +185,9 @@ def select_genes(spec: BuildSpec, genes, expression: pd.Series, sizes: dict[str,
                                   f"{', '.join(spec.biotypes)} genes by; pass --biotype all to keep every gene")
         rule(f"biotype not {'/'.join(spec.biotypes)}", t["biotype"].isin(spec.biotypes).to_numpy())
     rule("chromosome not in the tracks' genome", t["chrom"].isin(list(sizes)).to_numpy())
+    if spec.exclude_chroms:
+        rule("chromosome excluded (--exclude-chroms)",
+             ~t["chrom"].map(norm).isin([norm(c) for c in spec.exclude_chroms]).to_numpy())
     t = t.assign(expression=expression.reindex(t["gene_id"]).to_numpy())
     rule("no expression value", t["expression"].notna().to_numpy())
     lo, _ = window_starts(t, spec.window)
@@ -200,6 +217,47 @@ def binned_counts(tracks: list, genes: pd.DataFrame, window: int, bins: int, pro
                                   "counts the store keeps; is this track scaled (e.g. per-million) far up?")
         X[idx, :, m] = np.rint(values).astype(np.int32)
     return X
+
+
+def check_memory(genes: int, bins: int, marks: int) -> None:
+    """Refuse, before allocating, arrays that would not fit this machine's memory (int32 counts, plus
+    the float64 sums of one chromosome at a time, bounded by the whole)."""
+    need = genes * bins * marks * (4 + 8)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > 0.8 * have:
+        raise ChrombenchError(f"{genes:,} genes x {bins:,} bins x {marks} marks need about {need / 2**30:.1f} GiB, more "
+                              f"than this machine's {have / 2**30:.1f} GiB allows; use fewer --bins (or a smaller "
+                              "--window)")
+
+
+def empty_windows(X: np.ndarray, genes: pd.DataFrame, marks: list[str]) -> dict[str, dict[str, list[int]]]:
+    """Per mark and chromosome: [genes whose whole window is zero for that mark, genes]."""
+    zero = X.sum(axis=1) == 0  # [genes, marks]
+    out: dict[str, dict[str, list[int]]] = {m: {} for m in marks}
+    for chrom, idx in genes.groupby("chrom", sort=True).indices.items():
+        for j, m in enumerate(marks):
+            out[m][str(chrom)] = [int(zero[idx, j].sum()), len(idx)]
+    return out
+
+
+def check_empty(empty: dict[str, dict[str, list[int]]]) -> None:
+    """Refuse a (mark, chromosome) without data by the rule stated at EMPTY_MIN_GENES."""
+    holes = [(m, c, z, n) for m, per in empty.items() for c, (z, n) in per.items()
+             if z >= EMPTY_MIN_GENES and 2 * z > n]
+    if not holes:
+        return
+    chroms = sorted({c for _m, c, _z, _n in holes})
+    nowhere = [c for c in chroms if all(any(h[0] == m and h[1] == c for h in holes) for m in empty)]
+    lines = []
+    if nowhere:
+        lines.append(f"no track has data on {', '.join(nowhere)}")
+    lines += [f"{m} is zero on {z} of {n} genes of {c}" for m, c, z, n in holes if c not in nowhere]
+    raise DataFormatError("; ".join(lines) + f" (at least {EMPTY_MIN_GENES} genes and over half of a chromosome "
+                          "with a whole window of zeros means the track lacks it). Check the tracks cover every "
+                          f"chromosome, or drop it with --exclude-chroms {','.join(chroms)}")
 
 
 def assign_splits(spec: BuildSpec, genes: pd.DataFrame) -> np.ndarray:
@@ -240,8 +298,15 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
     store.validate_name(spec.name)
     if spec.name in store.read_registry()["datasets"] and not overwrite:
         raise ChrombenchError(f"dataset {spec.name!r} is already in the store; pass --overwrite to replace it")
-    tracks = [open_track(path, mark) for mark, path in spec.marks.items()]
+    for mark, path in spec.marks.items():
+        if not Path(path).is_file():
+            raise DataFormatError(f"--mark {mark}={path}: no such file")
+    track_records = [file_record("track", p, m) for m, p in spec.marks.items()]
+    check_distinct(track_records)
+    tracks = []
     try:
+        for mark, path in spec.marks.items():
+            tracks.append(open_track(path, mark))  # one by one, so those opened are closed if one fails
         sizes = genome_of(tracks, spec.chrom_sizes)
         genes = read_genes(spec.annotation)
         expression, column, expr_path = read_expression(spec.expression)
@@ -250,7 +315,11 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
             raise ChrombenchError(f"only {len(kept)} genes are left after the rules (of {len(genes)} in "
                                   f"{spec.annotation}; dropped: {describe(dropped)}); at least {spec.min_genes} are "
                                   "needed for a task with three useful splits")
+        check_memory(len(kept), spec.bins, len(spec.marks))
         X = binned_counts(tracks, kept, spec.window, spec.bins, progress)
+        check_marks_differ(X, list(spec.marks))
+        empty = empty_windows(X, kept, list(spec.marks))
+        check_empty(empty)
     finally:
         for t in tracks:
             t.close()
@@ -264,19 +333,51 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
             raise ChrombenchError(f"the {s} split has {len(sp)} genes and {int(sp.y.sum())} expressed ones; each split "
                                   "needs both classes (with --split chromosome, check --valid-chroms/--test-chroms "
                                   f"against the annotation's chromosome names, e.g. {kept['chrom'].iloc[0]!r})")
-    inputs = [file_record("track", p, m) for m, p in spec.marks.items()]
-    inputs += [file_record("annotation", spec.annotation), {**file_record("expression", expr_path), "column": column}]
+    inputs = track_records + [file_record("annotation", spec.annotation),
+                              {**file_record("expression", expr_path), "column": column}]
     if spec.chrom_sizes:
         inputs.append(file_record("chrom_sizes", spec.chrom_sizes))
     build = {"params": spec.params(), "inputs": inputs, "chrombench_version": __version__,
-             "genes": {"annotated": len(genes), "kept": len(kept), "dropped": dropped},
+             "genes": {"annotated": len(genes), "kept": len(kept), "dropped": dropped, "empty_windows": empty},
              "labels": {"median_expression": float(np.median(kept["expression"]))}}
     task_meta = {"window_bp": spec.window, "bin_bp": spec.window // spec.bins, "split": spec.split,
                  "origin": "chrombench data build"}
     entry = store.save_dataset(spec.name, spec.version, {spec.name: (splits, task_meta)},
                                source=f"build:{spec.annotation.name}+{len(spec.marks)} tracks", overwrite=True,
                                extra={"build": build, "single_task": True})
-    return BuildResult(entry=entry, dropped=dropped, kept=len(kept), annotated=len(genes))
+    return BuildResult(entry=entry, dropped=dropped, kept=len(kept), annotated=len(genes), empty=empty)
+
+
+def check_marks_differ(X: np.ndarray, marks: list[str]) -> None:
+    """Two marks with the same count in every bin of every gene are one track under two names, in two
+    encodings (reads.bed and reads.bed.gz, a bigWig and its copy rewritten): the file check cannot see it."""
+    for a in range(len(marks)):
+        for b in range(a + 1, len(marks)):
+            if X[:, :, a].any() and np.array_equal(X[:, :, a], X[:, :, b]):
+                raise DataFormatError(f"--mark {marks[a]} and --mark {marks[b]} give the same count in every bin of "
+                                      f"all {len(X)} genes: one track under two names? Each mark needs its own track")
+
+
+def check_distinct(records: list[dict]) -> None:
+    """One file (or two identical copies) under two mark names would make two marks one: refuse."""
+    seen: dict[str, dict] = {}
+    for r in records:
+        first = seen.setdefault(r["sha256"], r)
+        if first is not r:
+            same = "the same file" if first["path"] == r["path"] else f"identical files ({first['path']})"
+            raise DataFormatError(f"--mark {r['mark']}={r['path']} and --mark {first['mark']} are {same} "
+                                  f"(sha256 {r['sha256'][:12]}); each mark needs its own track")
+
+
+def empty_summary(empty: dict[str, dict[str, list[int]]]) -> str:
+    """'genes with an all-zero window: MARK n (chrA z/n, ...), ...': chromosomes listed where a mark is
+    zero on at least a quarter of the genes (each case the user may want to look at)."""
+    parts = []
+    for mark, per in empty.items():
+        total = sum(z for z, _n in per.values())
+        notable = [f"{c} {z}/{n}" for c, (z, n) in per.items() if z and 4 * z >= n]
+        parts.append(f"{mark} {total}" + (f" ({', '.join(notable)})" if notable else ""))
+    return "genes with an all-zero window: " + ", ".join(parts)
 
 
 def describe(dropped: dict[str, int]) -> str:

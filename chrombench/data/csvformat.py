@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,11 @@ def _q(value) -> str:
     return quote(value.item() if isinstance(value, np.generic) else value)
 
 
+def _short(cell: str) -> str:
+    """A short, printable cell as written; anything else quoted (and cut)."""
+    return cell if len(cell) <= 40 and cell.isprintable() else _q(cell)
+
+
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -57,39 +63,52 @@ def _column_as_written(path, col: int) -> pd.Series:
                        keep_default_na=False)[col]
 
 
-def _integer_column(path, values: pd.Series, col: int) -> np.ndarray:
+def _integer_column(path, values: pd.Series, col: int, as_written: pd.Series | None = None) -> np.ndarray:
     """Column ``col`` as int64, or a DataFormatError at the first cell that is not a plain non-negative
-    integer (digits only: a ``3.0`` or ``1e3`` means the file was written by something that turned
-    read counts into floats, which the archive format never does)."""
+    integer: ASCII digits only. A ``3.0`` or ``1e3`` means the file was written by something that turned
+    read counts into floats, which the archive format never does; ``+5``, a padded `` 5`` or another
+    script's digits (Python's ``int`` reads ``'٣'`` as 3) mean a file not written as the archive is.
+    ``as_written``: the column's text, given when the file holds a sign or a space somewhere (pandas'
+    integer parser skips them), so even a column pandas read as integers is checked as written."""
     name = COLUMN_NAMES[col]
     arr = values.to_numpy()
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind in "iu" and as_written is None:
         out = arr.astype(np.int64, copy=False)
     else:
-        text = _column_as_written(path, col).iloc[: len(values)]
-        plain = text.str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool)
+        text = (as_written if as_written is not None else _column_as_written(path, col)).iloc[: len(values)]
+        plain = text.str.fullmatch(r"[0-9]{1,18}").to_numpy(dtype=bool)
         if not plain.all():
             i = _first(~plain)
             cell = text.iloc[i]
             what = f"column {col + 1} ({name})"
             if cell.strip() == "":
                 _fail(path, i + 1, f"missing value in {what}")
+            if re.fullmatch(r"[0-9]+", cell):
+                _fail(path, i + 1, f"{what} is too large: {_q(cell)}")
             num = pd.to_numeric(pd.Series([cell]), errors="coerce").iloc[0]
-            if np.isnan(num):
+            if np.isnan(num) and not any(ch.isdigit() for ch in cell):  # '٣' is a digit, just not 0-9
                 _fail(path, i + 1, f"{what} is not a number: {_q(cell)}")
             if num < 0:
-                _fail(path, i + 1, f"{what} is negative: {cell}")
-            if not np.isfinite(num) or cell.strip().isdigit():
-                _fail(path, i + 1, f"{what} is too large: {cell}")
-            if num != np.floor(num):
+                _fail(path, i + 1, f"{what} is negative: {_short(cell)}")
+            if np.isinf(num):
+                _fail(path, i + 1, f"{what} is too large: {_short(cell)}")
+            if num != np.floor(num) and not np.isnan(num):
                 _fail(path, i + 1, f"{what} must be an integer, found {_q(cell)}")
-            _fail(path, i + 1, f"{what} must be an integer written with digits only, found {_q(cell)}")
+            _fail(path, i + 1, f"{what} must be an integer written with digits only, found {_q(cell)} (0-9: no "
+                               "sign, space, decimal point or other script's digits)")
         out = text.to_numpy(dtype=str).astype(np.int64)
     neg = out < 0
     if neg.any():
         i = _first(neg)
         _fail(path, i + 1, f"column {col + 1} ({name}) is negative: {out[i]}")
     return out
+
+
+def _has_sign_or_space(path) -> bool:
+    """Whether the file holds a byte pandas' integer parser would skip or accept around digits (a sign,
+    a space, a tab). Most archive files hold none, so their counts need no second, textual read."""
+    data = Path(path).read_bytes()
+    return any(b in data for b in (b"+", b"-", b" ", b"\t", b"\x0b", b"\x0c"))
 
 
 def _fail_if_not_utf8(path) -> None:
@@ -179,7 +198,12 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False, all
     missing_id = ids != ids
     if missing_id.any():
         _fail(path, _first(missing_id) + 1, "missing GeneID")
-    cols = [_integer_column(path, df[c], c) for c in range(1, N_COLUMNS)]
+    written = None
+    if _has_sign_or_space(path):  # one textual read of the count columns (the label column too, if any)
+        written = pd.read_csv(path, header=None, usecols=range(1, df.shape[1] if not unlabelled else N_COLUMNS - 1),
+                              dtype=str, engine="c", skip_blank_lines=False, keep_default_na=False)
+    cols = [_integer_column(path, df[c], c, None if written is None or c not in written else written[c])
+            for c in range(1, N_COLUMNS)]
     bins, counts, labels = cols[0], cols[1:-1], cols[-1]  # counts: one int64 column per mark
 
     # Gene structure: runs of identical GeneIDs, each exactly bins 1..100 in order.
@@ -271,5 +295,9 @@ def write_split(path: str | os.PathLike, split: Split) -> None:
     labels = np.repeat(np.asarray(split.y), N_BINS)
     df = pd.DataFrame({"g": ids, "b": bins, **{m: counts[:, j] for j, m in enumerate(MARKS)}, "y": labels})
     tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, header=False, index=False)
-    os.replace(tmp, path)
+    try:
+        df.to_csv(tmp, header=False, index=False)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or Ctrl-C: no half-written temporary file is left behind
+        tmp.unlink(missing_ok=True)
+        raise

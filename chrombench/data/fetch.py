@@ -28,6 +28,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -49,9 +50,20 @@ BASE_URL_ENV = "CHROMBENCH_ZENODO_URL"
 RECORD = 2652278
 TIMEOUT_S = 60
 CHUNK = 1 << 20
+# Every response is read up to a limit. The record JSON is a few kB (Zenodo's largest records list a
+# few hundred files: well under 1 MiB); 16 MiB leaves room and stops an endless answer. A download
+# stops at the size the record advertises, which may not exceed MAX_DOWNLOAD_BYTES (the archive is a
+# few GB; raise the limit with $CHROMBENCH_FETCH_MAX_BYTES). A split file taken out of an archive may
+# not exceed MAX_MEMBER_BYTES: the archive's largest is ~25 MB (19,802 genes x 100 rows), so 2 GiB
+# only stops a decompression bomb.
+MAX_RECORD_BYTES = 16 << 20
+RECORD_DEADLINE_S = 120  # the record's JSON arrives in well under a second; a minute or two is generous
+MAX_DOWNLOAD_BYTES = 16 << 30
+MAX_BYTES_ENV = "CHROMBENCH_FETCH_MAX_BYTES"
+MAX_MEMBER_BYTES = 2 << 30
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 # <anything>/E003/classification/train.csv, or E003/classification/train.csv at the top
-MEMBER_RE = re.compile(r"(?:^|/)(E\d{3})/classification/(train|valid|test)\.csv$")
+MEMBER_RE = re.compile(r"(?:^|/)(E\d{3})/classification/(train|valid|test)\.csv\Z")
 # a per-task archive such as E003.zip or E003_classification.tar.gz
 PER_TASK_KEY_RE = re.compile(r"^(E\d{3})(?![0-9])")
 
@@ -62,6 +74,7 @@ class RemoteFile:
     size: int
     md5: str
     url: str
+    base: str = DEFAULT_BASE_URL  # the base URL whose host (and $CHROMBENCH_FETCH_HOSTS) redirects may go to
 
 
 @dataclass(frozen=True)
@@ -94,10 +107,30 @@ def base_url(explicit: str | None = None) -> str:
     return (explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
 
 
-def _open(url: str, headers: dict | None = None):
+class _AllowedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to an allowed host (the base URL's, or one in $CHROMBENCH_FETCH_HOSTS) over
+    http(s): a record or mirror cannot send a download to another host with a 302."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.base = base
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        newurl = urllib.parse.urljoin(req.full_url, newurl)
+        try:
+            _allowed(newurl, self.base, f"the redirect from {req.full_url}")
+        except ChrombenchError as exc:
+            fp.close()
+            raise ChrombenchError(f"{req.full_url} redirects (HTTP {code}) to {quote(newurl)}, a host that is not "
+                                  f"allowed: {exc}") from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open(url: str, base: str, headers: dict | None = None):
     req = urllib.request.Request(url, headers={"User-Agent": f"chrombench/{__version__}", **(headers or {})})
+    opener = urllib.request.build_opener(_AllowedRedirects(base))
     try:
-        return urllib.request.urlopen(req, timeout=TIMEOUT_S)
+        return opener.open(req, timeout=TIMEOUT_S)
     except urllib.error.HTTPError:
         raise
     except (urllib.error.URLError, OSError) as exc:
@@ -106,18 +139,58 @@ def _open(url: str, headers: dict | None = None):
                               f"${BASE_URL_ENV} at a Zenodo mirror") from exc
 
 
-def _remote_file(f: dict, base: str, record: int) -> RemoteFile:
+def _read_limited(resp, url: str, limit: int) -> bytes:
+    """The whole body, or a ChrombenchError naming the URL and the limit once it passes ``limit`` bytes
+    (declared in Content-Length or not: an endless answer is cut there)."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise ChrombenchError(f"{url} answers with {int(declared):,} bytes, more than the {limit:,} a Zenodo record's "
+                              "JSON may take; is --base-url a Zenodo records API?")
+    chunks, size, deadline = [], 0, time.monotonic() + RECORD_DEADLINE_S
+    while size <= limit:
+        if time.monotonic() > deadline:  # a server that drips a byte at a time never trips the socket timeout
+            raise ChrombenchError(f"{url} took more than {RECORD_DEADLINE_S} s to send a record's JSON; "
+                                  "stopped reading")
+        chunk = resp.read1(min(CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise ChrombenchError(f"{url} sent more than {limit:,} bytes, the most a Zenodo record's JSON may take; "
+                              "stopped reading. Is --base-url a Zenodo records API?")
+    return b"".join(chunks)
+
+
+def max_download_bytes() -> int:
+    raw = os.environ.get(MAX_BYTES_ENV, "")
+    if not raw:
+        return MAX_DOWNLOAD_BYTES
+    if not re.fullmatch(r"[0-9]{1,20}", raw):
+        raise ChrombenchError(f"${MAX_BYTES_ENV}={quote(raw)}: write a number of bytes, e.g. {MAX_DOWNLOAD_BYTES}")
+    return int(raw)
+
+
+def _remote_file(f, base: str, record: int) -> RemoteFile:
     # Current records API: key/size/checksum "md5:<hex>"/links.self; the files endpoint uses
     # links.content; the legacy deposit API used filename/filesize/bare-hex checksum/links.download.
+    if not isinstance(f, dict):
+        raise ChrombenchError(f"Zenodo record {record}: a file entry is not an object: {quote(f)}")
     key = f.get("key") or f.get("filename")
     size = f.get("size", f.get("filesize"))
     algo, _, digest = str(f.get("checksum", "")).rpartition(":")
-    if key is None or size is None or (algo or "md5") != "md5" or not re.fullmatch(r"[0-9a-fA-F]{32}", digest):
+    if not isinstance(key, str) or not key or isinstance(size, bool) or not isinstance(size, int) or size < 0 \
+            or (algo or "md5") != "md5" or not re.fullmatch(r"[0-9a-fA-F]{32}", digest):
         raise ChrombenchError(f"Zenodo record {record}: file entry without name, size or md5 checksum: {quote(f)}")
-    links = f.get("links") or {}
+    limit = max_download_bytes()
+    if size > limit:
+        raise ChrombenchError(f"Zenodo record {record}: {quote(key)} is {size:,} bytes, more than the {limit:,} a "
+                              f"download may take; raise ${MAX_BYTES_ENV} if that is right")
+    links = f.get("links") if isinstance(f.get("links"), dict) else {}
     url = (links.get("content") or links.get("download") or links.get("self")
            or f"{base}/api/records/{record}/files/{urllib.parse.quote(key)}/content")
-    return RemoteFile(key=key, size=int(size), md5=digest.lower(), url=_allowed(_on_base(str(url), base), base, key))
+    return RemoteFile(key=key, size=size, md5=digest.lower(), url=_allowed(_on_base(str(url), base), base, key),
+                      base=base)
 
 
 def _allowed(url: str, base: str, key: str) -> str:
@@ -147,23 +220,28 @@ def get_record(base: str, record: int = RECORD) -> Record:
     """The record's file list from ``GET {base}/api/records/{record}``."""
     url = f"{base}/api/records/{record}"
     try:
-        with _open(url, {"Accept": "application/json"}) as resp:
-            doc = json.loads(resp.read().decode("utf-8"))
+        with _open(url, base, {"Accept": "application/json"}) as resp:
+            doc = json.loads(_read_limited(resp, url, MAX_RECORD_BYTES).decode("utf-8"))
     except urllib.error.HTTPError as exc:
         what = "not found" if exc.code == 404 else f"HTTP {exc.code} {exc.reason}"
         raise ChrombenchError(f"Zenodo record {record} at {url}: {what}") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ChrombenchError(f"{url} did not answer with the JSON of a Zenodo record ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ChrombenchError(f"{url} did not answer with the JSON of a Zenodo record "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from exc
     except (http.client.HTTPException, OSError) as exc:  # cut off while reading the answer
         raise ChrombenchError(f"reading {url} failed: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ChrombenchError(f"{url} did not answer with the JSON of a Zenodo record (a {type(doc).__name__}, not "
+                              "an object)")
     files = doc.get("files", [])
     if isinstance(files, dict):  # {"entries": [...]} or {"entries": {key: {...}}}
         files = files.get("entries", [])
     if isinstance(files, dict):
         files = list(files.values())
-    if not files:
+    if not files or not isinstance(files, list):
         raise ChrombenchError(f"Zenodo record {record} at {url} lists no files (restricted or withdrawn?)")
-    version = (doc.get("metadata") or {}).get("version")
+    meta = doc.get("metadata")
+    version = meta.get("version") if isinstance(meta, dict) else None
     return Record(record, str(version) if version else None, tuple(_remote_file(f, base, record) for f in files))
 
 
@@ -195,7 +273,7 @@ def _transfer(remote: RemoteFile, part: Path, progress: bool) -> None:
     connection drops (what arrived is a prefix the next attempt resumes from)."""
     offset = part.stat().st_size if part.exists() else 0
     try:
-        resp = _open(remote.url, {"Range": f"bytes={offset}-"} if offset else None)
+        resp = _open(remote.url, remote.base, {"Range": f"bytes={offset}-"} if offset else None)
     except urllib.error.HTTPError as exc:
         if exc.code == 416:  # nothing left to send from that offset; the size check decides
             return
@@ -208,13 +286,16 @@ def _transfer(remote: RemoteFile, part: Path, progress: bool) -> None:
                 tqdm(total=remote.size, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
                      desc=f"download {remote.key}", disable=None if progress else True, leave=False) as bar:
             remaining = remote.size - offset  # never more than the record advertises
-            try:
-                while remaining > 0 and (chunk := resp.read(min(CHUNK, remaining))):
-                    fh.write(chunk)
-                    bar.update(len(chunk))
-                    remaining -= len(chunk)
-            except (http.client.HTTPException, OSError):
-                pass  # connection cut: keep the prefix
+            while remaining > 0:
+                try:
+                    chunk = resp.read(min(CHUNK, remaining))
+                except (http.client.HTTPException, OSError):
+                    break  # connection cut: keep the prefix
+                if not chunk:
+                    break
+                fh.write(chunk)  # a full disk is not a cut connection: it raises, named by the command
+                bar.update(len(chunk))
+                remaining -= len(chunk)
 
 
 def download(remote: RemoteFile, folder: Path, *, retries: int = 2, progress: bool = True) -> Path:
@@ -335,8 +416,14 @@ def _extract_from(archive: Path, wanted: set, found: dict, done: set, first_name
         dest = workdir / task / f"{split}.csv"
         dest.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.md5()
+        written = 0
         with open_member() as src, open(dest, "wb") as out:
             while block := src.read(CHUNK):
+                written += len(block)
+                if written > MAX_MEMBER_BYTES:  # counted as it decompresses: a header's size can lie
+                    raise DataFormatError(f"{archive}: {quote(name)} unpacks to more than {MAX_MEMBER_BYTES:,} bytes, "
+                                          "far more than any split of the archive; refusing it (a damaged or "
+                                          "hostile archive)")
                 h.update(block)
                 out.write(block)
         found[task][split] = (dest, h.hexdigest(), f"{archive.name}:{name}")
@@ -457,6 +544,8 @@ def _register(rec: Record, base: str, root: Path, files: list[RemoteFile], resul
     with store.registry_transaction() as reg:
         old = reg["datasets"].get(store.REMC)
         if old is not None and old.get("version") != str(rec.record):
+            if not result.fetched:  # nothing usable came of another record: what was registered stays
+                return old
             old = None  # another record: a fresh entry, one dataset version never mixes records
         entry = dict(old) if old else {
             "name": store.REMC, "version": str(rec.record), "source": f"zenodo:{rec.record}",

@@ -38,7 +38,7 @@ from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
 SIMREMC, REMC = "simremc", "remc"
 BUILTIN_DATASETS = (SIMREMC, REMC)
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def home() -> Path:
@@ -109,7 +109,13 @@ def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth 
     directory = Path(directory)
     # datasets/<name>/<version>/<task>: the same seal as load_task, for a caller that comes here directly
     seal.check(directory.parent.parent.name, directory.name, f"reading {directory}")
-    meta = json.loads((directory / "task.json").read_text())
+    try:
+        meta = json.loads((directory / "task.json").read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("content_hash"), str):
+            raise ValueError("not a task description")
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ChrombenchError(f"{directory / 'task.json'} is damaged ({str(exc)[:200]}); import or fetch the "
+                              "dataset again (--overwrite / --force)") from exc
     marks = tuple(meta.get("marks", MARKS))  # task folders written before marks were recorded are the archive's
     splits = {}
     for name in SPLITS:
@@ -137,8 +143,9 @@ def read_registry() -> dict:
         return {"datasets": {}}
     try:
         reg = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ChrombenchError(f"{path} is corrupt ({exc}); move it away to start a fresh registry") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ChrombenchError(f"{path} is corrupt ({type(exc).__name__}: {str(exc)[:200]}); move it away to start a "
+                              "fresh registry") from exc
     _check_registry(path, reg)
     return reg
 
@@ -184,7 +191,13 @@ def register_dataset(entry: dict) -> None:
         reg["datasets"][entry["name"]] = entry
 
 
-def dataset_hash(task_hashes: dict[str, str]) -> str:
+def dataset_hash(task_hashes: dict[str, str], named_after_dataset: bool = False) -> str:
+    """The dataset hash: sha256 over its tasks' names and task hashes (a task hash covers the task's
+    arrays). ``named_after_dataset``: the one task is called after the dataset itself (``-t NAME``), so
+    its name is left out and the same arrays imported or built under two names have one hash."""
+    if named_after_dataset:
+        (only,) = task_hashes.values()
+        return hashlib.sha256(f":{only};".encode()).hexdigest()
     return hashlib.sha256("".join(f"{t}:{h};" for t, h in sorted(task_hashes.items())).encode()).hexdigest()
 
 
@@ -300,14 +313,54 @@ def save_dataset(name: str, version: str, tasks, *, source: str, overwrite: bool
         "single_task": len(written) == 1, **(extra or {}),
         "tasks": {t: {"content_hash": m["content_hash"], "splits": m["splits"]} for t, m in written.items()},
         "unavailable": {},
-        "content_hash": dataset_hash({t: m["content_hash"] for t, m in written.items()}),
     }
+    entry["content_hash"] = dataset_hash({t: m["content_hash"] for t, m in written.items()},
+                                         named_after_dataset=bool(entry["single_task"]) and list(written) == [name])
     register_dataset(entry)
     previous = reg["datasets"].get(name, {}).get("path")
     if previous and Path(previous) != final and Path(previous).parent == final.parent:
         from ..safepath import remove_tree
 
         remove_tree(Path(previous), final.parent)  # --overwrite with a new --version: drop the old arrays
+    return entry
+
+
+def remove_dataset(name: str) -> dict:
+    """Unregister dataset ``name`` and delete its arrays; returns the entry it had. The registry is
+    rewritten atomically under its lock with the folder already moved aside, so a failure at any point
+    leaves either the dataset whole and registered or gone from both (a moved-aside folder is hidden
+    and holds nothing registered)."""
+    from ..safepath import is_inside, remove_tree
+
+    if name == SIMREMC:
+        raise ChrombenchError(f"{SIMREMC} is the built-in simulator, generated on first use: it cannot be removed "
+                              f"(its cache is {datasets_dir() / SIMREMC}; deleting that folder only makes the "
+                              "tasks be generated again)")
+    with registry_transaction() as reg:
+        if name not in reg["datasets"]:
+            if not reg["datasets"]:
+                raise UnknownNameError(f"no dataset named {name!r}: none is registered in {registry_path()} (imported, "
+                                       "built or fetched ones can be removed; `chrombench data list` shows them)")
+            raise UnknownNameError(suggest(name, list(reg["datasets"]), "dataset")
+                                   + " (`chrombench data list` shows them)")
+        entry = reg["datasets"].pop(name)
+        folder = Path(entry["path"])
+        aside = None
+        if folder.exists() and is_inside(folder, datasets_dir()) and folder.resolve() != datasets_dir().resolve():
+            aside = folder.with_name(f".{folder.name}.removing.{os.getpid()}")
+            os.replace(folder, aside)
+        try:
+            write_registry(reg)
+        except BaseException:
+            if aside is not None:
+                os.replace(aside, folder)
+            raise
+    if aside is not None:
+        remove_tree(aside, datasets_dir())
+        try:
+            aside.parent.rmdir()  # datasets/<name>/ once its last version is gone
+        except OSError:
+            pass
     return entry
 
 

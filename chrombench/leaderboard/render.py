@@ -78,8 +78,22 @@ def _p_relation(p) -> str:
     return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
 
 
+REMC_DATASETS = ("simremc", "remc")  # the sections the published REMC tables speak to
+
+
+def _kind(section: Section) -> str:
+    """'simulated', 'real' (the REMC archive itself) or 'own' (a lab's imported or built data: real
+    measurements, but not the data the published figures are on)."""
+    return "simulated" if section.simulated else "real" if section.dataset == "remc" else "own"
+
+
+def _shows_reported(board: Board) -> bool:
+    """The published REMC tables belong beside REMC sections (or an empty page), not a lab's own task."""
+    return not board.sections or any(s.dataset in REMC_DATASETS for s in board.sections)
+
+
 def _title(section: Section) -> str:
-    kind = "simulated" if section.simulated else "real"
+    kind = _kind(section)
     split = f", {section.split} split" if section.split else ""
     return f"{section.dataset} {section.version}, {genes_label(section.genes)}{split} ({kind} data)"
 
@@ -255,8 +269,8 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             out.append("")
         out += interpretation.markdown(s)
     for s in board.sections:
-        out += _md_relations(s)
-    out += _md_reported()
+        out += _md_relations(s) if s.dataset in REMC_DATASETS else []
+    out += _md_reported() if _shows_reported(board) else []
     if board.skipped:
         out += ["## Records left out", ""] + [f"- `{p}`: {why}" for p, why in board.skipped] + [""]
     return "\n".join(out)
@@ -367,7 +381,8 @@ def _table(header: list[str], rows: list[str], cls: str = "sortable", text_cols:
 
 
 def _html_section(s: Section, index: int) -> str:
-    badge = '<span class="badge sim">simulated</span>' if s.simulated else '<span class="badge real">real data</span>'
+    badge = {"simulated": '<span class="badge sim">simulated</span>', "real": '<span class="badge real">real data</span>',
+             "own": '<span class="badge own">own data</span>'}[_kind(s)]
     parts = [f'<section class="results" id="section-{index}" data-dataset="{html.escape(s.key)}">',
              f"<h2>{html.escape(s.dataset)} {html.escape(s.version)}, {html.escape(genes_label(s.genes))}"
              f"{', ' + html.escape(s.split) + ' split' if s.split else ''} {badge}</h2>"]
@@ -510,11 +525,12 @@ def html_page(board: Board, reproduce: list[str], title: str = "chrombench leade
                     f'Produce them with:</p><code class="cmd">{html.escape(HOW_TO_PRODUCE)}</code></section>')
     else:
         names = ", ".join(f'<a href="#section-{i}">{html.escape(_title(s))}</a>' for i, s in enumerate(board.sections))
-        body.append(f'<p class="meta">Sections (never ranked together): {names}; '
-                    f'<a href="#reported">{html.escape(reported.SECTION_TITLE)}</a>.</p>')
+        link = f'; <a href="#reported">{html.escape(reported.SECTION_TITLE)}</a>' if _shows_reported(board) else ""
+        body.append(f'<p class="meta">Sections (never ranked together): {names}{link}.</p>')
     body += [_html_section(s, i) for i, s in enumerate(board.sections)]
-    body += [_html_relations(s, i) for i, s in enumerate(board.sections)]
-    body.append(_html_reported())
+    body += [_html_relations(s, i) for i, s in enumerate(board.sections) if s.dataset in REMC_DATASETS]
+    if _shows_reported(board):
+        body.append(_html_reported())
     if board.skipped:
         items = "".join(f"<li><code>{html.escape(p)}</code>: {html.escape(w)}</li>" for p, w in board.skipped)
         body.append(f'<section id="skipped"><h2>Records left out</h2><ul class="skipped">{items}</ul></section>')
@@ -532,7 +548,8 @@ def console_table(records: list[dict]) -> str:
     blocks = []
     for s in board.sections:
         width = max([len("oracle (ceiling)")] + [len(m) for m in s.models]) + 2
-        lines = [f"{s.dataset} {s.version} " + ("(simulated data: not real results)" if s.simulated else "(real data)")]
+        lines = [f"{s.dataset} {s.version} " + {"simulated": "(simulated data: not real results)", "real": "(real data)",
+                                                 "own": "(own data)"}[_kind(s)]]
         head = f"{'model':<{width}}" + "".join(f"{t:>15}" for t in s.tasks) + f"{'mean':>9}"
         if s.wins:
             head += f"{'wins vs ' + REFERENCE_MODEL:>20}"

@@ -104,7 +104,7 @@ def check_counts(X: Any, where: str = "X", shape: tuple[int, int] | None = None)
     return X
 
 
-_INTERVAL = re.compile(r"^([\[(])\s*([-+0-9.e]+|-inf)\s*,\s*([-+0-9.e]+|inf)\s*([\])])$")
+_INTERVAL = re.compile(r"^([\[(])\s*([-+0-9.e]+|-inf)\s*,\s*([-+0-9.e]+|inf)\s*([\])])\Z")
 
 
 def _in_interval(value: float, spec: str) -> bool:
