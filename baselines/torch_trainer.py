@@ -279,7 +279,7 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
             stopped = "diverged"  # keep the best finite epoch (if any) rather than NaN weights
             break
         score = metrics["valid_auroc"] if math.isfinite(metrics["valid_auroc"]) else -metrics["valid_loss"]
-        if valid is None or score > best_score:
+        if valid is None or score > best_score + float(getattr(model, "min_improvement", 0.0)):
             best_score, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(module.state_dict())
         else:
