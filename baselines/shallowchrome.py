@@ -42,6 +42,7 @@ def tss_max(X: np.ndarray, half_width: int) -> np.ndarray:
 
 class ShallowChrome(ChromModel):
     name: ClassVar[str] = "shallowchrome"
+    parameter_count: ClassVar[int | None] = 6
     family: ClassVar[str] = "linear"
     description: ClassVar[str] = ("ShallowChrome (Frasca et al. 2022): per-mark TSS-proximal maximum, unpenalised "
                                   "logistic regression (5 weights + bias)")

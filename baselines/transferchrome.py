@@ -95,6 +95,7 @@ class TransferChromeNet(nn.Module):
 
 class TransferChrome(TorchChromModel):
     name: ClassVar[str] = "transferchrome"
+    parameter_count: ClassVar[int | None] = 53_834
     family: ClassVar[str] = "convolutional"
     description: ClassVar[str] = ("TransferChrome (Chen et al. 2022), reconstructed: dense CNN + self-attention; "
                                   "transfer with `chrombench transfer --mode fine-tune`")

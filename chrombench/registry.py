@@ -100,6 +100,12 @@ class Registry(Generic[T]):
             self._entries[name] = obj
         return obj  # type: ignore[return-value]
 
+    def target(self, name: str) -> T | str:
+        """The entry as registered: its lazy ``module:attr`` string until first use, without importing it."""
+        if name not in self._entries:
+            raise UnknownNameError(suggest(name, list(self._entries), self.kind))
+        return self._entries[name]
+
     def meta(self, name: str) -> dict[str, Any]:
         self.get(name) if name not in self._entries else None
         return self._meta[name]

@@ -3,7 +3,8 @@
 import pytest
 
 from chrombench.errors import UnknownNameError
-from chrombench.models.registry import MODELS, get_model_class
+from chrombench.models.catalog import describe, read_declarations
+from chrombench.models.registry import _ZOO, MODELS, get_model_class, zoo_names
 from chrombench.registry import Registry, load_target
 
 
@@ -32,3 +33,47 @@ def test_file_targets(tmp_path):
         load_target(f"{f}:Other")
     with pytest.raises(UnknownNameError, match="no such file"):
         load_target(f"{tmp_path}/missing.py:X")
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_the_listing_reads_what_the_model_declares(name):
+    """`models list` reads each zoo model's attributes from its file (no import, no build): they must
+    be what the imported class says, and its declared parameter count what the built model has."""
+    cls = get_model_class(name)
+    assert "parameter_count" in dir(cls), (
+        f"{cls.__name__} declares no parameter_count; add `parameter_count: ClassVar[int | None] = "
+        f"{int(cls().n_parameters()) or None}` to it (None: the data decides)")
+    built = int(cls().n_parameters()) or None
+    assert cls.parameter_count == built, f"{cls.__name__}.parameter_count is {cls.parameter_count}, the model has {built}"
+    read = read_declarations(MODELS.target(name) if isinstance(MODELS.target(name), str) else _ZOO[name])
+    assert read is not None, f"{name}: its listed attributes are not literals in its file"
+    assert read == {"name": cls.name, "family": cls.family, "description": cls.description,
+                    "citation": cls.citation, "parameter_count": cls.parameter_count}
+
+
+def test_the_listing_counts_a_model_that_declares_no_parameter_count(tmp_path):
+    f = tmp_path / "undeclared.py"
+    f.write_text("from chrombench.models.contract import ChromModel\n\n"
+                 "class Undeclared(ChromModel):\n    '''Counts its own.'''\n    family = 'toy'\n\n"
+                 "    def n_parameters(self):\n        return 7\n")
+    target = f"{f}:Undeclared"
+    assert read_declarations(target) is None  # nothing to read: the listing imports and builds it
+    MODELS.register("undeclared-toy", target, origin="plugin:toy")
+    try:
+        row = describe("undeclared-toy")
+    finally:
+        del MODELS._entries["undeclared-toy"], MODELS._meta["undeclared-toy"]
+    assert row["parameters"] == 7 and row["description"] == "Counts its own. [plugin:toy]" and row["family"] == "toy"
+
+
+def test_listing_the_zoo_imports_no_model_code():
+    """What keeps `chrombench models list` under a second: torch, scikit-learn and xgboost stay unloaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from chrombench.cli import main; "
+            "out = CliRunner().invoke(main, ['models', 'list']).output; assert 'chromoformer' in out, out; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'xgboost', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

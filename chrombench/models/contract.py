@@ -155,6 +155,10 @@ class ChromModel(BaseEstimator):
     description: ClassVar[str] = ""
     # hyperparameter -> allowed interval, e.g. {"dropout": "[0, 1)"}: checked by validate_params
     param_ranges: ClassVar[dict[str, str]] = {}
+    # learned parameters with the default hyperparameters on the archive's shape, None when the data
+    # decides (trees, support vectors). Declared, not defaulted: `models list` reads it from the file
+    # instead of building the model; a model without it is built to be counted.
+    parameter_count: ClassVar[int | None]
     # the rest of the declared protocol (chrombench.models.protocol says what each means)
     citation: ClassVar[str] = ""
     iterative: ClassVar[bool] = False
