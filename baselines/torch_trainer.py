@@ -36,12 +36,12 @@ from torch import nn
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.parallel import intra_op_threads, map_chunks  # noqa: F401 (re-exported)
-from chrombench.models.contract import ChromModel, EpochCallback, StopTraining, check_counts, fit_report
+from chrombench.models.contract import (MODEL_FORMAT, STOP_REASONS, ChromModel, EpochCallback, StopTraining,
+                                        check_counts, fit_report)
 
 from . import native_lstm
 
 INPUT_TRANSFORMS = ("log1p", "raw")
-_LEGACY_STOPS = {"early_stopping": "patience", "max_epochs": "cap"}  # models saved before protocol 1.1
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
@@ -163,8 +163,7 @@ class TorchChromModel(ChromModel):
         history = getattr(self, "history_", None)
         if not history:  # loaded reference weights: trained elsewhere, nothing known of how
             return fit_report("unknown", iterative=True)
-        stopped = _LEGACY_STOPS.get(history.get("stopped"), history.get("stopped", "unknown"))
-        return fit_report(stopped, iterative=True, epochs_run=len(history.get("epochs", [])),
+        return fit_report(history.get("stopped", "unknown"), iterative=True, epochs_run=len(history.get("epochs", [])),
                           best_epoch=history.get("best_epoch"), cap=int(self.epochs), patience=int(self.patience))
 
     # -- interpretation hooks (chrombench.explain) ---------------------------------------------------
@@ -203,8 +202,13 @@ class TorchChromModel(ChromModel):
             module.load_state_dict(state, strict=True)
         except (RuntimeError, TypeError, AttributeError) as exc:
             raise ModelFormatError(f"{path} does not fit {type(self).__name__} with these parameters: {exc}") from exc
+        history = config.get("training")
+        stopped = history.get("stopped", "unknown") if isinstance(history, dict) else "unknown"
+        if stopped not in STOP_REASONS:
+            raise ModelFormatError(f"{directory}/config.json: training stopped by {stopped!r}, which model format "
+                                   f"{MODEL_FORMAT} does not know (one of {', '.join(STOP_REASONS)}); retrain the model")
         self.module_ = module.to(resolve_device(self.device)).eval()
-        self.history_ = config.get("training")
+        self.history_ = history
 
     # -- helpers -----------------------------------------------------------------------------------
     def _fitted_module(self) -> nn.Module:

@@ -1,7 +1,7 @@
 """One generic name registry: names map to objects or lazy ``module:attr`` targets.
 
-Used for models and datasets. Lookups of unknown names raise ``UnknownNameError`` with a
-"did you mean" suggestion, which the CLI turns into exit code 2.
+It holds the model zoo (``chrombench.models.registry``). Lookups of unknown names raise
+``UnknownNameError`` with a "did you mean" suggestion, which the CLI turns into exit code 2.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ Every record carries ``results.PROTOCOL_VERSION``; changing what happens here me
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -107,13 +106,6 @@ def sealed_test(dataset: str, task: str):
     """While active (in every thread), chrombench refuses to produce ``dataset/task`` (its test labels)."""
     with seal.sealed(dataset, task):
         yield
-
-
-def accepted_params(model_cls: type) -> set[str]:
-    """The ``__init__`` keyword names, i.e. what ``get_params()`` will report."""
-    sig = inspect.signature(model_cls.__init__)
-    return {p.name for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def fixed_params(model_cls: type, seed: int, device: str | None) -> dict[str, Any]:

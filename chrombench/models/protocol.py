@@ -31,8 +31,8 @@ What the engine passes: the seed and device through the declared keywords; ``on_
 metrics)`` after each epoch (it may raise ``optuna.TrialPruned`` to prune a trial, or
 ``contract.StopTraining`` to end a fit, the best epoch kept); train and valid splits only, never
 test. What it reads back: ``predict_proba``, ``n_parameters()``, ``training_report()``, ``save``.
-A class that declares nothing is still accepted (its seed and device keywords are then found by
-name, for models written before this protocol).
+A class that declares nothing is still accepted: its seed and device keywords are then found by
+name (``seed``/``random_state``, ``device``), so a plain scikit-learn-style class runs unchanged.
 """
 
 from __future__ import annotations
@@ -66,14 +66,14 @@ def init_params(cls: type) -> set[str]:
 
 def seed_param(cls: type) -> str | None:
     """The keyword that receives the seed: declared, else the first of ``SEED_NAMES`` it accepts."""
-    if "seed_param" in _declared(cls):
+    if hasattr(cls, "seed_param"):
         return cls.seed_param
     names = init_params(cls)
     return next((p for p in SEED_NAMES if p in names), None)
 
 
 def device_param(cls: type) -> str | None:
-    if "device_param" in _declared(cls):
+    if hasattr(cls, "device_param"):
         return cls.device_param
     return "device" if "device" in init_params(cls) else None
 
@@ -82,12 +82,3 @@ def tuning_budget(cls: type, quick: bool) -> TuningBudget:
     declared = getattr(cls, "tuning", None) or {}
     return declared.get("quick" if quick else "full") or DEFAULT_TUNING["quick" if quick else "full"]
 
-
-def _declared(cls: type) -> set[str]:
-    """Protocol attributes some class in ``cls``'s MRO (below ChromModel's defaults) sets."""
-    out = set()
-    for klass in cls.__mro__:
-        if klass.__module__ == "chrombench.models.contract" or klass is object:
-            continue
-        out |= {k for k in ("seed_param", "device_param") if k in vars(klass)}
-    return out
