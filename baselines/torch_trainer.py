@@ -23,6 +23,7 @@ were trained on raw counts) is applied before the module, so gradient-based inte
 from __future__ import annotations
 
 import copy
+import ctypes
 import math
 import pickle
 import time
@@ -39,7 +40,7 @@ from chrombench.parallel import intra_op_threads, map_chunks  # noqa: F401 (re-e
 from chrombench.models.contract import (MODEL_FORMAT, STOP_REASONS, ChromModel, EpochCallback, StopTraining,
                                         check_counts, fit_report)
 
-from . import native_lstm
+from . import native_library, native_lstm
 
 INPUT_TRANSFORMS = ("log1p", "raw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -303,7 +304,7 @@ class ClippedAdam:
     def __init__(self, module: nn.Module, lr: float, weight_decay: float = 0.0, clip: float = 0.0):
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.lr, self.weight_decay, self.clip = float(lr), float(weight_decay), float(clip)
-        self.native = native_lstm.available() and native_lstm.fits(*self.params)
+        self.native = native_library.available() and native_library.fits(*self.params)
         if self.native:  # the update writes the parameters' memory directly, outside autograd
             self.exp_avgs = [torch.zeros_like(p) for p in self.params]
             self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
@@ -324,11 +325,20 @@ class ClippedAdam:
         have = [k for k, p in enumerate(self.params) if p.grad is not None]  # as torch: no grad, no step
         for k in have:
             self.steps[k] += 1
-        native_lstm.adam_step([self.params[k] for k in have],
-                              [self.params[k].grad.contiguous() for k in have],
-                              [self.exp_avgs[k] for k in have], [self.exp_avg_sqs[k] for k in have],
-                              [self.steps[k] for k in have], self.lr, self.BETAS, self.EPS, self.weight_decay,
-                              self.clip)
+        _native_adam_step([self.params[k] for k in have], [self.params[k].grad.contiguous() for k in have],
+                          [self.exp_avgs[k] for k in have], [self.exp_avg_sqs[k] for k in have],
+                          [self.steps[k] for k in have], self.lr, self.BETAS, self.EPS, self.weight_decay, self.clip)
+
+
+def _native_adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, betas, eps: float,
+                      weight_decay: float, clip: float) -> None:
+    """Clip the gradients' total norm to ``clip`` (0: no clipping) and take one Adam step, in place, over
+    all the given tensors (lists of equal length; ``steps``: each tensor's step count, already counted):
+    ``native/adam_step.c``."""
+    n = len(params)
+    arrays = [(ctypes.c_void_p * n)(*(t.data_ptr() for t in ts)) for ts in (params, grads, exp_avgs, exp_avg_sqs)]
+    native_library.function("cb_adam_step")(n, *arrays, (ctypes.c_long * n)(*(t.numel() for t in params)),
+                                            (ctypes.c_int * n)(*steps), lr, betas[0], betas[1], eps, weight_decay, clip)
 
 
 def _torch_adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:

@@ -14,7 +14,6 @@ from ..errors import ChrombenchError
 from .options import device_option, parse_seeds, suite_option
 
 DEFAULT_OUT = Path("chrombench-out")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/xgboost load: see chrombench.engine.run
 
 
 def _quick_genes() -> str:

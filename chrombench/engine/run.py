@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -35,11 +34,6 @@ from . import interpret, protocol, tuning
 from .budgets import default_budget
 from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact, schema_lock
 from .tracking import SEED, Tracker, artifact_root, ensure_store, local_uri, probe_tracking
-
-# Idle OpenMP threads (torch, XGBoost) spin by default; on a shared 2-core machine a spinning barrier
-# made DeepChrome fits 7x slower whenever another process held a core (PASSIVE: 1.7x). Takes effect
-# only if set before torch/xgboost load, which the CLI guarantees; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 STRATEGIES = ("only-missing", "always", "never")
 log = logging.getLogger("chrombench.engine")
