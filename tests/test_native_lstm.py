@@ -155,6 +155,7 @@ print(json.dumps({"child_exit": os.waitstatus_to_exitcode(status)}))
 """
 
 
+@pytest.mark.slow  # a forked subprocess running the kernels
 def test_a_forked_child_runs_multithreaded_kernels_too(native, tmp_path):
     result = _in_fresh_process(FORKED, tmp_path, PYTHONPATH=os.getcwd())
     assert result["child_exit"] == 0  # -14 (SIGALRM) would mean the child hung on its parent's workers
@@ -181,6 +182,7 @@ print(json.dumps({"native": native_lstm.available(), "why": native_lstm.unavaila
 """
 
 
+@pytest.mark.slow  # three fresh processes predicting with AttentiveChrome
 def test_without_the_kernels_the_torch_recurrence_gives_the_same_predictions(native, tmp_path):
     fast = _in_fresh_process(PREDICT, tmp_path)
     off = _in_fresh_process(PREDICT, tmp_path, CHROMBENCH_NATIVE="0")

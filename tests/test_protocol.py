@@ -67,6 +67,7 @@ def test_every_way_through_chrombench_to_the_test_labels_is_closed(tmp_path, tas
     assert not list((tmp_path / "out").rglob("seed-*.json"))
 
 
+@pytest.mark.slow  # chrombench run in a subprocess
 def test_the_test_split_is_not_in_memory_while_a_model_fits(tmp_path, task):
     """A model that scavenges memory (gc, callers' frames) during fit finds no test genes, and its
     train/valid splits are in-memory copies, not memory maps naming the cache folder."""
