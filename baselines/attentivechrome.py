@@ -32,7 +32,7 @@ from torch import nn
 from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
 from chrombench.models.contract import check_counts
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 from chrombench.models.weights import reference_mismatches
 
 from .batched_lstm import POOLINGS, BlockLSTM

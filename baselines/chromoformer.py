@@ -41,7 +41,7 @@ from torch import nn
 
 from chrombench import N_MARKS
 from chrombench.models.contract import check_counts
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .torch_trainer import TorchChromModel, shared_attention
 

@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from chrombench.errors import ModelFormatError
 from chrombench.models.contract import ChromModel, check_counts, fit_report
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .features import FEATURE_KINDS, importance_to_grid, make_features, n_features
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .torch_trainer import TorchChromModel
 

@@ -21,7 +21,7 @@ import numpy as np
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel, check_counts, fit_report
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 WINDOWS = (5, 10, 20, 50)  # half-widths in 100 bp bins: +/-0.5, 1, 2, 5 kb
 STATE_FILE = "shallowchrome.json"

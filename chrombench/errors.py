@@ -34,3 +34,9 @@ class ModelFormatError(ChrombenchError, ValueError):
 
 class ProtocolViolation(ChrombenchError):
     """Code on the tuning path reached for test data (the engine seals the test split while tuning)."""
+
+
+class ModelDeclarationError(ChrombenchError, TypeError):
+    """A model class declares something the protocol does not allow (``models.contract.check_declarations``)."""
+
+    exit_code = 2

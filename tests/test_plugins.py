@@ -72,9 +72,9 @@ def test_the_protocol_is_declared_not_probed():
     from chrombench.baselines.attentivechrome import AttentiveChrome, PlainLSTM
     from chrombench.baselines.classical import RandomForestModel
     from chrombench.engine.budgets import default_budget
-    from chrombench.engine.protocol import fixed_params
+    from chrombench.engine.evaluation import fixed_params
     from chrombench.models.contract import ChromModel
-    from chrombench.models.protocol import DEFAULT_TUNING
+    from chrombench.models.contract import DEFAULT_TUNING
 
     class Legacy(ChromModel):  # written before the protocol: found by keyword name
         def __init__(self, random_state: int = 0, device: str = "cpu"):

@@ -10,7 +10,7 @@ import pytest
 
 from chrombench import results
 from chrombench.data.store import load_task
-from chrombench.engine import protocol
+from chrombench.engine import evaluation
 from chrombench.engine.run import RunConfig, run_evaluations
 from chrombench.errors import ProtocolViolation
 
@@ -35,17 +35,17 @@ def config(tmp_path, model, **kw) -> RunConfig:
 
 
 def test_tuning_view_withholds_the_test_split(task):
-    view = protocol.TuningView.of(task)
+    view = evaluation.TuningView.of(task)
     assert len(view.train) == 200 and len(view.valid) == 100
     with pytest.raises(ProtocolViolation, match="withheld during tuning"):
         view.test
     with pytest.raises(ProtocolViolation):
         view.split("test")
-    assert not hasattr(protocol.TuningView, "truth")  # the simulator's latent scores are about test genes
+    assert not hasattr(evaluation.TuningView, "truth")  # the simulator's latent scores are about test genes
 
 
 def test_the_store_refuses_the_sealed_task_only(task):
-    with protocol.sealed_test("simremc", "E003"):
+    with evaluation.sealed_test("simremc", "E003"):
         with pytest.raises(ProtocolViolation, match="sealed"):
             load_task("E003", "simremc", genes=GENES)
         with pytest.raises(ProtocolViolation):
@@ -120,8 +120,8 @@ def test_seed_and_device_reach_the_models_that_take_them():
         def __init__(self, alpha=1.0):
             pass
 
-    assert protocol.fixed_params(WithRandomState, 7, "auto") == {"random_state": 7, "device": "auto"}
-    assert protocol.fixed_params(WithNothing, 7, "auto") == {}
+    assert evaluation.fixed_params(WithRandomState, 7, "auto") == {"random_state": 7, "device": "auto"}
+    assert evaluation.fixed_params(WithNothing, 7, "auto") == {}
 
 
 def _digest(X) -> str:

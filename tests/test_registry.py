@@ -98,3 +98,55 @@ def test_listing_the_zoo_imports_no_model_code():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+GOOD_MODEL = '''
+from chrombench.models.contract import ChromModel, TuningBudget
+
+class Declared(ChromModel):
+    name = "declared-toy"
+    {line}
+
+    def __init__(self, l2=1.0, seed=0):
+        self.l2, self.seed = l2, seed
+
+    def fit(self, train, valid=None, on_epoch=None):
+        return self
+
+    def predict_proba(self, X):
+        raise NotImplementedError
+'''
+
+
+@pytest.mark.parametrize("line, field, words", [
+    ("explains = ('attention',)", "explains", "no attention()"),
+    ("explains = ('shap',)", "explains", "'shap'; it can hold attention, gradients, importance, latent"),
+    ("seed_param = 'random_state'", "seed_param", "'random_state', which __init__ does not take"),
+    ("tuning = {'quick': 5}", "tuning", "'quick' must be a TuningBudget"),
+    ("param_ranges = {'l2': '0 to 1'}", "param_ranges", "'0 to 1' is not an interval"),
+    ("iterative = 'yes'", "iterative", "must be True or False"),
+    ("fixed_input = (100,)", "fixed_input", "two positive integers"),
+])
+def test_a_wrong_declaration_is_an_error_naming_the_model_and_the_field(tmp_path, line, field, words):
+    from chrombench.errors import ModelDeclarationError
+
+    f = tmp_path / "declared.py"
+    f.write_text(GOOD_MODEL.replace("{line}", line))
+    with pytest.raises(ModelDeclarationError, match=rf"declared\.py:Declared.*: {field} .*{words}"):
+        get_model_class(f"{f}:Declared")
+
+
+def test_declarations_that_fit_pass_and_undeclared_ones_are_free(tmp_path):
+    f = tmp_path / "declared.py"
+    f.write_text(GOOD_MODEL.replace("{line}", "tuning = {'quick': TuningBudget(2)}; seed_param = 'seed'") +
+                 "\n\nclass Plain:\n    def fit(self, train, valid=None, on_epoch=None):\n        return self\n\n"
+                 "    def predict_proba(self, X):\n        return X\n")
+    assert get_model_class(f"{f}:Declared").name == "declared-toy"
+    assert get_model_class(f"{f}:Plain").__name__ == "Plain"  # a plain class declares nothing and passes
+    nofit = tmp_path / "nofit.py"  # another file: a file target is imported once per process
+    nofit.write_text(GOOD_MODEL.replace("{line}", "").replace("    def fit(self, train, valid=None, on_epoch=None):\n"
+                                                               "        return self\n", ""))
+    from chrombench.errors import ModelDeclarationError
+
+    with pytest.raises(ModelDeclarationError, match=r"defines no fit\(\)"):
+        get_model_class(f"{nofit}:Declared")

@@ -109,9 +109,9 @@ def sealed_test(dataset: str, task: str):
 
 
 def fixed_params(model_cls: type, seed: int, device: str | None) -> dict[str, Any]:
-    """Seed and device through the keywords the model declares (``models.protocol``); nothing for a
+    """Seed and device through the keywords the model declares (``models.contract``); nothing for a
     model that takes neither."""
-    from ..models.protocol import device_param, seed_param
+    from ..models.contract import device_param, seed_param
 
     out: dict[str, Any] = {}
     name = seed_param(model_cls)
