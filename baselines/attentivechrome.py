@@ -32,7 +32,7 @@ from torch import nn
 from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
 from chrombench.models.contract import check_counts
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 from chrombench.models.weights import reference_mismatches
 
 from .batched_lstm import POOLINGS, BlockLSTM
@@ -127,6 +127,7 @@ class HierarchicalLSTM(nn.Module):
 
 class AttentiveChrome(TorchChromModel):
     name: ClassVar[str] = "attentivechrome"
+    parameter_count: ClassVar[int | None] = 54_273
     family: ClassVar[str] = "recurrent"
     description: ClassVar[str] = ("AttentiveChrome (Singh et al. 2017): per-mark BiLSTMs with bin attention, "
                                   "then a BiLSTM over marks with mark attention")
@@ -228,24 +229,28 @@ class AttentiveChrome(TorchChromModel):
 
 class AttentiveChromeNoAlpha(AttentiveChrome):
     name: ClassVar[str] = "attentivechrome-no-alpha"
+    parameter_count: ClassVar[int | None] = 53_953
     description: ClassVar[str] = "AttentiveChrome ablation: uniform weights (1/100) over bins instead of bin attention"
     bin_pooling: ClassVar[str] = "uniform"
 
 
 class AttentiveChromeNoBeta(AttentiveChrome):
     name: ClassVar[str] = "attentivechrome-no-beta"
+    parameter_count: ClassVar[int | None] = 54_241
     description: ClassVar[str] = "AttentiveChrome ablation: uniform weights (1/5) over marks instead of mark attention"
     mark_pooling: ClassVar[str] = "uniform"
 
 
 class AttentiveChromeUnidirectional(AttentiveChrome):
     name: ClassVar[str] = "attentivechrome-unidirectional"
+    parameter_count: ClassVar[int | None] = 25_089
     description: ClassVar[str] = "AttentiveChrome ablation: forward-only LSTMs at both levels"
     bidirectional: ClassVar[bool] = False
 
 
 class PlainLSTM(AttentiveChrome):
     name: ClassVar[str] = "lstm"
+    parameter_count: ClassVar[int | None] = 53_921
     description: ClassVar[str] = ("The paper's LSTM baseline: the same two LSTM levels without attention, "
                                   "each sequence summarised by its last hidden states")
     bin_pooling: ClassVar[str] = "last"

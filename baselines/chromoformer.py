@@ -41,7 +41,7 @@ from torch import nn
 
 from chrombench import N_MARKS
 from chrombench.models.contract import check_counts
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .torch_trainer import TorchChromModel, shared_attention
 
@@ -165,6 +165,7 @@ class AdamW:
 
 class Chromoformer(TorchChromModel):
     name: ClassVar[str] = "chromoformer"
+    parameter_count: ClassVar[int | None] = 3_316_481
     family: ClassVar[str] = "transformer"
     description: ClassVar[str] = ("Chromoformer (Lee et al. 2022): embedding transformers at 100/500/2000 bp and the "
                                   "regulation stack on the promoter (no pcHi-C partners in the benchmark)")

@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from chrombench.errors import ModelFormatError
 from chrombench.models.contract import ChromModel, check_counts, fit_report
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .features import FEATURE_KINDS, importance_to_grid, make_features, n_features
 
@@ -179,6 +179,7 @@ class SVMModel(_ClassicalModel):
     """
 
     name: ClassVar[str] = "svm"
+    parameter_count: ClassVar[int | None] = None  # counted after fit: it depends on the data
     description: ClassVar[str] = "RBF support vector machine on 1 kb window features (Platt-scaled)"
     # gamma is "scale" or a positive number
     param_ranges: ClassVar[dict[str, str]] = {"C": "(0, inf)", "gamma": "(0, inf)", "calibration_folds": "[1, inf)",
@@ -295,6 +296,7 @@ class RandomForestModel(_ClassicalModel):
     """
 
     name: ClassVar[str] = "random-forest"
+    parameter_count: ClassVar[int | None] = None  # counted after fit: it depends on the data
     description: ClassVar[str] = "Random forest on 1 kb windows + central 100 bp bins"
     param_ranges: ClassVar[dict[str, str]] = {"n_estimators": "[1, inf)", "min_samples_leaf": "[1, inf)",
                                               "max_depth": "[1, inf)", "n_jobs": "[1, inf)"}
@@ -362,6 +364,7 @@ class XGBoostModel(_ClassicalModel):
     """
 
     name: ClassVar[str] = "xgboost"
+    parameter_count: ClassVar[int | None] = None  # counted after fit: it depends on the data
     description: ClassVar[str] = "XGBoost (hist) on 1 kb windows + central 100 bp bins, early-stopped on valid"
     param_ranges: ClassVar[dict[str, str]] = {"n_estimators": "[1, inf)", "learning_rate": "(0, inf)",
                                               "max_depth": "[1, inf)", "subsample": "(0, 1]",
@@ -471,6 +474,7 @@ class LogisticRegressionModel(_ClassicalModel):
     """
 
     name: ClassVar[str] = "logistic-regression"
+    parameter_count: ClassVar[int | None] = 51
     description: ClassVar[str] = "L2 logistic regression on 1 kb window features"
     param_ranges: ClassVar[dict[str, str]] = {"C": "(0, inf)", "max_iter": "[1, inf)"}
     iterative: ClassVar[bool] = True

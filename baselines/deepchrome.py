@@ -16,7 +16,7 @@ from torch import nn
 
 from chrombench import N_BINS, N_MARKS
 from chrombench.errors import ChrombenchError
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .torch_trainer import TorchChromModel
 
@@ -48,6 +48,7 @@ class DeepChromeNet(nn.Module):
 
 class DeepChrome(TorchChromModel):
     name: ClassVar[str] = "deepchrome"
+    parameter_count: ClassVar[int | None] = 644_051
     family: ClassVar[str] = "convolutional"
     description: ClassVar[str] = ("DeepChrome (Singh et al. 2016): convolution over bins (50 filters x 10 bins), "
                                   "max-pool 5, dropout, fully connected 625-125")

@@ -31,7 +31,7 @@ from torch import nn
 
 from chrombench import N_BINS, N_MARKS
 from chrombench.models.contract import check_counts
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .torch_trainer import TorchChromModel, shared_attention
 
@@ -85,6 +85,7 @@ def positions_to_bins(n_positions: int, kernel_bins: int, n_bins: int = N_BINS) 
 
 class HMCRNN(TorchChromModel):
     name: ClassVar[str] = "hm-crnn"
+    parameter_count: ClassVar[int | None] = 24_538
     family: ClassVar[str] = "recurrent"
     description: ClassVar[str] = ("HM-CRNN (Kang et al. 2020): conv over marks x 7 bins, BiLSTM(40), attention over "
                                   "positions to an 80-d regulatory latent space")

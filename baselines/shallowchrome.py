@@ -21,7 +21,7 @@ import numpy as np
 from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel, check_counts, fit_report
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 WINDOWS = (5, 10, 20, 50)  # half-widths in 100 bp bins: +/-0.5, 1, 2, 5 kb
 STATE_FILE = "shallowchrome.json"
@@ -42,6 +42,7 @@ def tss_max(X: np.ndarray, half_width: int) -> np.ndarray:
 
 class ShallowChrome(ChromModel):
     name: ClassVar[str] = "shallowchrome"
+    parameter_count: ClassVar[int | None] = 6
     family: ClassVar[str] = "linear"
     description: ClassVar[str] = ("ShallowChrome (Frasca et al. 2022): per-mark TSS-proximal maximum, unpenalised "
                                   "logistic regression (5 weights + bias)")

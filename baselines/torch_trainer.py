@@ -26,6 +26,7 @@ were trained on raw counts) is applied before the module, so gradient-based inte
 from __future__ import annotations
 
 import copy
+import ctypes
 import math
 import pickle
 import time
@@ -40,12 +41,12 @@ from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.results import STALL_EPOCHS, is_stalled_fit
 from chrombench.parallel import intra_op_threads, map_chunks  # noqa: F401 (re-exported)
-from chrombench.models.contract import ChromModel, EpochCallback, StopTraining, check_counts, fit_report
+from chrombench.models.contract import (MODEL_FORMAT, STOP_REASONS, ChromModel, EpochCallback, StopTraining,
+                                        check_counts, fit_report)
 
-from . import native_lstm
+from . import native_library, native_lstm
 
 INPUT_TRANSFORMS = ("log1p", "raw")
-_LEGACY_STOPS = {"early_stopping": "patience", "max_epochs": "cap"}  # models saved before protocol 1.1
 DEVICES = ("auto", "cpu", "cuda")
 WEIGHTS_FILE = "weights.pt"
 PREDICT_BATCH = 256  # genes per forward pass at prediction time: large, yet cache-sized on a CPU
@@ -173,7 +174,7 @@ class TorchChromModel(ChromModel):
         history = getattr(self, "history_", None)
         if not history:  # loaded reference weights: trained elsewhere, nothing known of how
             return fit_report("unknown", iterative=True)
-        stopped = _LEGACY_STOPS.get(history.get("stopped"), history.get("stopped", "unknown"))
+        stopped = history.get("stopped", "unknown")
         cuts = {"lr_cuts": history["lr_cuts"]} if history.get("lr_cuts") else {}
         for key in ("valid_floor", "best_valid_auroc"):  # what the stall rule saw, where it looked
             if history.get(key) is not None:
@@ -217,8 +218,13 @@ class TorchChromModel(ChromModel):
             module.load_state_dict(state, strict=True)
         except (RuntimeError, TypeError, AttributeError) as exc:
             raise ModelFormatError(f"{path} does not fit {type(self).__name__} with these parameters: {exc}") from exc
+        history = config.get("training")
+        stopped = history.get("stopped", "unknown") if isinstance(history, dict) else "unknown"
+        if stopped not in STOP_REASONS:
+            raise ModelFormatError(f"{directory}/config.json: training stopped by {stopped!r}, which model format "
+                                   f"{MODEL_FORMAT} does not know (one of {', '.join(STOP_REASONS)}); retrain the model")
         self.module_ = module.to(resolve_device(self.device)).eval()
-        self.history_ = config.get("training")
+        self.history_ = history
 
     # -- helpers -----------------------------------------------------------------------------------
     def _fitted_module(self) -> nn.Module:
@@ -347,7 +353,7 @@ class ClippedAdam:
     def __init__(self, module: nn.Module, lr: float, weight_decay: float = 0.0, clip: float = 0.0):
         self.params = [p for p in module.parameters() if p.requires_grad]
         self.lr, self.weight_decay, self.clip = float(lr), float(weight_decay), float(clip)
-        self.native = native_lstm.available() and native_lstm.fits(*self.params)
+        self.native = native_library.available() and native_library.fits(*self.params)
         if self.native:  # the update writes the parameters' memory directly, outside autograd
             self.exp_avgs = [torch.zeros_like(p) for p in self.params]
             self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
@@ -374,11 +380,20 @@ class ClippedAdam:
         have = [k for k, p in enumerate(self.params) if p.grad is not None]  # as torch: no grad, no step
         for k in have:
             self.steps[k] += 1
-        native_lstm.adam_step([self.params[k] for k in have],
-                              [self.params[k].grad.contiguous() for k in have],
-                              [self.exp_avgs[k] for k in have], [self.exp_avg_sqs[k] for k in have],
-                              [self.steps[k] for k in have], self.lr, self.BETAS, self.EPS, self.weight_decay,
-                              self.clip)
+        _native_adam_step([self.params[k] for k in have], [self.params[k].grad.contiguous() for k in have],
+                          [self.exp_avgs[k] for k in have], [self.exp_avg_sqs[k] for k in have],
+                          [self.steps[k] for k in have], self.lr, self.BETAS, self.EPS, self.weight_decay, self.clip)
+
+
+def _native_adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, betas, eps: float,
+                      weight_decay: float, clip: float) -> None:
+    """Clip the gradients' total norm to ``clip`` (0: no clipping) and take one Adam step, in place, over
+    all the given tensors (lists of equal length; ``steps``: each tensor's step count, already counted):
+    ``native/adam_step.c``."""
+    n = len(params)
+    arrays = [(ctypes.c_void_p * n)(*(t.data_ptr() for t in ts)) for ts in (params, grads, exp_avgs, exp_avg_sqs)]
+    native_library.function("cb_adam_step")(n, *arrays, (ctypes.c_long * n)(*(t.numel() for t in params)),
+                                            (ctypes.c_int * n)(*steps), lr, betas[0], betas[1], eps, weight_decay, clip)
 
 
 def _scale_lr(optimizer, factor: float) -> None:

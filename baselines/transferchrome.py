@@ -31,7 +31,7 @@ from torch import nn
 
 from chrombench import N_BINS, N_MARKS
 from chrombench.models.contract import check_counts
-from chrombench.models.protocol import TuningBudget
+from chrombench.models.contract import TuningBudget
 
 from .torch_trainer import TorchChromModel, shared_attention
 
@@ -95,6 +95,7 @@ class TransferChromeNet(nn.Module):
 
 class TransferChrome(TorchChromModel):
     name: ClassVar[str] = "transferchrome"
+    parameter_count: ClassVar[int | None] = 53_834
     family: ClassVar[str] = "convolutional"
     description: ClassVar[str] = ("TransferChrome (Chen et al. 2022), reconstructed: dense CNN + self-attention; "
                                   "transfer with `chrombench transfer --mode fine-tune`")

@@ -1,7 +1,7 @@
 """One generic name registry: names map to objects or lazy ``module:attr`` targets.
 
-Used for models and datasets. Lookups of unknown names raise ``UnknownNameError`` with a
-"did you mean" suggestion, which the CLI turns into exit code 2.
+It holds the model zoo (``chrombench.models.registry``). Lookups of unknown names raise
+``UnknownNameError`` with a "did you mean" suggestion, which the CLI turns into exit code 2.
 """
 
 from __future__ import annotations
@@ -99,6 +99,12 @@ class Registry(Generic[T]):
             obj = load_target(obj)
             self._entries[name] = obj
         return obj  # type: ignore[return-value]
+
+    def target(self, name: str) -> T | str:
+        """The entry as registered: its lazy ``module:attr`` string until first use, without importing it."""
+        if name not in self._entries:
+            raise UnknownNameError(suggest(name, list(self._entries), self.kind))
+        return self._entries[name]
 
     def meta(self, name: str) -> dict[str, Any]:
         self.get(name) if name not in self._entries else None

@@ -201,6 +201,8 @@ CASES = [
     Case("config-filters-negative", saved_model(lambda c: c["params"].update(n_filters=-5), neural=True), "n_filters"),
     Case("config-filters-string", saved_model(lambda c: c["params"].update(n_filters="50"), neural=True), "n_filters"),
     Case("config-filters-float", saved_model(lambda c: c["params"].update(n_filters=10.5), neural=True), "n_filters"),
+    Case("config-stop-reason-unknown", saved_model(lambda c: c["training"].update(stopped="early_stopping"),
+                                                    neural=True), "model format 1"),
     Case("model-dir-missing", cli(["predict", "/nonexistent/model", "x.csv", "-o", "p.csv"]), "nonexistent"),
     # training parameters
     Case("param-filters-zero", training(["-m", "deepchrome", "--param", "n_filters=0"]), "n_filters"),

@@ -247,6 +247,7 @@ def test_every_bad_input_is_a_clear_error_and_writes_nothing(inputs, tmp_path, s
     assert snapshot_home() == before
 
 
+@pytest.mark.slow  # the README's script in a subprocess
 def test_the_readme_worked_example_builds_trains_and_explains(tmp_path, home):
     """examples/own_cell_type.py, as the README runs it: synthetic bigWigs, GTF and expression in,
     a task, a trained model and its explanation out."""

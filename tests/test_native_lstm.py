@@ -155,6 +155,7 @@ print(json.dumps({"child_exit": os.waitstatus_to_exitcode(status)}))
 """
 
 
+@pytest.mark.slow  # a forked subprocess running the kernels
 def test_a_forked_child_runs_multithreaded_kernels_too(native, tmp_path):
     result = _in_fresh_process(FORKED, tmp_path, PYTHONPATH=os.getcwd())
     assert result["child_exit"] == 0  # -14 (SIGALRM) would mean the child hung on its parent's workers
@@ -181,6 +182,7 @@ print(json.dumps({"native": native_lstm.available(), "why": native_lstm.unavaila
 """
 
 
+@pytest.mark.slow  # three fresh processes predicting with AttentiveChrome
 def test_without_the_kernels_the_torch_recurrence_gives_the_same_predictions(native, tmp_path):
     fast = _in_fresh_process(PREDICT, tmp_path)
     off = _in_fresh_process(PREDICT, tmp_path, CHROMBENCH_NATIVE="0")
@@ -193,8 +195,8 @@ def test_without_the_kernels_the_torch_recurrence_gives_the_same_predictions(nat
 
 
 def test_the_kernel_is_compiled_once_per_home_and_then_reused(native, tmp_path):
-    code = ("import json; from chrombench.baselines import native_lstm as n; import os;"
-            "print(json.dumps({'ok': n.available(), 'files': sorted(os.listdir(n._cache_dir()))}))")
+    code = ("import json; from chrombench.baselines import native_library as n; import os;"
+            "print(json.dumps({'ok': n.available(), 'files': sorted(os.listdir(n.build_dir()))}))")
     first = _in_fresh_process(code, tmp_path)
     built = tmp_path / "native" / first["files"][0]
     stamp = built.stat().st_mtime_ns
@@ -325,3 +327,35 @@ def test_the_operator_refuses_what_its_kernels_cannot_read(native):
         bl.lstm_pool(x, W, None, 8, True, "last", False)
     with pytest.raises(ValueError, match="hidden % 8"):
         bl.lstm_pool(x.float(), torch.randn(2, 8, 24), None, 6, True, "last", False)
+
+
+def test_the_ctypes_signatures_are_the_c_definitions():
+    """One table gives every entry point's arguments; a C definition that changes without it is an error
+    naming the function (a call through a stale signature would corrupt memory silently)."""
+    from chrombench.baselines import native_library as nl
+
+    sources = {path.name: path.read_text() for path in nl.SOURCES}
+    nl.check_signatures(sources)  # the shipped sources agree with the table
+    assert set(nl.c_signatures("".join(sources.values()))) == set(nl.SIGNATURES)
+    changed = dict(sources, **{"adam_step.c": sources["adam_step.c"].replace("float clip)", "float clip, int extra)")})
+    with pytest.raises(nl.NativeABIError, match="cb_adam_step: C takes .*int extra"):
+        nl.check_signatures(changed)
+    with pytest.raises(nl.NativeABIError, match="cb_new: defined in C but not in SIGNATURES"):
+        nl.check_signatures(dict(sources, **{"new.c": "int cb_new(int n) {\n    return n;\n}\n"}))
+
+
+ABI_MISMATCH = """
+import json
+from chrombench.baselines import native_library as n
+n.ABI_VERSION += 1  # a library built for another version: as if a stale one were found
+try:
+    n.available()
+    print(json.dumps({"raised": None}))
+except n.NativeABIError as exc:
+    print(json.dumps({"raised": str(exc)}))
+"""
+
+
+def test_a_library_of_another_abi_version_is_an_error_not_a_fallback(native, tmp_path):
+    result = _in_fresh_process(ABI_MISMATCH, tmp_path)
+    assert result["raised"] and "ABI version" in result["raised"]

@@ -94,6 +94,7 @@ def test_a_corrupt_summary_is_rebuilt_on_resume(tmp_path, monkeypatch):
     assert again["metrics"] == first["metrics"] and not results.problems(json.loads(path.read_text()))
 
 
+@pytest.mark.slow  # chrombench run in a subprocess
 def test_a_log_gets_one_line_per_finished_pair(tmp_path):
     env_home = tmp_path / "home"
     proc = subprocess.run([sys.executable, "-m", "chrombench", "run", "-t", "E003", "--genes", "200,100,100", "-m",

@@ -10,7 +10,7 @@ import pytest
 
 from chrombench import results
 from chrombench.data.store import load_task
-from chrombench.engine import protocol
+from chrombench.engine import evaluation
 from chrombench.engine.run import RunConfig, run_evaluations
 from chrombench.errors import ProtocolViolation
 
@@ -35,17 +35,17 @@ def config(tmp_path, model, **kw) -> RunConfig:
 
 
 def test_tuning_view_withholds_the_test_split(task):
-    view = protocol.TuningView.of(task)
+    view = evaluation.TuningView.of(task)
     assert len(view.train) == 200 and len(view.valid) == 100
     with pytest.raises(ProtocolViolation, match="withheld during tuning"):
         view.test
     with pytest.raises(ProtocolViolation):
         view.split("test")
-    assert not hasattr(protocol.TuningView, "truth")  # the simulator's latent scores are about test genes
+    assert not hasattr(evaluation.TuningView, "truth")  # the simulator's latent scores are about test genes
 
 
 def test_the_store_refuses_the_sealed_task_only(task):
-    with protocol.sealed_test("simremc", "E003"):
+    with evaluation.sealed_test("simremc", "E003"):
         with pytest.raises(ProtocolViolation, match="sealed"):
             load_task("E003", "simremc", genes=GENES)
         with pytest.raises(ProtocolViolation):
@@ -67,6 +67,7 @@ def test_every_way_through_chrombench_to_the_test_labels_is_closed(tmp_path, tas
     assert not list((tmp_path / "out").rglob("seed-*.json"))
 
 
+@pytest.mark.slow  # chrombench run in a subprocess
 def test_the_test_split_is_not_in_memory_while_a_model_fits(tmp_path, task):
     """A model that scavenges memory (gc, callers' frames) during fit finds no test genes, and its
     train/valid splits are in-memory copies, not memory maps naming the cache folder."""
@@ -119,8 +120,8 @@ def test_seed_and_device_reach_the_models_that_take_them():
         def __init__(self, alpha=1.0):
             pass
 
-    assert protocol.fixed_params(WithRandomState, 7, "auto") == {"random_state": 7, "device": "auto"}
-    assert protocol.fixed_params(WithNothing, 7, "auto") == {}
+    assert evaluation.fixed_params(WithRandomState, 7, "auto") == {"random_state": 7, "device": "auto"}
+    assert evaluation.fixed_params(WithNothing, 7, "auto") == {}
 
 
 def _digest(X) -> str:

@@ -279,6 +279,7 @@ def test_a_run_stopped_while_finishing_its_mlflow_run_is_finished_by_the_next(tm
     assert results.summary_path(out, "simremc", "tiny-logistic", "E003").exists()
 
 
+@pytest.mark.slow  # chrombench run in subprocesses
 def test_local_workers_split_whole_pairs_and_change_no_number(tmp_path, home):
     """--workers 2 gives exactly the results of one worker, each pair done once, by either worker."""
     def cli(out, workers):
@@ -306,6 +307,7 @@ def test_local_workers_split_whole_pairs_and_change_no_number(tmp_path, home):
     assert len(workers) == 2, "both workers took pairs"
 
 
+@pytest.mark.slow  # chrombench run in subprocesses
 def test_workers_with_another_budget_are_refused(tmp_path, home):
     """Two workers (two output folders, one storage) tuning the same study must share its budget."""
     storage = f"sqlite:///{tmp_path / 'shared.db'}"

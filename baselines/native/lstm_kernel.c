@@ -10,9 +10,7 @@
  * step's scores are taken while its states are still in cache; then each sequence's softmax over
  * steps and its summary. The backward pass (cb_lstm_backward, back-propagation through time) fuses
  * the gate derivatives with the products that follow them and differentiates the summary inside it.
- * cb_prepare fills the operands from the caller's tensors and cb_adam_step is the trainer's
- * optimizer step: around kernels this fast, torch's many small operations had come to a third of a
- * batch-16 training step.
+ * cb_prepare fills the operands from the caller's tensors.
  *
  * The algebra uses sigmoids only: with gates (o, i, f) = sigmoid(z) and sg = sigmoid(2 z_g), nn.LSTM's
  * g = tanh(z_g) = 2 sg - 1; the cell state is kept as v = -2c, so c' = f c + i g becomes
@@ -751,52 +749,7 @@ static int run_blocks(const bwd_args *args, int D, int threads, double work) {
     return status;
 }
 
-/* -- optimizer step: gradient-norm clipping and Adam, over all parameter tensors in one call --------- */
-
-/* As torch's clip_grad_norm_ then Adam (L2 weight decay, no amsgrad) compute them: grads are scaled in
- * place by clip / (norm + 1e-6) when that is below 1 (a non-finite norm scales them to NaN, as torch
- * does), then, per tensor with its own step count s,
- *   g' = g + wd p;  m += (1 - b1)(g' - m);  v = b2 v + (1 - b2) g'^2;
- *   p -= lr / (1 - b1^s) * m / (sqrt(v) / sqrt(1 - b2^s) + eps).
- * A batch-16 step spent ~0.7 ms in torch's optimizer, clipping and zero_grad wrappers for six tensors. */
-void cb_adam_step(int n, float *const *p, float *const *g, float *const *m, float *const *v, const long *size,
-                  const int *step, float lr, float beta1, float beta2, float eps, float weight_decay, float clip) {
-    if (clip > 0) {
-        double total = 0;
-        for (int k = 0; k < n; k++) {
-            const float *x = g[k];
-            long i = 0;
-            __m256 acc = _mm256_setzero_ps();
-            for (; i + 8 <= size[k]; i += 8) {
-                __m256 y = _mm256_loadu_ps(x + i);
-                acc = _mm256_fmadd_ps(y, y, acc);
-            }
-            float lanes[8];
-            _mm256_storeu_ps(lanes, acc);
-            for (int l = 0; l < 8; l++) total += lanes[l];
-            for (; i < size[k]; i++) total += (double)x[i] * x[i];
-        }
-        float coef = clip / ((float)sqrt(total) + 1e-6f);
-        if (!(coef >= 1.0f))
-            for (int k = 0; k < n; k++)
-                for (long i = 0; i < size[k]; i++) g[k][i] *= coef;
-    }
-    for (int k = 0; k < n; k++) {
-        const float step_size = (float)(lr / (1.0 - pow(beta1, step[k])));
-        const float bc2_sqrt = (float)sqrt(1.0 - pow(beta2, step[k]));
-        float *pk = p[k], *gk = g[k], *mk = m[k], *vk = v[k];
-        for (long i = 0; i < size[k]; i++) { /* vectorised by the compiler */
-            float gi = gk[i] + weight_decay * pk[i];
-            mk[i] += (1.0f - beta1) * (gi - mk[i]);
-            vk[i] = beta2 * vk[i] + (1.0f - beta2) * gi * gi;
-            pk[i] -= step_size * mk[i] / (sqrtf(vk[i]) / bc2_sqrt + eps);
-        }
-    }
-}
-
-/* -- entry points (ctypes, from native_lstm.py) --------------------------------------------------------------------- */
-
-int cb_abi_version(void) { return 11; }
+/* -- entry points (ctypes: native_library.SIGNATURES) --------------------------------------------------------------------- */
 
 /* The operands and the kernel's weights from the caller's tensors, in one pass each (torch's strided
  * copies, flip and transpose took a quarter of a batch-16 step's non-kernel time):

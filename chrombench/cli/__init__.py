@@ -7,12 +7,19 @@ and one broken optional dependency cannot take the whole CLI down.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from .. import __version__
 from ..errors import ChrombenchError
+
+# Idle OpenMP threads (torch, XGBoost) spin by default; on a shared 2-core machine a spinning barrier
+# made DeepChrome fits 7x slower whenever another process held a core (PASSIVE: 1.7x). It takes effect
+# only if set before torch or xgboost loads, hence here, before any command is imported; a user's own
+# setting wins, and the processes a command starts inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # command name -> "module:attribute" (module relative to chrombench.cli)
 COMMANDS = {

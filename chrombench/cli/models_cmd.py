@@ -36,7 +36,9 @@ def list_models(fmt):
     A model whose code cannot be imported (a missing optional dependency, say) is listed as
     "unavailable" with the reason instead of breaking the listing.
     """
-    rows = [_describe(name) for name in _zoo_names()]
+    from ..models.catalog import describe
+
+    rows = [describe(name) for name in _zoo_names()]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -59,23 +61,6 @@ def _zoo_names() -> list[str]:
 
     load_plugins()
     return MODELS.names()
-
-
-def _describe(name: str) -> dict:
-    from ..models.registry import MODELS
-
-    try:
-        cls = MODELS.get(name)
-        n = int(cls().n_parameters())
-    except Exception as exc:  # one broken or missing model must not take the listing down
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return {"name": name, "family": "", "parameters": None, "available": False,
-                "description": f"unavailable: {reason}"}
-    origin = MODELS.meta(name).get("origin", "zoo")
-    description = cls.description or (cls.__doc__ or "").strip().split("\n")[0]
-    return {"name": name, "family": cls.family, "parameters": n or None, "available": True,
-            "description": description + (f" [{origin}]" if origin != "zoo" else ""), "origin": origin,
-            "citation": getattr(cls, "citation", "") or ""}
 
 
 # -- train -----------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from ..errors import ChrombenchError
 from .options import device_option, parse_seeds, suite_option
 
 DEFAULT_OUT = Path("chrombench-out")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch/xgboost load: see chrombench.engine.run
 
 
 def _quick_genes() -> str:
@@ -112,19 +111,6 @@ def _apply_env(cfg) -> None:
             setattr(cfg, attr, type(getattr(cfg, attr))(float(os.environ[env])))
 
 
-def leaderboard_table(summaries: list[dict]) -> str:
-    """The richer renderer when the leaderboard package provides it, else a plain table."""
-    try:
-        from ..leaderboard.render import console_table
-    except ImportError:
-        console_table = None
-    if console_table is not None:
-        return console_table(summaries)
-    from ..engine.report import plain_table
-
-    return plain_table(summaries)
-
-
 def _worker_args(command: str, models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
                  output_dir, overwrite_strategy, device) -> list[str]:
     """The same command for an extra worker process."""
@@ -193,7 +179,9 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
     with _terminate_like_ctrl_c(), _local_workers(workers, overwrite_strategy, output_dir, args) as failed:
         summaries = run_evaluations(cfg, progress=not no_progress, failures=failures)
     if summaries:
-        click.echo(leaderboard_table(summaries))
+        from ..leaderboard.render import console_table
+
+        click.echo(console_table(summaries))
         _render_run(cfg)
     _browse_hint(cfg)
     for w in failed:

@@ -6,7 +6,7 @@ refuse with ``ProtocolViolation``. A ContextVar would not do: a model's fit may 
 
 This stops every path through chrombench; it cannot stop hostile code that opens the cache's files
 by path or patches chrombench in memory (nothing inside one process can). What the engine adds is
-that the test split is not in memory at all while a model fits (``engine.protocol.TaskHandle``).
+that the test split is not in memory at all while a model fits (``engine.evaluation.TaskHandle``).
 """
 
 from __future__ import annotations

@@ -26,11 +26,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 
 from .. import MARKS
 from ..atomic import atomic_write_text, swap_dir  # noqa: F401 - atomic_write_text: part of this module's API
 from ..errors import ChrombenchError, DataFormatError, UnknownNameError
+from ..home import home  # noqa: F401 - part of this module's API
 from . import seal
 from ..registry import suggest
 from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
@@ -39,14 +39,6 @@ SIMREMC, REMC = "simremc", "remc"
 BUILTIN_DATASETS = (SIMREMC, REMC)
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
-
-
-def home() -> Path:
-    """``$CHROMBENCH_HOME`` or the platform's user cache folder."""
-    env = os.environ.get("CHROMBENCH_HOME")
-    path = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("chrombench"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def datasets_dir() -> Path:

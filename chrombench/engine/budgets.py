@@ -2,7 +2,7 @@
 
 The shipped suites (quick, roadmap56) hold each model's defaults fixed and tune nothing (see
 ``tasks/suites.toml``). When a run tunes, each model's own declaration (``tuning`` on the class, see
-``chrombench.models.protocol``) gives the budget; ``--trials`` / ``--timeout`` replace its counts for
+``chrombench.models.contract``) gives the budget; ``--trials`` / ``--timeout`` replace its counts for
 every model. Overrides are fixed ``__init__`` kwargs applied to trials and refits alike; an override
 or held value is used only when the model accepts that keyword. No budget caps epochs below what a
 fit needs to converge: every fit early-stops on valid AUROC, and a record says how it ended.
@@ -10,16 +10,16 @@ fit needs to converge: every fit early-stops on valid AUROC, and a record says h
 
 from __future__ import annotations
 
-from ..models.protocol import init_params, tuning_budget
-from .tuning import Budget
+import dataclasses
+
+from ..models.contract import TuningBudget, init_params, tuning_budget
 
 
-def default_budget(model_cls: type, quick: bool, trials: int | None = None, timeout: float | None = None) -> Budget:
-    """The budget for one model: explicit ``trials``/``timeout`` win over its declaration."""
+def default_budget(model_cls: type, quick: bool, trials: int | None = None, timeout: float | None = None) -> TuningBudget:
+    """The budget for one model: its declaration, explicit ``trials``/``timeout`` winning over its counts,
+    with only the overrides and held values its ``__init__`` takes."""
     declared = tuning_budget(model_cls, quick)
     accepted = init_params(model_cls)
-    overrides = {k: v for k, v in declared.overrides.items() if k in accepted}
-    held = {k: v for k, v in declared.held.items() if k in accepted}
-    if trials is None and timeout is None:
-        return Budget(declared.trials, declared.timeout_s, overrides, held)
-    return Budget(trials, timeout, overrides, held)
+    counts = {} if trials is None and timeout is None else {"trials": trials, "timeout_s": timeout}
+    return dataclasses.replace(declared, **counts, overrides={k: v for k, v in declared.overrides.items() if k in accepted},
+                               held={k: v for k, v in declared.held.items() if k in accepted})

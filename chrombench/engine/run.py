@@ -1,7 +1,7 @@
 """``run_evaluations``: the whole job for a list of models on a list of tasks.
 
 For each task (in order) and each model: tune (``tuning.tune``, shared and resumable), refit the
-winner once per seed and test once per seed (``protocol.evaluate_seed``), write one sealed record
+winner once per seed and test once per seed (``evaluation.evaluate_seed``), write one sealed record
 per seed and a summary per (model, task), track everything in MLflow.
 
 Resume and scale-out rest on two stores: the Optuna storage database (trials, plus the
@@ -18,7 +18,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import sys
@@ -31,15 +30,10 @@ from ..data import store
 from ..errors import ChrombenchError, UnknownNameError
 from ..models.registry import MODELS, canonical, get_model_class, load_plugins, zoo_names
 from ..registry import suggest
-from . import interpret, protocol, tuning
+from . import evaluation, interpret, tuning
 from .budgets import default_budget
 from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact, schema_lock
 from .tracking import SEED, Tracker, artifact_root, ensure_store, local_uri, probe_tracking
-
-# Idle OpenMP threads (torch, XGBoost) spin by default; on a shared 2-core machine a spinning barrier
-# made DeepChrome fits 7x slower whenever another process held a core (PASSIVE: 1.7x). Takes effect
-# only if set before torch/xgboost load, which the CLI guarantees; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 STRATEGIES = ("only-missing", "always", "never")
 log = logging.getLogger("chrombench.engine")
@@ -204,7 +198,7 @@ def run_evaluations(cfg: RunConfig, progress: bool = True, failures: dict | None
     trackers: dict[str, Tracker] = {}
     bar = _Progress(len(p.tasks) * len(p.models), enabled=progress)
     results_by_pair: dict[tuple[str, str], dict] = {}
-    handles: dict[str, protocol.TaskHandle] = {}
+    handles: dict[str, evaluation.TaskHandle] = {}
 
     def one_pair(ds: str, task: str, spec: ModelSpec) -> None:
         bar.describe(f"{spec.name} · {task}")
@@ -276,11 +270,11 @@ def pair_lock(out: Path, ds: str, task: str, model: str, wait: bool):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _task_handle(ds: str, task: str, genes: dict | None) -> protocol.TaskHandle:
+def _task_handle(ds: str, task: str, genes: dict | None) -> evaluation.TaskHandle:
     """Load the task once for its tuning view and identity; its test split is reloaded only when a
     seed's fit is done (so it is not in memory while models fit)."""
     full = store.load_task(task, ds, genes=genes)
-    return protocol.TaskHandle.of(full, lambda: store.load_task(task, ds, genes=genes))
+    return evaluation.TaskHandle.of(full, lambda: store.load_task(task, ds, genes=genes))
 
 
 def is_current(path: Path, data, best_params: dict | None = None) -> bool:
@@ -358,7 +352,7 @@ def _same_budget(recorded: dict, budget) -> bool:
 class PairRun:
     """One (model, task): tune, seeds, summary, tracking."""
 
-    def __init__(self, cfg, p: Plan, spec: ModelSpec, handle: protocol.TaskHandle, storage, coord: Coordinator,
+    def __init__(self, cfg, p: Plan, spec: ModelSpec, handle: evaluation.TaskHandle, storage, coord: Coordinator,
                  tracker: Tracker, bar):
         self.cfg, self.p, self.spec, self.handle = cfg, p, spec, handle
         self.storage, self.coord, self.tracker, self.bar = storage, coord, tracker, bar
@@ -411,7 +405,7 @@ class PairRun:
         study = tuning.open_study(self.storage, self.study_name)
         view = self.handle.view  # the tuning path gets this and nothing else
         self.seed_list = self.p.seeds_for(self.task)
-        fixed = protocol.fixed_params(self.spec.cls, self.seed_list[0], self.device)
+        fixed = evaluation.fixed_params(self.spec.cls, self.seed_list[0], self.device)
         tuning.tune(study, self.storage, self.spec.cls, view, self.budget, fixed, coord=self.coord, tracker=self.tracker,
                     parent_run=self.parent, poll_interval=self.cfg.poll_interval, child_tags=self.search_tags(),
                     on_progress=lambda done, n: self.bar.phase(f"tuning: {done}/{n if n else '?'} trials"))
@@ -464,10 +458,10 @@ class PairRun:
             "chrombench.best_params_digest": self.seed_key})
         try:
             with Heartbeat(lambda: self.coord.beat(self.study_name, item), self.coord.heartbeat_interval):
-                out = protocol.evaluate_seed(self.spec.cls, self.best, self.handle, seed, self.device)
+                out = evaluation.evaluate_seed(self.spec.cls, self.best, self.handle, seed, self.device)
                 extra = self._interpretation(seed, out)
                 record = results.seal({
-                    "kind": "seed", "model": protocol.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
+                    "kind": "seed", "model": evaluation.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
                     "task": {"name": self.task, "suite": self.p.suite, "genes": self.p.genes},
                     "dataset": self.handle.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
                     "oracle_auroc": self.handle.oracle_auroc, "training": out.training,
@@ -498,7 +492,7 @@ class PairRun:
         self.tracker.end(run_id)
         self.tracker.delete_earlier_attempts(self.parent, f"seed-{seed}", keep=run_id)  # a killed try, say
 
-    def _interpretation(self, seed: int, out: protocol.SeedOutcome) -> dict:
+    def _interpretation(self, seed: int, out: evaluation.SeedOutcome) -> dict:
         """Seed 0 on simulated data: explain methods scored against the planted truth (after test)."""
         if seed != 0 or out.truth is None:
             return {}

@@ -26,7 +26,7 @@ from ..data import store
 from ..data.arrays import Split
 from ..evaluate import auroc
 from ..models.registry import canonical, get_model_class
-from . import protocol
+from . import evaluation
 
 MODES = ("zero-shot", "fine-tune")
 
@@ -63,17 +63,17 @@ def transfer_matrix(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
     views, fitted, seconds, training, hashes = {}, {}, {}, {}, {}
     with contextlib.ExitStack() as seals:
         for ds, task in refs:  # train/valid in memory, then the task sealed: no test split while fitting
-            views[task] = protocol.TuningView.of(store.load_task(task, ds, genes=genes))
+            views[task] = evaluation.TuningView.of(store.load_task(task, ds, genes=genes))
             hashes[task] = views[task].dataset.content_hash
-            seals.enter_context(protocol.sealed_test(ds, task))
+            seals.enter_context(evaluation.sealed_test(ds, task))
         for k, (ds, task) in enumerate(refs):
             view = views.pop(task)
             say(f"fit {k + 1}/{len(refs)}: {task}")
-            m = cls(**protocol.fixed_params(cls, seed, device))
+            m = cls(**evaluation.fixed_params(cls, seed, device))
             t0 = time.perf_counter()
             m.fit(view.train, view.valid)
             seconds[task] = time.perf_counter() - t0
-            training[task] = protocol.training_report(m)
+            training[task] = evaluation.training_report(m)
             fitted[task] = m
     matrix = np.full((len(refs), len(refs)), np.nan)
     for j, (ds, target) in enumerate(refs):  # only now, after every fit: the targets' test splits
@@ -137,18 +137,18 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
     views, hashes, models, seconds, training = {}, {}, {}, {}, {}
 
     def fit(train, valid, kind, target, base=None):
-        m = base if base is not None else cls(**protocol.fixed_params(cls, seed, device))
+        m = base if base is not None else cls(**evaluation.fixed_params(cls, seed, device))
         t0 = time.perf_counter()
         (m.fine_tune if base is not None else m.fit)(train, valid)
         seconds.setdefault(target, {})[kind] = time.perf_counter() - t0
-        training.setdefault(target, {})[kind] = protocol.training_report(m)
+        training.setdefault(target, {})[kind] = evaluation.training_report(m)
         return m
 
     with contextlib.ExitStack() as seals:
         for ds, task in refs:
-            views[task] = protocol.TuningView.of(store.load_task(task, ds, genes=genes))
+            views[task] = evaluation.TuningView.of(store.load_task(task, ds, genes=genes))
             hashes[task] = views[task].dataset.content_hash
-            seals.enter_context(protocol.sealed_test(ds, task))
+            seals.enter_context(evaluation.sealed_test(ds, task))
         groups = target_folds(names, folds)
         for k, group in enumerate(groups):
             others = [t for t in names if t not in group]

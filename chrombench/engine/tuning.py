@@ -20,13 +20,13 @@ import hashlib
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import TrialState
 
 from ..errors import ChrombenchError, ProtocolViolation
-from . import protocol
+from ..models.contract import TuningBudget as Budget  # the one budget type: the one models declare
+from . import evaluation
 from .coordination import Coordinator, Heartbeat, engine_kwargs, owner_is_dead
 from .tracking import TRIAL
 
@@ -34,16 +34,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 MAX_FAILED_TRIALS = 3  # per (model, task) and process: a model that keeps crashing is a bug to report
 log = logging.getLogger("chrombench.engine")
-
-
-@dataclass(frozen=True)
-class Budget:
-    trials: int | None  # finished trials; None = only the timeout limits
-    timeout_s: float | None  # summed trial-seconds; None = only the trial count limits
-    overrides: dict = field(default_factory=dict)  # fixed kwargs, e.g. fewer epochs for the quick suite
-    # search-space parameters this budget holds at one value (sampled as fixed, so every trial's record
-    # says what the model really used), e.g. the published architecture in the quick suite
-    held: dict = field(default_factory=dict)
 
 
 def quiet_optuna() -> None:
@@ -132,7 +122,7 @@ def _sampler_for(study_name: str, n_trials_so_far: int, budget: Budget) -> optun
     return optuna.samplers.PartialFixedSampler(budget.held, tpe) if budget.held else tpe
 
 
-def tune(study: optuna.Study, storage, model_cls: type, view: protocol.TuningView, budget: Budget, fixed: dict, *,
+def tune(study: optuna.Study, storage, model_cls: type, view: evaluation.TuningView, budget: Budget, fixed: dict, *,
          coord: Coordinator, tracker=None, parent_run: str | None = None, poll_interval: float = 2.0,
          on_progress=None, child_tags: dict | None = None) -> None:
     """Run trials until the study's budget is met (by this worker or others) and none is running.
@@ -187,7 +177,7 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
     """Run and tell one trial. Returns what went wrong if it failed (and was marked FAIL), else None."""
     trial_id = trial._trial_id
     run_id = None
-    log_ = protocol.EpochLog()
+    log_ = evaluation.EpochLog()
     params: dict = {}
     final: dict = {}
     if tracker is not None:
@@ -197,8 +187,8 @@ def _one_trial(study, storage, trial, model_cls, view, budget, fixed, coord, tra
     state, status = TrialState.FAIL, "FAILED"
     try:
         with Heartbeat(lambda: storage.record_heartbeat(trial_id), coord.heartbeat_interval):
-            params = protocol.trial_params(trial, model_cls, fixed, budget.overrides)
-            outcome = protocol.run_trial(trial, model_cls, view, params, log_)
+            params = evaluation.trial_params(trial, model_cls, fixed, budget.overrides)
+            outcome = evaluation.run_trial(trial, model_cls, view, params, log_)
         _tell(study, trial, TrialState.COMPLETE, outcome.value)
         state, status, final["value"] = TrialState.COMPLETE, "FINISHED", outcome.value
         return None

@@ -23,7 +23,7 @@ METHODS = ("attention", "saliency", "integrated-gradients", "importance")
 
 
 def available_methods(model) -> list[str]:
-    """What the model declares it explains (``explains``, see chrombench.models.protocol); a model
+    """What the model declares it explains (``explains``, see chrombench.models.contract); a model
     that declares nothing is asked for the methods themselves."""
     declared = getattr(model, "explains", None)
     if declared is not None:

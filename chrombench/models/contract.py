@@ -17,17 +17,54 @@ It is scikit-learn's, adapted to chromatin tasks:
   as a result. An ``on_epoch`` callback may raise ``StopTraining`` to end a fit early (the engine's
   time limit); the model keeps its best epoch and reports ``stopped_by`` = the exception's reason.
 
-Class attributes ``name``, ``family`` and ``description`` feed ``chrombench models list``.
 Models never see the test split: the engine hands them train and valid only.
+
+This is the one module of the model protocol. A model *declares*, as class attributes (all optional
+but ``name``), what the engine, ``models list`` and ``explain`` read; ``check_declarations`` checks
+them when a model is resolved by name or target (``models.registry``), and an error names the model
+and the attribute:
+
+==================  ==========================================================================
+``name``           the registry name (``chrombench run -m NAME``)
+``family``         e.g. recurrent, convolutional, classical (grouping on the leaderboard)
+``description``    one line for ``chrombench models list``
+``citation``       the paper it reproduces, if any
+``parameter_count`` learned parameters with the defaults on the archive's shape (``None``: the data
+                   decides); read from the file by ``models list`` (``models.catalog``)
+``param_ranges``   ``{param: "[lo, hi)"}``: checked before any fit and when a saved model loads
+``seed_param``     the ``__init__`` keyword that receives the run's seed (``None``: no seed)
+``device_param``   the keyword that receives ``--device`` (``None``: CPU only)
+``iterative``      trains in epochs/rounds: ``training_report()`` then says how it stopped
+``explains``       what ``chrombench explain`` can ask of it: ``attention`` (``attention(X)``),
+                   ``gradients`` (``prepare_inputs``/``logits_from_inputs``), ``importance``
+                   (``feature_importance_map()``), ``latent`` (``latent(X) -> [n, d]``: exported
+                   and drawn as a PCA scatter)
+``has_attention``  ``False`` where an inherited ``attention(X)`` does not apply (an ablation)
+``tuning``         ``{"quick": TuningBudget, "full": TuningBudget}``: default Optuna budgets when a
+                   run tunes (``-t`` tasks or ``--trials``); models without one get ``DEFAULT_TUNING``
+``fixed_input``    ``(bins, marks)`` the model is tied to; ``None`` (the default): any shape, read
+                   from the training data at fit by ``_record_input`` and saved with the model
+``fine_tunes``     ``fine_tune(train, valid)`` goes on training the fitted weights on new data
+                   (``chrombench transfer --mode fine-tune``)
+==================  ==========================================================================
+
+What the engine passes: the seed and device through the declared keywords; ``on_epoch(epoch,
+metrics)`` after each epoch (it may raise ``optuna.TrialPruned`` to prune a trial, or
+``contract.StopTraining`` to end a fit, the best epoch kept); train and valid splits only, never
+test. What it reads back: ``predict_proba``, ``n_parameters()``, ``training_report()``, ``save``.
+A class that declares nothing is still accepted: its seed and device keywords are then found by
+name (``seed``/``random_state``, ``device``), so a plain scikit-learn-style class runs unchanged.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -83,6 +120,114 @@ def fit_report(stopped_by: str, *, iterative: bool, epochs_run: int | None = Non
     return {**out, **extra}
 
 MODEL_FORMAT = 1  # bump when the on-disk layout of saved models changes
+
+# -- declarations -----------------------------------------------------------------------------------
+
+EXPLAINS = ("attention", "gradients", "importance", "latent")
+SEED_NAMES = ("seed", "random_state")  # looked for only when a class declares no seed_param
+
+
+@dataclass(frozen=True)
+class TuningBudget:
+    """An Optuna budget: finished trials, trial-seconds (None: no limit), fixed ``__init__`` keywords
+    for every trial and refit, and search-space values held fixed (recorded as such)."""
+
+    trials: int | None
+    timeout_s: float | None = None
+    overrides: dict = field(default_factory=dict)
+    held: dict = field(default_factory=dict)
+
+
+DEFAULT_TUNING = {"quick": TuningBudget(5, 120.0), "full": TuningBudget(20, 1800.0)}  # unknown speed: a cap
+
+
+def init_params(cls: type) -> set[str]:
+    sig = inspect.signature(cls.__init__)
+    return {p.name for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def seed_param(cls: type) -> str | None:
+    """The keyword that receives the seed: declared, else the first of ``SEED_NAMES`` it accepts."""
+    if hasattr(cls, "seed_param"):
+        return cls.seed_param
+    names = init_params(cls)
+    return next((p for p in SEED_NAMES if p in names), None)
+
+
+def device_param(cls: type) -> str | None:
+    if hasattr(cls, "device_param"):
+        return cls.device_param
+    return "device" if "device" in init_params(cls) else None
+
+
+def tuning_budget(cls: type, quick: bool) -> TuningBudget:
+    declared = getattr(cls, "tuning", None) or {}
+    return declared.get("quick" if quick else "full") or DEFAULT_TUNING["quick" if quick else "full"]
+
+
+
+# what each declared explanation needs the model to have
+_EXPLAIN_METHODS = {"attention": ("attention",), "gradients": ("prepare_inputs", "logits_from_inputs"),
+                    "importance": ("feature_importance_map",), "latent": ("latent",)}
+_TEXT = ("name", "family", "description", "citation")
+
+
+def check_declarations(cls: type, label: str | None = None) -> None:
+    """Raise ``ModelDeclarationError`` naming the model (``label``, else the class) and the attribute
+    when a declaration is of the wrong kind or promises what the class cannot do. Undeclared
+    attributes pass: a plain class keeps working."""
+    from ..errors import ModelDeclarationError
+
+    who = f"model {label or cls.__qualname__} ({cls.__module__}:{cls.__qualname__})"
+
+    def bad(attr: str, why: str) -> ModelDeclarationError:
+        return ModelDeclarationError(f"{who}: {attr} {why}")
+
+    for method in ("fit", "predict_proba"):
+        if not callable(getattr(cls, method, None)) or getattr(cls, method) is getattr(ChromModel, method):
+            raise ModelDeclarationError(f"{who}: defines no {method}(), which every model must")
+    accepted = init_params(cls)
+    for attr in _TEXT:
+        if not isinstance(getattr(cls, attr, ""), str):
+            raise bad(attr, f"must be a string, not {getattr(cls, attr)!r}")
+    for attr in ("iterative", "fine_tunes", "has_attention"):
+        if not isinstance(getattr(cls, attr, False), bool):
+            raise bad(attr, f"must be True or False, not {getattr(cls, attr)!r}")
+    for attr in ("seed_param", "device_param"):
+        value = getattr(cls, attr, None)
+        if value is not None and value not in accepted:
+            raise bad(attr, f"names {value!r}, which __init__ does not take (it takes {', '.join(sorted(accepted))})")
+    count = getattr(cls, "parameter_count", None)
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise bad("parameter_count", f"must be a count (an integer >= 0) or None, not {count!r}")
+    ranges = getattr(cls, "param_ranges", None) or {}
+    if not isinstance(ranges, dict):
+        raise bad("param_ranges", f"must map parameter names to intervals, not {ranges!r}")
+    for key, spec in ranges.items():  # a key __init__ does not take is allowed: inherited ranges apply where they can
+        if not isinstance(spec, str) or not _INTERVAL.match(spec):
+            raise bad("param_ranges", f"{key}: {spec!r} is not an interval such as '[0, 1)'")
+    explains = getattr(cls, "explains", None)
+    if explains is not None:
+        if isinstance(explains, str) or not all(isinstance(e, str) for e in explains):
+            raise bad("explains", f"must be a tuple of names, not {explains!r}")
+        for kind in explains:
+            if kind not in _EXPLAIN_METHODS:
+                raise bad("explains", f"has {kind!r}; it can hold {', '.join(EXPLAINS)}")
+            missing = [m for m in _EXPLAIN_METHODS[kind] if not callable(getattr(cls, m, None))]
+            if missing:
+                raise bad("explains", f"has {kind!r} but the class has no {' or '.join(missing)}()")
+    tuning = getattr(cls, "tuning", None)
+    if tuning is not None:
+        if not isinstance(tuning, dict) or set(tuning) - {"quick", "full"}:
+            raise bad("tuning", f"must map 'quick' and/or 'full' to TuningBudget, not {tuning!r}")
+        for suite, budget in tuning.items():
+            if not isinstance(budget, TuningBudget):
+                raise bad("tuning", f"{suite!r} must be a TuningBudget, not {budget!r}")
+    fixed = getattr(cls, "fixed_input", None)
+    if fixed is not None and (not isinstance(fixed, (tuple, list)) or len(fixed) != 2
+                              or not all(isinstance(v, int) and v > 0 for v in fixed)):
+        raise bad("fixed_input", f"must be (bins, marks), two positive integers, or None; not {fixed!r}")
 
 
 def check_counts(X: Any, where: str = "X", shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -162,7 +307,11 @@ class ChromModel(BaseEstimator):
     description: ClassVar[str] = ""
     # hyperparameter -> allowed interval, e.g. {"dropout": "[0, 1)"}: checked by validate_params
     param_ranges: ClassVar[dict[str, str]] = {}
-    # the rest of the declared protocol (chrombench.models.protocol says what each means)
+    # learned parameters with the default hyperparameters on the archive's shape, None when the data
+    # decides (trees, support vectors). Declared, not defaulted: `models list` reads it from the file
+    # instead of building the model; a model without it is built to be counted.
+    parameter_count: ClassVar[int | None]
+    # the rest of the declarations (the table at the top says what each means)
     citation: ClassVar[str] = ""
     iterative: ClassVar[bool] = False
     explains: ClassVar[tuple[str, ...] | None] = None  # None: found by the methods the model has

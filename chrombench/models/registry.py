@@ -77,13 +77,24 @@ ABLATIONS = ("attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-
 
 
 def get_model_class(name_or_target: str) -> type:
-    """A zoo name (``attentivechrome``) or a lazy target (``my_pkg.mod:Cls``, ``path/m.py:Cls``)."""
+    """A zoo name (``attentivechrome``) or a lazy target (``my_pkg.mod:Cls``, ``path/m.py:Cls``), its
+    declarations checked (``contract.check_declarations``) the first time it is resolved."""
     name_or_target = canonical(name_or_target)
     if name_or_target not in MODELS and ":" not in name_or_target:
         load_plugins()
     if name_or_target in MODELS or ":" not in name_or_target:
-        return MODELS.get(name_or_target)
-    return load_target(name_or_target)
+        cls = MODELS.get(name_or_target)
+    else:
+        cls = load_target(name_or_target)
+    if isinstance(cls, type) and cls not in _CHECKED:
+        from .contract import check_declarations
+
+        check_declarations(cls, name_or_target)
+        _CHECKED.add(cls)
+    return cls
+
+
+_CHECKED: set[type] = set()
 
 
 def make_model(name_or_target: str, **params: Any):

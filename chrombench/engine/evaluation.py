@@ -25,7 +25,6 @@ Every record carries ``results.PROTOCOL_VERSION``; changing what happens here me
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -109,17 +108,10 @@ def sealed_test(dataset: str, task: str):
         yield
 
 
-def accepted_params(model_cls: type) -> set[str]:
-    """The ``__init__`` keyword names, i.e. what ``get_params()`` will report."""
-    sig = inspect.signature(model_cls.__init__)
-    return {p.name for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-
 def fixed_params(model_cls: type, seed: int, device: str | None) -> dict[str, Any]:
-    """Seed and device through the keywords the model declares (``models.protocol``); nothing for a
+    """Seed and device through the keywords the model declares (``models.contract``); nothing for a
     model that takes neither."""
-    from ..models.protocol import device_param, seed_param
+    from ..models.contract import device_param, seed_param
 
     out: dict[str, Any] = {}
     name = seed_param(model_cls)
