@@ -40,6 +40,8 @@ class PredictionsError(ChrombenchError, ValueError):
     """Predictions that break the evaluator's input contract or do not fit the task's split. The message
     names the problem (and the file and line, for a predictions file)."""
 
+    exit_code = 2
+
 
 class ModelDeclarationError(ChrombenchError, TypeError):
     """A model class declares something the protocol does not allow (``models.contract.check_declarations``)."""
