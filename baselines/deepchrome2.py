@@ -105,6 +105,7 @@ class DeepChrome2(TorchChromModel):
                                "Architectures, Visualizations, & Experiments. arXiv:2209.11923, 2022; code: "
                                "github.com/ssss1029/gene_expression_294 (branch linear_model)")
     explains: ClassVar[tuple[str, ...]] = ("gradients", "importance")
+    parameter_count: ClassVar[int | None] = 12
     fine_tunes: ClassVar[bool] = False  # the fitted scale belongs to the task it was fitted on
     tuning: ClassVar[dict] = {"quick": TuningBudget(3), "full": TuningBudget(8, 300.0)}
     param_ranges: ClassVar[dict[str, str]] = {**TorchChromModel.param_ranges, "anneal_epochs": "[1, inf)"}

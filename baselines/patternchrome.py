@@ -141,6 +141,7 @@ class PatternChrome(ChromModel):
     citation: ClassVar[str] = ("Paul, Wolber, Sahrhage, Beissbarth, Haubrock. Prediction of gene expression using "
                                "histone modification patterns extracted by Particle Swarm Optimization. "
                                "Bioinformatics 41(2):btaf033, 2025")
+    parameter_count: ClassVar[int | None] = None  # counted after fit: its trees and patterns depend on the data
     seed_param: ClassVar[str] = "seed"
     device_param: ClassVar[None] = None
     iterative: ClassVar[bool] = True
