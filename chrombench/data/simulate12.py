@@ -37,25 +37,26 @@ from .simulate import (CPG_K4ME3_BOOST, CPG_K4ME3_FLOOR, DISPERSION, HAS_K9, HAS
 
 SIM_VERSION = "1.2"
 K27, K36, K4ME1, K4ME3, K9 = range(5)
-CEILING_RANGE = (0.91, 0.95)
+CEILING_RANGE = (0.94, 0.98)  # wide enough above the easiest task (0.92) for LR to reach it
 # v's variance shares: housekeeping, Roadmap group, neighbourhood field, cell type's own.
 V_SHARES = {"housekeeping": 0.6, "group": 0.2, "neighbourhood": 0.1, "own": 0.1}
-# Calibration of the simple-model difficulty (benchmarks/simulator_overview.py --version 1.2):
-# logistic regression on window means loses LR_LOSS AUROC to count noise against the part of s it can
-# read, and reads LINEAR_SHARE of the mechanism terms' variance.
-LR_LOSS = 0.03
-LINEAR_SHARE = 0.0
+# Calibration of the simple-model difficulty (measured with logistic regression on window means, see
+# the module's tests and the issue's closing note): its score's correlation with the label's latent z is
+# LR_ATTENUATION x that of the part of s it can read (count noise; 1.1's encoding alone gives 0.90), and
+# it reads LINEAR_SHARE of the mechanism terms' variance.
+LR_ATTENUATION = 0.85
+LINEAR_SHARE = 0.1
 
 # name: (weight in mech, generator term). Weights are variance weights before normalisation.
 MECHANISMS = {
     "tss_drift": (1.0, "an alternative promoter 0.8-3.5 kb from the annotated TSS carries an H3K4me3 peak "
                        "whose height rises with the gene's use of it"),
-    "k4me3_shape": (1.0, "H3K4me3 of fixed mass at the TSS: a nucleosome-depleted dip between two peaks "
-                         "(+-300 bp) when active, one broad peak when not"),
+    "k4me3_shape": (1.0, "the promoter's H3K4me3 peak at equal mass: a nucleosome-depleted dip between two "
+                         "peaks when the term is high, one broad peak when low"),
     "bivalent": (1.0, "bivalent promoters (H3K4me3 peak and H3K27me3) stay off the more H3K27me3 they carry; "
                       "decoy H3K27me3 without the H3K4me3 peak says nothing"),
-    "k36_gradient": (1.0, "H3K36me3 rises from the 5' to the 3' end of the gene body with expression, "
-                          "at constant total"),
+    "k36_gradient": (1.0, "H3K36me3 over the gene body tilts towards the 3' end with expression, at equal "
+                          "mass"),
     "k4me1_enhancer": (1.0, "a cell-type-specific H3K4me1 enhancer flank 1.2-4.5 kb from the TSS; a decoy "
                             "flank in every gene says nothing"),
     "combination": (1.0, "upstream H3K27me3 and H3K9me3 matter only together: the term is the product of "
@@ -84,7 +85,7 @@ def _corr_for_auroc(target: float) -> float:
 def visible_share(eid: str, published_auroc: float, seed: int = 0) -> float:
     """``a``: the share of s in 1.1's linearly readable activity, set so LR lands near ``published``."""
     rho_s = _corr_for_auroc(ceiling(eid, seed))
-    rho_t = _corr_for_auroc(min(published_auroc + LR_LOSS, ceiling(eid, seed)))
+    rho_t = _corr_for_auroc(published_auroc) / LR_ATTENUATION
     a = ((rho_t / rho_s) ** 2 - LINEAR_SHARE) / (1 - LINEAR_SHARE)
     return float(np.clip(a, 0.0, 1.0))
 
@@ -238,8 +239,18 @@ def simulate_task(eid: str, group: str, esc_like: bool, published_auroc: float, 
     c9, w9 = rng.uniform(-80, 80, n), rng.uniform(60, 200, n)
     body = np.clip(X_POS[None, :] / st["body_len"][:, None], 0, None)
     in_body = (X_POS[None, :] > 0) & (body <= 1)
-    profile = {K4ME3: _gauss(st["peak_shift"], st["peak_width"]) * has4[:, None],
-               K36: np.where(body <= 1, np.sqrt(body), np.exp(-(body - 1) * 3)) * (X_POS[None, :] > 0),
+    # k4me3_shape and k36_gradient reshape 1.1's own H3K4me3 peak and H3K36me3 body profile at equal
+    # mass, so they add no counts that would blur a simple model's reading of v
+    pw, ps = st["peak_width"], st["peak_shift"]
+    single = _gauss(ps, pw)
+    double = 0.5 * (_gauss(ps - 0.8 * pw, 0.45 * pw) + _gauss(ps + 0.8 * pw, 0.45 * pw)) / 0.45
+    w_shape = _sigmoid(2.0 * m["k4me3_shape"])[:, None]
+    ramp = np.where(in_body, 2 * body - 1, 0.0)
+    tilt = np.exp(1.2 * m["k36_gradient"][:, None] * ramp)
+    tilt /= np.maximum((tilt * in_body).sum(axis=1, keepdims=True) / np.maximum(in_body.sum(axis=1, keepdims=True), 1), 1e-9)
+    profile = {K4ME3: (w_shape * double + (1 - w_shape) * single) * has4[:, None],
+               K36: np.where(body <= 1, np.sqrt(body), np.exp(-(body - 1) * 3)) * (X_POS[None, :] > 0)
+               * np.where(in_body, tilt, 1.0),
                K27: _domain(c27, w27) * has27[:, None], K9: _domain(c9, w9) * has9[:, None]}
     flank = rng.uniform(10, 22, n)
     profile[K4ME1] = 0.5 * (_gauss(-flank, np.full(n, 6.0)) + _gauss(flank, np.full(n, 6.0)))
@@ -250,6 +261,11 @@ def simulate_task(eid: str, group: str, esc_like: bool, published_auroc: float, 
         sig = amp * np.exp(slope * (v_k4 if mark == K4ME3 else v)[:, None] + depth) * profile[mark]
         rate[mark] += bg * np.exp(depth) + sig
         terms.append(("v", mark, slope * sig))
+        if mark == K4ME3:
+            shape_d = sig / np.maximum(profile[K4ME3], 1e-300) * (double - single) * 2 * w_shape * (1 - w_shape) * has4[:, None]
+            terms.append(("k4me3_shape", K4ME3, shape_d))
+        if mark == K36:
+            terms.append(("k36_gradient", K36, 1.2 * ramp * sig))
 
     # -- the mechanisms ------------------------------------------------------------------------------
     ed = np.exp(depth)
@@ -260,31 +276,19 @@ def simulate_task(eid: str, group: str, esc_like: bool, published_auroc: float, 
         rate[mark] += sig
         terms.append((term, mark, beta * sig))
 
-    add("tss_drift", K4ME3, 30.0, _gauss(st["alt_tss"], 2.5 * ones), 1.0, m["tss_drift"])
-    # fixed mass: w moves it between one broad peak (sd 3 bins) and two narrow ones around a dip
-    c = st["shape_centre"]
-    single = _gauss(c, 3.0 * ones)
-    double = (3.0 / 1.3) * 0.5 * (_gauss(c - 3, 1.3 * ones) + _gauss(c + 3, 1.3 * ones))
-    w = _sigmoid(2.0 * m["k4me3_shape"])[:, None]
-    shape_sig = 25.0 * ed * (w * double + (1 - w) * single)
-    rate[K4ME3] += shape_sig
-    terms.append(("k4me3_shape", K4ME3, 25.0 * ed * (double - single) * 2 * w * (1 - w)))
+    add("tss_drift", K4ME3, 5.0, _gauss(st["alt_tss"], 2.5 * ones), 1.0, m["tss_drift"])
     prom = _gauss(np.zeros(n), 3.0 * ones)
     decoy = (~bivalent) & (rng.random(n) < BIVALENT_SHARE[esc_like] / (1 - BIVALENT_SHARE[esc_like]))
-    rate[K4ME3] += 30.0 * ed * prom * bivalent[:, None]
+    rate[K4ME3] += 15.0 * ed * prom * bivalent[:, None]
     add("bivalent", K27, 12.0 * bivalent[:, None], _domain(np.zeros(n), 20 * ones), -1.0, m["bivalent"])
     rate[K27] += 12.0 * ed * np.exp(-rng.standard_normal(n))[:, None] * _domain(np.zeros(n), 20 * ones) * decoy[:, None]
-    ramp = np.where(in_body, 2 * body - 1, 0.0)
-    k36 = 2.5 * ed * np.exp(1.2 * m["k36_gradient"][:, None] * ramp) * in_body
-    rate[K36] += k36
-    terms.append(("k36_gradient", K36, 1.2 * ramp * k36))
-    add("k4me1_enhancer", K4ME1, 8.0, _gauss(st["enhancer"], 3.0 * ones), 1.0, m["k4me1_enhancer"])
-    rate[K4ME1] += 8.0 * ed * np.exp(rng.standard_normal(n))[:, None] * _gauss(st["decoy_enhancer"], 3.0 * ones)
+    add("k4me1_enhancer", K4ME1, 4.0, _gauss(st["enhancer"], 3.0 * ones), 1.0, m["k4me1_enhancer"])
+    rate[K4ME1] += 4.0 * ed * np.exp(rng.standard_normal(n))[:, None] * _gauss(st["decoy_enhancer"], 3.0 * ones)
     upstream = _domain(-25 * ones, 20 * ones)
     # the product's derivative: d(a*b)/da = b, so each mark's evidence counts as much as the other latent is large
-    add("combination", K27, 5.0, upstream, 0.8, comb_a)
+    add("combination", K27, 2.0, upstream, 0.8, comb_a)
     terms[-1] = ("combination", K27, terms[-1][2] * np.abs(comb_b)[:, None])
-    add("combination", K9, 5.0, upstream, 0.8, comb_b)
+    add("combination", K9, 2.0, upstream, 0.8, comb_b)
     terms[-1] = ("combination", K9, terms[-1][2] * np.abs(comb_a)[:, None])
 
     gamma = rng.gamma(DISPERSION, 1.0 / DISPERSION, size=rate.shape)
@@ -302,7 +306,7 @@ def _truth(t, terms, rate, y, s, a, var) -> GroundTruth:
     for term, mark, deriv in terms:
         info[term][:, mark] += deriv[t] ** 2 / denom[mark]
     total = sum(var.values())
-    weight = {"v": a, **{k: (1 - a) * MECHANISMS[k][0] / total for k in MECHANISMS}}
+    weight = {"v": a, **{k: (1 - a) * var[k] / total for k in MECHANISMS}}  # each term's share of s
     overall = sum(weight[k] * info[k] / np.maximum(info[k].sum(axis=(1, 2), keepdims=True), 1e-300) for k in info)
 
     def norm(x):
