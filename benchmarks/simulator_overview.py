@@ -7,7 +7,7 @@ difficulty was set from; then the ranges and the Spearman correlation of each wi
 AUROCs (does the simulator keep the real order of difficulty?). Generating all 56 tasks takes a
 few minutes the first time (they are cached).
 
-Usage: python benchmarks/simulator_overview.py [--tasks E003,E116] [--seed 0]
+Usage: python benchmarks/simulator_overview.py [--tasks E003,E116] [--seed 0] [--data simremc@1.2] [--quick]
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=None, help="comma-separated EIDs (default: all 56)")
     parser.add_argument("--seed", type=int, default=0, help="simulator seed")
+    parser.add_argument("--data", default="simremc", help="simulator version: simremc (1.1) or simremc@1.2")
+    parser.add_argument("--quick", action="store_true", help="the quick suite's gene subsample (2000 test genes)")
     args = parser.parse_args(argv)
     specs = all_specs()
     eids = args.tasks.split(",") if args.tasks else sorted(specs)
     rows = []
     for eid in eids:
-        data = load_task(eid, "simremc", seed=args.seed)
+        data = load_task(eid, args.data, seed=args.seed, quick=args.quick)
         model = LogisticRegressionModel().fit(data.train, data.valid)
         simple = auroc(np.asarray(data.test.y), model.predict_proba(data.test.X)[:, 1])
         published = specs[eid].reported_deepchrome_auroc

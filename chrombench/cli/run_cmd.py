@@ -41,7 +41,9 @@ def budget_options(fn):
         suite_option(help="quick: 3 tasks, subsampled genes. roadmap56: all 56 tasks, full size, each model's "
                           "defaults held fixed (see `chrombench tasks suites`). With -t: only those tasks of it."),
         click.option("--data", "dataset", default="simremc", show_default=True, metavar="simremc|remc|NAME",
-                     help="Dataset: the simulator, the real archive (chrombench data fetch), or an imported one."),
+                     help="Dataset: the simulator, the real archive (chrombench data fetch), or an imported one. "
+                          "simremc is simulator version 1.1; simremc@1.2 is 1.2 (headroom, planted mechanisms), "
+                          "simremc@1.2:chromosome holds out whole chromosomes instead of random thirds."),
         click.option("--trials", type=click.IntRange(0), default=None,
                      help="Optuna trials per (model, task); 0: no tuning, the models' defaults. Default: the "
                           "suite's protocol (per model for tuned suites, 0 for roadmap56)."),
@@ -163,6 +165,7 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
       chrombench run -m attentivechrome -t E003        one full-size task, default budget
       chrombench run -m xgboost --suite roadmap56 --trials 30 --seeds 0-4
       chrombench run -m my_model.py:MyModel -t E003 --genes 2000,1000,1000
+      chrombench run -m deepchrome -t E003 --data simremc@1.2:chromosome   simulator 1.2, chromosome split
       chrombench run --storage postgresql://me@db/chrombench ...   on several machines at once
 
     Interrupted runs resume: start the same command again. Results land in

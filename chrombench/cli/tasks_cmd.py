@@ -44,13 +44,33 @@ def list_tasks(suite, fmt):
 @tasks.command("show")
 @click.argument("eid")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show_task(eid, fmt):
-    """Everything the registry knows about one task, e.g. `chrombench tasks show E003`."""
-    from ..data.store import normalise_eid
+@click.option("--data", "dataset", default=None, metavar="simremc@VERSION",
+              help="Also show this simulator version's planted mechanisms and their share of the ceiling "
+                   "(e.g. simremc@1.2; 1.1 has none).")
+def show_task(eid, fmt, dataset):
+    """Everything the registry knows about one task.
+
+    \b
+    Examples:
+      chrombench tasks show E003
+      chrombench tasks show E003 --data simremc@1.2   # + each planted mechanism's share of the ceiling
+    """
+    from ..data.store import normalise_eid, parse_simremc
 
     spec = get_spec(normalise_eid(eid) or eid)
+    sim = parse_simremc(dataset) if dataset else None
+    if dataset and not sim:
+        from ..errors import ChrombenchError
+
+        raise ChrombenchError(f"--data {dataset!r}: mechanisms exist only for the simulator, e.g. --data simremc@1.2")
+    mechanisms = None
+    if sim and sim[0] != "1.1":
+        from ..data.simulate12 import mechanism_table
+
+        mechanisms = mechanism_table(spec.eid, spec.esc_like, spec.reported_deepchrome_auroc)
     if fmt == "json":
-        click.echo(json.dumps(spec.as_dict(), indent=2))
+        click.echo(json.dumps({**spec.as_dict(), **({"simulated_mechanisms": mechanisms} if mechanisms else {})},
+                              indent=2))
         return
     d = spec.as_dict()
     click.echo(f"{spec.eid}  {spec.name}")
@@ -62,6 +82,15 @@ def show_task(eid, fmt):
         click.echo(f"  reported:     {r.model} test AUROC {r.test_auroc} on the real data ({r.citation})")
     suites = [s.name for s in all_suites().values() if spec.eid in s.tasks]
     click.echo(f"  suites:       {', '.join(suites)}")
+    if sim and not mechanisms:
+        click.echo(f"  simremc {sim[0]}:  ceiling = published DeepChrome AUROC + 0.03; no planted mechanisms "
+                   "(simremc@1.2 has them)")
+    if mechanisms:
+        click.echo(f"  simremc {sim[0]} (simulated, not real data): ceiling (oracle AUROC) "
+                   f"{mechanisms[0]['ceiling']:.3f}; each term's share of the latent and the ceiling without it:")
+        for row in mechanisms:
+            click.echo(f"    {row['name']:<22} {row['share']:6.1%}  ceiling without it {row['ceiling_without']:.3f}"
+                       f"  {row['term']}")
 
 
 @tasks.command("suites")

@@ -77,6 +77,9 @@ class GroundTruth:
     oracle_auroc: float  # AUROC of the simulator's latent signal on the test split
     importance: np.ndarray  # [n_test, marks, bins] float, each gene's map sums to 1
     latent: np.ndarray  # [n_test] the latent activity score behind the test labels
+    # simremc 1.2 on: mechanism name -> [n_test, marks, bins] map of where that mechanism was planted
+    # (a gene's map is all zero where the mechanism does not touch it); None for 1.1 and real data
+    mechanisms: dict | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -117,9 +117,11 @@ def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth 
             y=np.load(directory / f"{name}_y.npy"), marks=marks)
     truth = None
     if (directory / "truth_importance.npy").exists():
+        mech = directory / "truth_mechanisms.npz"
         truth = GroundTruth(oracle_auroc=meta["oracle_auroc"],
                             importance=np.load(directory / "truth_importance.npy", mmap_mode="r"),
-                            latent=np.load(directory / "truth_latent.npy"))
+                            latent=np.load(directory / "truth_latent.npy"),
+                            mechanisms=MechanismMaps(mech) if mech.exists() else None)
     return meta, splits, truth
 
 
@@ -358,30 +360,109 @@ def remove_dataset(name: str) -> dict:
 
 # -- simulated tasks --------------------------------------------------------------------------------
 
-def simremc_version(seed: int = 0) -> str:
-    from .simulate import SIM_VERSION
+# simremc versions that can be generated: version -> splits it offers. The default is what a bare
+# `simremc` means; another is asked for as `simremc@1.2`, a split as `simremc@1.2:chromosome`.
+SIMREMC_VERSIONS = {"1.1": ("random",), "1.2": ("random", "chromosome")}
+SIMREMC_DEFAULT = "1.1"
 
-    return f"{SIM_VERSION}+seed{seed}"
+
+def parse_simremc(dataset: str | None) -> tuple[str, str] | None:
+    """``simremc[@VERSION][:SPLIT]`` -> (version, split); None for any other dataset name.
+
+    An unknown version or a split the version does not offer is an error that lists what exists."""
+    if dataset is None or not re.match(rf"^{SIMREMC}(?=$|[@:])", dataset):
+        return None
+    m = re.fullmatch(rf"{SIMREMC}(?:@([^:]*))?(?::(.*))?", dataset)
+    version, split = (m.group(1) or SIMREMC_DEFAULT), (m.group(2) or "random")
+    if version not in SIMREMC_VERSIONS:
+        raise UnknownNameError(f"{dataset!r}: simremc has no version {version!r}; it has "
+                               + ", ".join(f"{v}{' (default)' if v == SIMREMC_DEFAULT else ''}" for v in SIMREMC_VERSIONS)
+                               + " (e.g. --data simremc@1.2)")
+    if split not in SIMREMC_VERSIONS[version]:
+        raise UnknownNameError(f"{dataset!r}: simremc {version} has no split {split!r}; it has "
+                               + ", ".join(SIMREMC_VERSIONS[version]) + "; all versions: "
+                               + "; ".join(f"{v}: {', '.join(sp)}" for v, sp in SIMREMC_VERSIONS.items())
+                               + " (e.g. --data simremc@1.2:chromosome)")
+    return version, split
 
 
-def ensure_simulated(eid: str, seed: int = 0) -> Path:
+def simremc_version(seed: int = 0, version: str = SIMREMC_DEFAULT) -> str:
+    return f"{version}+seed{seed}"
+
+
+def _simremc_dir(eid: str, seed: int, version: str, split: str) -> Path:
+    return datasets_dir() / SIMREMC / (simremc_version(seed, version) + ("" if split == "random" else f"+{split}")) / eid
+
+
+def ensure_simulated(eid: str, seed: int = 0, version: str = SIMREMC_DEFAULT, split: str = "random") -> Path:
     """Generate (once) and cache the simulated task ``eid``; returns its folder."""
     from ..tasks import get_spec
-    from .simulate import simulate_task
 
     spec = get_spec(eid)
-    final = datasets_dir() / SIMREMC / simremc_version(seed) / eid
+    parse_simremc(f"{SIMREMC}@{version}:{split}")  # raises, listing what exists
+    final = _simremc_dir(eid, seed, version, split)
     if (final / "task.json").exists():
         return final
-    splits, truth = simulate_task(eid, spec.group, spec.esc_like, spec.reported_deepchrome_auroc, seed=seed)
+    args = (eid, spec.group, spec.esc_like, spec.reported_deepchrome_auroc)
+    positions = None
+    if version == "1.1":
+        from .simulate import simulate_task
+
+        splits, truth = simulate_task(*args, seed=seed)
+    else:
+        from .simulate12 import simulate_task as simulate12
+
+        splits, truth, positions = simulate12(*args, seed=seed, split=split)
     stage = staging_dir(final)
     try:
-        write_task_dir(stage, splits, truth, extra={"simulated": True, "seed": seed})
+        extra = {"simulated": True, "seed": seed}
+        if version != "1.1":  # 1.1's task.json stays byte for byte as shipped
+            extra.update(simremc_version=version, split=split)
+        write_task_dir(stage, splits, truth, extra=extra)
+        if positions is not None:
+            np.savez(stage / "positions.npz", **{f"{s}_{k}": v for s, p in positions.items() for k, v in p.items()})
+        if truth.mechanisms:
+            np.savez_compressed(stage / "truth_mechanisms.npz",
+                                **{k: v.astype(np.float16) for k, v in truth.mechanisms.items()})
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     commit_dir(stage, final)
     return final
+
+
+class MechanismMaps(dict):
+    """Mechanism name -> [n_test, marks, bins] planted map, read from the cache on first use (they are
+    large and only interpretation scoring needs them); ``rows`` picks a subsample's test genes."""
+
+    def __init__(self, path: Path, rows: np.ndarray | None = None):
+        super().__init__()
+        self._path, self._rows = Path(path), rows
+        with np.load(self._path) as z:
+            self._names = list(z.files)
+
+    def __missing__(self, name):
+        if name not in self._names:
+            raise UnknownNameError(f"no planted mechanism {name!r}; this task has: {', '.join(self._names)}")
+        with np.load(self._path) as z:
+            arr = z[name] if self._rows is None else z[name][self._rows]
+        self[name] = arr
+        return arr
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self):
+        return len(self._names)
+
+    def keys(self):
+        return list(self._names)
+
+    def items(self):
+        return [(k, self[k]) for k in self._names]
+
+    def subset(self, rows: np.ndarray) -> "MechanismMaps":
+        return MechanismMaps(self._path, rows if self._rows is None else self._rows[rows])
 
 
 # -- resolving names and loading tasks ----------------------------------------------------------------
@@ -403,6 +484,14 @@ def resolve_task(ref: str, dataset: str | None = None) -> tuple[str, str]:
     if "/" in ref:
         ds, task = ref.split("/", 1)
         return ds, task
+    if parse_simremc(dataset):  # simremc@VERSION[:SPLIT]: raises on what does not exist
+        ds = dataset
+        eid = normalise_eid(ref)
+        if eid:
+            return ds, eid
+        from ..tasks import all_specs
+
+        raise UnknownNameError(suggest(ref, list(all_specs()), "task"))
     if dataset is not None and dataset not in BUILTIN_DATASETS and dataset not in reg:
         raise UnknownNameError(suggest(dataset, list(BUILTIN_DATASETS) + list(reg), "dataset")
                                + "; `chrombench data list` shows them, `chrombench data import PATH --name NAME` adds one")
@@ -445,8 +534,11 @@ def subsample(data: TaskData, genes: dict, seed: int = 0) -> TaskData:
         from ..evaluate import auroc
 
         t = picked["test"]
+        mech = data.truth.mechanisms
         truth = GroundTruth(oracle_auroc=auroc(splits["test"].y, data.truth.latent[t]),
-                            importance=np.asarray(data.truth.importance[t]), latent=data.truth.latent[t])
+                            importance=np.asarray(data.truth.importance[t]), latent=data.truth.latent[t],
+                            mechanisms=mech.subset(t) if isinstance(mech, MechanismMaps)
+                            else {k: v[t] for k, v in mech.items()} if mech else None)
     h = task_hash({s: splits[s].digest() for s in SPLITS})
     ref = DatasetRef(name=data.dataset.name, version=data.dataset.version, content_hash=h,
                      simulated=data.dataset.simulated, split=data.dataset.split)
@@ -458,9 +550,10 @@ def load_task(task: str, dataset: str | None = None, *, quick: bool = False, gen
     """Load one task as arrays. ``quick`` subsamples genes as the quick suite does."""
     ds, name = resolve_task(task, dataset)
     seal.check(ds, name, f"load_task({task!r})")
-    if ds == SIMREMC:
-        directory = ensure_simulated(name, seed)
-        version, simulated = simremc_version(seed), True
+    sim = parse_simremc(ds)
+    if sim:
+        directory = ensure_simulated(name, seed, *sim)
+        version, simulated = simremc_version(seed, sim[0]), True
     else:
         reg = read_registry()["datasets"]
         if ds not in reg:
@@ -477,7 +570,9 @@ def load_task(task: str, dataset: str | None = None, *, quick: bool = False, gen
         directory = Path(entry["path"]) / name
         version, simulated = entry["version"], False
     meta, splits, truth = read_task_dir(directory)
-    data = TaskData(task=name, dataset=DatasetRef(ds, version, meta["content_hash"], simulated, meta.get("split")),
+    ds_name = SIMREMC if sim else ds  # simremc@1.2 is simremc at version 1.2+seedN
+    split = None if sim and sim[1] == "random" else meta.get("split")  # random thirds: as every record before
+    data = TaskData(task=name, dataset=DatasetRef(ds_name, version, meta["content_hash"], simulated, split),
                     truth=truth, **splits)
     if quick or genes:
         if genes is None:
@@ -491,10 +586,11 @@ def load_task(task: str, dataset: str | None = None, *, quick: bool = False, gen
 def dataset_info(name: str) -> dict:
     """What ``chrombench data info`` shows: genes per split, balance, source, version, hash, path."""
     reg = read_registry()["datasets"]
-    if name == SIMREMC:
+    sim = parse_simremc(name)
+    if sim:
         from ..tasks import all_specs
 
-        root = datasets_dir() / SIMREMC / simremc_version()
+        root = _simremc_dir("x", 0, *sim).parent
         # only committed tasks: a generation in progress (or killed) leaves a hidden staging folder
         cached = sorted(p.name for p in root.iterdir() if not p.name.startswith(".")
                         and (p / "task.json").is_file()) if root.exists() else []
@@ -503,7 +599,8 @@ def dataset_info(name: str) -> dict:
             meta = json.loads((root / t / "task.json").read_text())
             tasks[t] = {"content_hash": meta["content_hash"], "splits": meta["splits"],
                         "oracle_auroc": meta.get("oracle_auroc")}
-        return {"name": SIMREMC, "version": simremc_version(), "source": "simulated (chrombench.data.simulate)",
+        return {"name": SIMREMC, "version": simremc_version(0, sim[0]), "source": "simulated (chrombench.data.simulate"
+                + ("" if sim[0] == "1.1" else "12") + ")",
                 "path": str(root), "simulated": True, "n_tasks": len(all_specs()), "tasks": tasks,
                 "note": f"{len(cached)} of {len(all_specs())} tasks generated and cached so far; the rest are "
                         "generated on first use"}

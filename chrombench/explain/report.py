@@ -13,7 +13,7 @@ from .. import N_BINS
 from ..data.arrays import Split
 from . import plots
 from .methods import available_methods, explain
-from .scoring import activity_correlation, random_baseline, score_interpretation
+from .scoring import activity_correlation, random_baseline, score_by_mechanism, score_interpretation
 
 
 
@@ -89,6 +89,8 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
         info["plots"] = [p.name for p in files]
         if truth is not None:
             info["scores"] = score_interpretation(cells, np.asarray(truth.importance))
+            if truth.mechanisms:
+                info["scores_by_mechanism"] = score_by_mechanism(cells, truth.mechanisms)
         if hactive is not None:
             if "H3K4me3" not in split.marks:
                 from ..errors import ChrombenchError
