@@ -38,7 +38,7 @@ from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
 SIMREMC, REMC = "simremc", "remc"
 BUILTIN_DATASETS = (SIMREMC, REMC)
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")  # \Z, not $: no trailing newline
 
 
 def home() -> Path:
@@ -107,8 +107,9 @@ def write_task_dir(directory: Path, splits: dict[str, Split], truth: GroundTruth
 
 def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth | None]:
     directory = Path(directory)
-    # datasets/<name>/<version>/<task>: the same seal as load_task, for a caller that comes here directly
-    seal.check(directory.parent.parent.name, directory.name, f"reading {directory}")
+    # the same seal as load_task, for a caller that comes here directly: by the resolved folder, then
+    # (a copy somewhere else) by the test split's content
+    seal.check_folder(directory, f"reading {directory}")
     meta = json.loads((directory / "task.json").read_text())
     marks = tuple(meta.get("marks", MARKS))  # task folders written before marks were recorded are the archive's
     splits = {}
@@ -117,6 +118,7 @@ def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth 
             gene_ids=np.load(directory / f"{name}_ids.npy"),
             X=np.load(directory / f"{name}_X.npy", mmap_mode="r"),
             y=np.load(directory / f"{name}_y.npy"), marks=marks)
+    seal.check_split(splits["test"].digest, f"reading {directory}")
     truth = None
     if (directory / "truth_importance.npy").exists():
         truth = GroundTruth(oracle_auroc=meta["oracle_auroc"],
@@ -337,6 +339,18 @@ def ensure_simulated(eid: str, seed: int = 0) -> Path:
         raise
     commit_dir(stage, final)
     return final
+
+
+def task_folders(dataset: str, task: str) -> list[Path]:
+    """Where the store keeps ``dataset/task`` (every simulator version for simremc), for the seal."""
+    if dataset == SIMREMC:
+        root = datasets_dir() / SIMREMC
+        return sorted(p / task for p in root.iterdir() if (p / task).is_dir()) if root.is_dir() else []
+    try:
+        entry = read_registry()["datasets"].get(dataset)
+    except ChrombenchError:
+        return []
+    return [Path(entry["path"]) / task] if entry and (Path(entry["path"]) / task).is_dir() else []
 
 
 # -- resolving names and loading tasks ----------------------------------------------------------------

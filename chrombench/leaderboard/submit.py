@@ -26,7 +26,7 @@ from .collect import find_predictions
 from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, _sha256, records_digest
 
 SUBMISSIONS = Path("leaderboards/submissions")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")  # \Z, not $: no trailing newline
 
 
 # -- the search space, recorded without running a study ------------------------------------------------
