@@ -325,6 +325,7 @@ def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, mode
             raise ChrombenchError(f"{name}: no summary for {', '.join(sorted(tasks_of(mine) - have))} under "
                                   f"{results_dir}; run `chrombench run -m {name} --suite {suite}` first")
         summaries = [r for r in mine if r["kind"] == "summary"]
+        _check_seed_policy(name, suite, summaries)  # at once, not after writing a bundle validate rejects
         seeds = sorted({s for r in summaries for s in r["seeds"]})
         records = summaries + [r for r in mine if r["kind"] == "seed" and r["seed"] in seeds]
         target = summaries[0]["model"].get("target") or name
@@ -339,3 +340,24 @@ def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, mode
                                     command or f"chrombench run -m {name} {how}", overwrite=overwrite,
                                     smoke_test=smoke_test))
     return written
+
+
+def _check_seed_policy(name: str, suite: str | None, summaries: list[dict]) -> None:
+    """Each task's seeds must be as many as the protocol asks (quick and explicit tasks: 3; roadmap56: 1,
+    and 3 on its development tasks); say so before anything is written."""
+    from ..tasks import get_suite
+    from .validate import MIN_SEEDS
+
+    spec = get_suite(suite) if suite else None
+    for summ in summaries:
+        task = summ["task"]["name"]
+        # validate's rule (_check_coverage)
+        need = MIN_SEEDS if spec is None else (len(spec.seeds_for(task)) if spec.dev_tasks
+                                               else max(MIN_SEEDS, len(spec.seeds)))
+        have = sorted(set(summ.get("seeds", [])))
+        if len(have) < need:
+            seeds = ",".join(map(str, range(need)))
+            raise ChrombenchError(
+                f"{name} on {task} has {len(have)} seed{'s' if len(have) != 1 else ''} {have}; the "
+                f"{suite or 'explicit-task'} protocol needs {need} per task: run it again with --seeds {seeds} "
+                "(finished seeds are kept), then bundle")
