@@ -19,7 +19,7 @@ from chrombench.evaluate import Evaluator
 from chrombench.leaderboard import validate as v
 from chrombench.leaderboard.pages import check_page
 from chrombench.leaderboard.render import render
-from chrombench.leaderboard.submit import model_card, write_bundle
+from real_bundles import honest_bundle, predictions_csv
 
 GENES = {"train": 100, "valid": 100, "test": 300}
 
@@ -34,54 +34,9 @@ def task(home):
     return load_task("E003", "simremc", genes=GENES)
 
 
-class Honest:
-    """The model class the card describes."""
-
-    family = "test"
-
-    @classmethod
-    def search_space(cls, trial):
-        return {}
-
-
-def honest_predictions(task, seed: int) -> tuple[list, list, list]:
-    """What a plain model would predict: promoter H3K4me3 plus a little seed noise (below the ceiling)."""
-    score = np.log1p(np.asarray(task.test.X)[:, 45:55, 3].sum(axis=1))
-    score = score + np.random.default_rng(seed).normal(0, 0.3, len(score))
-    prob = 1 / (1 + np.exp(-(score - score.mean())))
-    return list(map(str, task.test.gene_ids)), [float(p) for p in prob], [int(y) for y in task.test.y]
-
-
-def seed_record(task, seed: int, ids, prob, label, name: str = "honest") -> dict:
-    return results.seal({
-        "kind": "seed", "seed": seed, "fit_time_s": 1.0, "oracle_auroc": task.truth.oracle_auroc,
-        "model": {"name": name, "target": name, "family": "test", "params": {}, "n_parameters": 1},
-        "task": {"name": task.task, "suite": None, "genes": GENES}, "dataset": task.dataset.as_dict(),
-        "training": {"iterative": False, "stopped_by": "complete", "converged": True},
-        "tuning": {"n_trials": 0, "n_pruned": 0, "budget_trials": 0, "budget_timeout_s": None, "elapsed_s": 0.0,
-                   "best_valid_auroc": None, "best_params": {}},
-        "metrics": {"test": Evaluator().eval(np.array(label), np.array(prob)), "valid": {"auroc": 0.7}}})
-
-
-def predictions_csv(ids, prob, label) -> str:
-    return "gene_id,probability,label\n" + "".join(f"{g},{p!r},{y}\n" for g, p, y in zip(ids, prob, label))
-
-
 @pytest.fixture
 def bundle(tmp_path, task):
-    run = tmp_path / "run"
-    for seed in range(3):
-        ids, prob, label = honest_predictions(task, seed)
-        rec = seed_record(task, seed, ids, prob, label)
-        path = results.seed_path(run, "simremc", "honest", task.task, seed)
-        results.atomic_write_json(path, rec)
-        path.with_name(f"seed-{seed}.predictions.csv").write_text(predictions_csv(ids, prob, label))
-    seeds = results.read_records(run / "results", kind="seed")
-    results.atomic_write_json(results.summary_path(run, "simremc", "honest", task.task),
-                              results.seal(results.summarize(seeds)))
-    recs = results.read_records(run / "results")
-    card = model_card(Honest, "honest", "honest", recs, None, wall_time_s=1.0, trials=0, timeout=None)
-    return write_bundle(tmp_path / "bundles" / "honest", "honest", "honest", None, recs, card, command="test")
+    return honest_bundle(tmp_path / "bundles", "honest", [task], genes=GENES)
 
 
 def forge(bundle: Path, seed: int, edit=None, record_edit=None) -> Path:
@@ -197,3 +152,27 @@ def test_rendering_escapes_hostile_names_for_csv_markdown_and_html(tmp_path, rec
     assert "[x](javascript" not in prose and "a | b" not in prose and "<b>" not in prose
     page = out.html.read_text()
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+
+
+@pytest.mark.slow
+def test_rebuild_refits_random_cells_and_refuses_numbers_the_model_does_not_give(tmp_path, write_task_csvs):
+    """A real run's bundle rebuilds within the tolerance; the same bundle with another model's
+    predictions (resealed, every other check passing) is refused by the rebuild."""
+    from chrombench.data import store
+    from chrombench.engine.run import RunConfig, run_evaluations
+    from chrombench.leaderboard.rebuild import rebuild
+    from chrombench.leaderboard.submit import bundle_results
+
+    write_task_csvs(tmp_path / "src", n_genes=60)
+    store.import_dataset(tmp_path / "src", "rebuildme")
+    toy = str(Path(__file__).with_name("engine_toy_models.py")) + ":TinyLogistic"
+    run_evaluations(RunConfig(models=[f"tiny={toy}"], tasks=["rebuildme"], seeds=[0, 1, 2], trials=0,
+                              output_dir=tmp_path / "out", device="cpu"), progress=False)
+    bundle = bundle_results(tmp_path / "out" / "results", None, tmp_path / "zoo")[0]
+    assert rejections(bundle) == []
+    assert rebuild([bundle], 3, seed=0) == []
+    forge(bundle, 1, lambda rows: [[g, 1 - p, y] for g, p, y in rows])  # another model's ranking
+    assert rejections(bundle) == [], "every other check passes: only refitting can tell"
+    problems = rebuild([bundle], 3, seed=0)
+    assert [Path(f).name for f, _ in problems] == ["seed-1.json"]
+    assert "the record says" in problems[0][1] and "tolerance 0.002" in problems[0][1]

@@ -140,6 +140,12 @@ def fit_sealed(model, view: "TuningView", on_epoch=None) -> None:
         except SystemExit as exc:
             raise ChrombenchError(f"model {type(model).__name__} called sys.exit({exc.code!r}) in fit; a model "
                                   "must return from fit or raise an exception") from None
+        except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+            if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+                raise
+            params = _jsonable(model.get_params(deep=False)) if hasattr(model, "get_params") else {}
+            raise ChrombenchError(f"model {type(model).__name__} ran out of memory in fit with parameters "
+                                  f"{str(params)[:300]}: a parameter asks for more memory than this machine has") from None
 
 
 def predict_on(model, split: Split) -> np.ndarray:

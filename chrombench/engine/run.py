@@ -305,7 +305,7 @@ def is_current(path: Path, data, best_params: dict | None = None) -> bool:
     """
     try:
         rec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):
         return False
     return (rec.get("dataset", {}).get("content_hash") == data.dataset.content_hash
             and rec.get("protocol_version") == results.PROTOCOL_VERSION
@@ -344,7 +344,7 @@ def _read_summary(path: Path) -> dict | None:
         return None
     try:
         summary = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         log.warning("%s is unreadable (%s); rebuilding it from the seed records", path, exc)
         return None
     if not isinstance(summary, dict) or results.problems(summary):

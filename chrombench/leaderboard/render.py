@@ -71,7 +71,7 @@ def _title(section: Section) -> str:
     return f"{section.dataset} {section.version}, {genes_label(section.genes)}{split} ({kind} data)"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # inside a table cell: '#', '-', '+' only act at a line start
+_MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # what breaks out of a cell: '|', a link, a code span, an escape
 
 
 def _md(text: str) -> str:

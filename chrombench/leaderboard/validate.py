@@ -141,7 +141,7 @@ def loose_records(root: Path, bundles: list[Path]) -> list[Path]:
             continue  # a bundle being written (write_bundle stages in ".NAME.xxxx"): never rendered either
         try:
             doc = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(doc, dict) and doc.get("kind") in ("seed", "summary") and "metrics" in doc:
             out.append(f)
@@ -155,7 +155,7 @@ def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleRep
     manifest_file = path / MANIFEST
     try:
         manifest = json.loads(manifest_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         reject(manifest_file, f"cannot read the manifest: {exc}")
         return report
     missing = [f for f in MANIFEST_FIELDS if f not in manifest]
@@ -208,7 +208,7 @@ def _check_records(path: Path, manifest: dict, reject) -> dict[str, dict]:
         rel = f.relative_to(path).as_posix()
         try:
             rec = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             reject(f, f"not valid JSON: {exc}")
             records[rel] = {}  # present (so not also reported as removed), but nothing in it to check
             continue
