@@ -63,11 +63,34 @@ def problems(record: dict) -> list[str]:
     """Schema violations and digest mismatch, as readable strings (empty = valid)."""
     import jsonschema
 
-    errs = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in jsonschema.Draft202012Validator(schema()).iter_errors(record)]
-    if not errs and record.get("digest") != compute_digest(record):
-        errs.append("digest does not match the contents: the record was modified after it was written")
+    try:
+        bad = _non_finite(record)
+    except RecursionError:
+        return ["<root>: nested too deeply to check (a crafted or damaged record)"]
+    if bad:  # NaN or Infinity parse from JSON but are no metric (and no canonical JSON)
+        return [f"{bad}: not a finite number"]
+    try:
+        errs = [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+                for e in jsonschema.Draft202012Validator(schema()).iter_errors(record)]
+        if not errs and record.get("digest") != compute_digest(record):
+            errs.append("digest does not match the contents: the record was modified after it was written")
+    except RecursionError:
+        return ["<root>: nested too deeply to check (a crafted or damaged record)"]
     return errs
+
+
+def _non_finite(obj, path: str = "", depth: int = 0) -> str | None:
+    """The path of the first NaN/Infinity in ``obj`` (None when there is none)."""
+    if depth > 200:
+        raise RecursionError
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return path or "<root>"
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{path}/{k}" if path else str(k), depth + 1)
+        if found:
+            return found
+    return None
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
@@ -94,7 +117,7 @@ def read_records(*roots: Path, kind: str | None = None) -> list[dict]:
         for p in sorted(Path(root).rglob("*.json")):
             try:
                 rec = json.loads(p.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (OSError, ValueError, RecursionError):  # unreadable, not JSON, or nested too deeply
                 continue
             if isinstance(rec, dict) and rec.get("kind") in ("seed", "summary") and "protocol_version" in rec:
                 if kind is None or rec["kind"] == kind:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import ChrombenchError
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}\Z")
+ID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}\Z")  # \Z: "$" would also match before a final newline
 QUOTE_LIMIT = 200
 
 

@@ -219,8 +219,9 @@ def test_real_registry_hashes_and_the_command_line(tmp_path, records_factory, ho
     """Hashes recomputed by the dataset registry (simremc, quick-suite genes); exit codes 0 and 1."""
     from chrombench.data.store import load_task
 
-    quick_hashes = {t: load_task(t, "simremc", quick=True).dataset.content_hash for t in QUICK}
-    make_bundle(tmp_path / "lb", records_factory, name="good", content_hashes=quick_hashes)
+    from real_bundles import honest_bundle
+
+    honest_bundle(tmp_path / "lb", "good", [load_task(t, "simremc", quick=True) for t in QUICK], suite="quick")
     runner = CliRunner()
     res = runner.invoke(main, ["leaderboard", "validate", str(tmp_path / "lb")])
     assert res.exit_code == 0, res.output
@@ -345,10 +346,11 @@ def test_render_shows_only_the_bundles_that_validate(tmp_path, records_factory, 
     from chrombench.data.store import load_task
     from chrombench.leaderboard.render import render
 
-    quick_hashes = {t: load_task(t, "simremc", quick=True).dataset.content_hash for t in QUICK}
-    make_bundle(tmp_path / "lb", records_factory, name="good", content_hashes=quick_hashes)
+    from real_bundles import honest_bundle
+
+    honest_bundle(tmp_path / "lb", "good", [load_task(t, "simremc", quick=True) for t in QUICK], suite="quick")
     make_bundle(tmp_path / "lb", records_factory, name="forged", content_hashes={t: "f" * 64 for t in QUICK})
-    md = render([tmp_path / "lb"], tmp_path / "page").markdown.read_text()
+    md = render([tmp_path / "lb"], tmp_path / "page", n_boot=0).markdown.read_text()
     table = [line for line in md.splitlines() if line.startswith("| ")]
     assert any("| good |" in r for r in table) and not any("forged" in r for r in table)
     assert f"`{tmp_path / 'lb' / 'forged'}`: bundle rejected by `chrombench leaderboard validate`" in md

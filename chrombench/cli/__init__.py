@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import json
 import sys
 
 import click
@@ -74,6 +75,26 @@ class LazyGroup(click.Group):
         except ChrombenchError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
+        except (OSError, RecursionError, MemoryError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            # the last line of defence: what the command did not turn into a ChrombenchError itself still
+            # reaches the user as one line naming the file or value, never a traceback
+            click.secho(f"Error: {one_line(exc)}", fg="red", err=True)
+            sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """An operating-system, depth, memory or decoding failure as one line that names its file or value."""
+    if isinstance(exc, OSError):
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        why = exc.strerror or str(exc) or type(exc).__name__
+        return f"{where}: {why}" if where else why
+    if isinstance(exc, RecursionError):
+        return ("input nested too deeply to read (RecursionError): a JSON file or parameter holds thousands of "
+                "nested levels; chrombench never writes such files, so the file was damaged or crafted")
+    if isinstance(exc, MemoryError):
+        return ("out of memory (MemoryError): a parameter or a saved configuration asks for more memory than this "
+                "machine has; check the values given with --param or in the model's config.json")
+    return f"cannot decode input: {str(exc)[:300]}"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

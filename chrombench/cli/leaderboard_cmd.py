@@ -65,23 +65,50 @@ def render_cmd(results_dirs, out_dir, reproduce, n_boot, title):
 
 @leaderboard.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def validate_cmd(paths):
-    """Check submission bundles (default: every bundle under leaderboards/).
+@click.option("--rebuild", "n_rebuild", type=click.IntRange(min=0), default=0, show_default=True, metavar="K",
+              help="Also refit K seed records drawn at random from the bundles (their model, parameters and "
+                   "seed) and compare the test AUROC. CI uses K >= 1 on new submissions.")
+@click.option("--rebuild-tolerance", type=click.FloatRange(min=0), default=None, metavar="DELTA",
+              help="Largest |ΔAUROC| a rebuilt cell may differ by [default: 0.002].")
+@click.option("--rebuild-seed", type=int, default=None, help="Seed of the random draw of cells (default: fresh).")
+@click.option("--pages/--no-pages", default=True, show_default=True,
+              help="Re-render every page found (page.json beside leaderboard.md/.csv/index.html) and compare.")
+def validate_cmd(paths, n_rebuild, rebuild_tolerance, rebuild_seed, pages):
+    """Check submission bundles and pages (default: everything under leaderboards/).
 
     Rejects schema violations, records edited after the run (digest), records added or removed
     since the bundle was made (manifest), another protocol version, missing tasks, too few,
-    duplicated or inconsistent seeds, dataset hashes that differ from the registry's, and
-    unconverged fits (stopped at their epoch cap while still improving; a bundle whose manifest says
-    "smoke_test": true gets warnings instead). Exit code 1 if any bundle is rejected.
+    duplicated or inconsistent seeds, dataset hashes that differ from the registry's, names that
+    are not identifiers, predictions that do not hold each test gene of the split the dataset hash
+    names exactly once with its own label, on simulated data a test AUROC above the task's ceiling
+    (oracle AUROC), pages that differ from what their bundles render, and unconverged fits
+    (stopped at their epoch cap while still improving; a bundle whose manifest says
+    "smoke_test": true gets warnings instead). Exit code 1 if anything is rejected.
+
+    \b
+    Examples:
+      chrombench leaderboard validate                                 # bundles and pages under leaderboards/
+      chrombench leaderboard validate leaderboards/submissions/my-model --rebuild 1
+      chrombench leaderboard validate leaderboards/zoo --rebuild 3 --rebuild-tolerance 0.005
     """
-    from ..leaderboard.validate import find_bundles, validate_paths
+    from ..leaderboard.pages import find_pages
+    from ..leaderboard.rebuild import REBUILD_TOLERANCE, rebuild
+    from ..leaderboard.validate import BundleReport, Rejection, find_bundles, validate_paths
 
     if not paths:
-        if not find_bundles(Path("leaderboards")):
+        if not find_bundles(Path("leaderboards")) and not find_pages(Path("leaderboards")):
             click.echo("No bundles found under leaderboards/ (make one with `chrombench submit`).")
             return
         paths = (Path("leaderboards"),)
-    reports = validate_paths(paths)
+    reports = validate_paths(paths, pages=pages)
+    if n_rebuild:
+        bundles = [r.path for r in reports if r.ok and (r.path / "bundle.json").is_file()]
+        tolerance = REBUILD_TOLERANCE if rebuild_tolerance is None else rebuild_tolerance
+        found = rebuild(bundles, n_rebuild, tolerance, seed=rebuild_seed, say=lambda t: click.echo(t, err=True))
+        if found:
+            report = BundleReport(path=Path(paths[0]), name="(rebuilt cells)")
+            report.rejections += [Rejection(f, why) for f, why in found]
+            reports.append(report)
     for r in reports:
         if r.ok:
             click.secho(f"OK        {r.path} ({r.name}, {r.n_records} records)", fg="green")
@@ -170,9 +197,9 @@ def submit(target, name, suite, dataset, trials, timeout, seeds, out_root, work_
     from ..leaderboard.submit import submit as run_submission
     from ..leaderboard.validate import validate_bundle
 
-    seed_list = parse_seeds(seeds) if seeds else None
+    seed_list = parse_seeds(seeds) if seeds is not None else None
     command = shlex.join(["chrombench", "submit", target, "--name", name, "--suite", suite]
-                         + (["--seeds", seeds] if seeds else [])
+                         + (["--seeds", seeds] if seeds is not None else [])
                          + (["--data", dataset] if dataset != "simremc" else [])
                          + (["--trials", str(trials)] if trials else []))
     bundle = run_submission(target, name, suite=suite, dataset=dataset, trials=trials, timeout=timeout,

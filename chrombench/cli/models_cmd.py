@@ -162,19 +162,21 @@ def train(model_name, task, dataset, suite, quick, params, epochs, batch_size, s
       chrombench train -m my_models.py:MyModel -t E003 -o models/mine
     """
     from ..data.store import load_task
+    from ..engine.evaluation import TuningView, fit_sealed, predict_on
     from ..evaluate import auroc
     from ..models.registry import get_model_class
 
     cls = get_model_class(model_name)
     kwargs = model_params(cls, model_name, params, epochs=epochs, batch_size=batch_size, seed=seed, device=device)
     _check_out_dir(out)
-    data = load_task(task, dataset, quick=quick or suite == "quick")
+    # train and valid only (in memory), and the task sealed while the model fits: the same rule as `run`
+    data = TuningView.of(load_task(task, dataset, quick=quick or suite == "quick"))
     model = cls(**kwargs)
     label = f"{model_name} on {data.dataset.name}/{data.task}"
     click.echo(f"training {label}: {len(data.train)} train / {len(data.valid)} valid genes", err=True)
     with _EpochProgress(getattr(model, "epochs", None), label, disable=no_progress) as progress:
-        model.fit(data.train, data.valid, on_epoch=progress.update)
-    valid_auroc = auroc(data.valid.y, model.predict_proba(data.valid.X)[:, 1])
+        fit_sealed(model, data, on_epoch=progress.update)
+    valid_auroc = auroc(data.valid.y, predict_on(model, data.valid))
     model.save(out)
     click.echo(f"valid AUROC {valid_auroc:.4f}  ({label}, {len(data.valid)} genes); saved to {out}")
     ended = model.training_report() if hasattr(model, "training_report") else {}

@@ -82,7 +82,7 @@ def make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, st
     from ..engine.run import RunConfig
 
     return RunConfig(models=list(models) or None, tasks=list(tasks) or None, suite=suite, dataset=dataset,
-                     trials=trials, timeout=timeout, seeds=parse_seeds(seeds) if seeds else None, storage=storage,
+                     trials=trials, timeout=timeout, seeds=parse_seeds(seeds) if seeds is not None else None, storage=storage,
                      tracking_uri=tracking_uri, output_dir=output_dir, overwrite_strategy=overwrite_strategy,
                      device=device, genes=parse_genes(genes))
 

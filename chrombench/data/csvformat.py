@@ -257,7 +257,11 @@ def read_split(path: str | os.PathLike, *, allow_single_class: bool = False, all
     for j, c in enumerate(counts):
         X[:, j] = c
     X = X.reshape(n_genes, N_BINS, N_MARKS)
-    return Split(gene_ids=gene_ids.astype(str), X=X, y=y)
+    split = Split(gene_ids=gene_ids.astype(str), X=X, y=y)
+    from . import seal  # an imported task's own test.csv is its test split too
+
+    seal.check_split(split.digest, f"reading {path}")
+    return split
 
 
 def check_disjoint(splits: dict[str, Split], where: dict[str, str]) -> None:

@@ -38,7 +38,7 @@ from .arrays import SPLITS, DatasetRef, GroundTruth, Split, TaskData
 SIMREMC, REMC = "simremc", "remc"
 BUILTIN_DATASETS = (SIMREMC, REMC)
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")  # \Z, not $: no trailing newline
 
 
 def datasets_dir() -> Path:
@@ -99,8 +99,9 @@ def write_task_dir(directory: Path, splits: dict[str, Split], truth: GroundTruth
 
 def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth | None]:
     directory = Path(directory)
-    # datasets/<name>/<version>/<task>: the same seal as load_task, for a caller that comes here directly
-    seal.check(directory.parent.parent.name, directory.name, f"reading {directory}")
+    # the same seal as load_task, for a caller that comes here directly: by the resolved folder, then
+    # (a copy somewhere else) by the test split's content
+    seal.check_folder(directory, f"reading {directory}")
     try:
         meta = json.loads((directory / "task.json").read_text())
         if not isinstance(meta, dict) or not isinstance(meta.get("content_hash"), str):
@@ -115,6 +116,7 @@ def read_task_dir(directory: Path) -> tuple[dict, dict[str, Split], GroundTruth 
             gene_ids=np.load(directory / f"{name}_ids.npy"),
             X=np.load(directory / f"{name}_X.npy", mmap_mode="r"),
             y=np.load(directory / f"{name}_y.npy"), marks=marks)
+    seal.check_split(splits["test"].digest, f"reading {directory}")
     truth = None
     if (directory / "truth_importance.npy").exists():
         mech = directory / "truth_mechanisms.npz"
@@ -463,6 +465,18 @@ class MechanismMaps(dict):
 
     def subset(self, rows: np.ndarray) -> "MechanismMaps":
         return MechanismMaps(self._path, rows if self._rows is None else self._rows[rows])
+
+
+def task_folders(dataset: str, task: str) -> list[Path]:
+    """Where the store keeps ``dataset/task`` (every simulator version for simremc), for the seal."""
+    if dataset == SIMREMC:
+        root = datasets_dir() / SIMREMC
+        return sorted(p / task for p in root.iterdir() if (p / task).is_dir()) if root.is_dir() else []
+    try:
+        entry = read_registry()["datasets"].get(dataset)
+    except ChrombenchError:
+        return []
+    return [Path(entry["path"]) / task] if entry and (Path(entry["path"]) / task).is_dir() else []
 
 
 # -- resolving names and loading tasks ----------------------------------------------------------------

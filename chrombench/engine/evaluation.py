@@ -37,7 +37,7 @@ from ..errors import ChrombenchError, ProtocolViolation
 from ..evaluate import Evaluator, auroc
 from ..models.contract import _jsonable
 
-__all__ = ["ProtocolViolation", "TuningView", "TaskHandle", "sealed_test", "fixed_params", "TrialOutcome", "trial_params", "run_trial", "EpochLog",
+__all__ = ["ProtocolViolation", "TuningView", "TaskHandle", "sealed_test", "fit_sealed", "predict_on", "fixed_params", "TrialOutcome", "trial_params", "run_trial", "EpochLog",
            "SeedOutcome", "evaluate_seed", "model_summary"]
 
 
@@ -123,12 +123,48 @@ def fixed_params(model_cls: type, seed: int, device: str | None) -> dict[str, An
     return out
 
 
-def _valid_auroc(model, split: Split) -> float:
-    proba = np.asarray(model.predict_proba(split.X), dtype=np.float64)
-    if proba.ndim != 2 or proba.shape != (len(split), 2):
-        raise ChrombenchError(f"{type(model).__name__}.predict_proba returned shape {proba.shape}; "
+def fit_sealed(model, view: "TuningView", on_epoch=None) -> None:
+    """``model.fit`` on the view's train (valid for early stopping) with the task sealed; a model that
+    calls ``sys.exit`` in its fit is refused by name instead of ending the run with no records."""
+    with sealed_test(view.dataset.name, view.task):
+        try:
+            model.fit(view.train, view.valid, on_epoch=on_epoch)
+        except SystemExit as exc:
+            raise ChrombenchError(f"model {type(model).__name__} called sys.exit({exc.code!r}) in fit; a model "
+                                  "must return from fit or raise an exception") from None
+        except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+            if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+                raise
+            params = _jsonable(model.get_params(deep=False)) if hasattr(model, "get_params") else {}
+            raise ChrombenchError(f"model {type(model).__name__} ran out of memory in fit with parameters "
+                                  f"{str(params)[:300]}: a parameter asks for more memory than this machine has") from None
+
+
+def predict_on(model, split: Split) -> np.ndarray:
+    """P(on) per gene of ``split``, after checking the contract: shape [n_genes, 2], finite values in [0, 1]."""
+    name = type(model).__name__
+    try:
+        raw = model.predict_proba(split.X)
+    except SystemExit as exc:
+        raise ChrombenchError(f"model {name} called sys.exit({exc.code!r}) in predict_proba") from None
+    try:
+        proba = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ChrombenchError(f"model {name}.predict_proba returned something that is not an array of numbers "
+                              f"({type(raw).__name__}: {str(exc)[:100]})") from None
+    if proba.shape != (len(split), 2):
+        raise ChrombenchError(f"model {name}.predict_proba returned shape {proba.shape} for {len(split)} genes; "
                               f"the contract is [n_genes, 2] = (P(off), P(on))")
-    return auroc(split.y, proba[:, 1])
+    bad = ~np.isfinite(proba) | (proba < 0) | (proba > 1)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise ChrombenchError(f"model {name}.predict_proba returned {proba[row].tolist()} for gene "
+                              f"{split.gene_ids[row]} (row {row}); probabilities must be finite and in [0, 1]")
+    return proba[:, 1]
+
+
+def _valid_auroc(model, split: Split) -> float:
+    return auroc(split.y, predict_on(model, split))
 
 
 class EpochLog:
@@ -184,7 +220,7 @@ def run_trial(trial, model_cls: type, view: TuningView, params: dict, log: Epoch
     model = model_cls(**params)
     t0 = time.perf_counter()
     with sealed_test(view.dataset.name, view.task):
-        model.fit(view.train, view.valid, on_epoch=log)
+        fit_sealed(model, view, on_epoch=log)
         value = _valid_auroc(model, view.valid)
     return TrialOutcome(value=value, params=params, history=log.history, fit_time_s=time.perf_counter() - t0)
 
@@ -212,13 +248,12 @@ def evaluate_seed(model_cls: type, best_params: dict, handle: TaskHandle, seed: 
     model = model_cls(**params)
     log = EpochLog(list(epoch_hooks or []))
     t0 = time.perf_counter()
-    with sealed_test(view.dataset.name, view.task):  # fitting is still blind to test, also per seed
-        model.fit(view.train, view.valid, on_epoch=log)
+    fit_sealed(model, view, on_epoch=log)  # fitting is still blind to test, also per seed
     fit_time = time.perf_counter() - t0
     test, truth = handle.load_test()  # only now, after fit has returned
     evaluator = Evaluator()
-    valid_p = np.asarray(model.predict_proba(view.valid.X), dtype=np.float64)[:, 1]
-    test_p = np.asarray(model.predict_proba(test.X), dtype=np.float64)[:, 1]  # the one test prediction
+    valid_p = predict_on(model, view.valid)
+    test_p = predict_on(model, test)  # the one test prediction
     metrics = {"test": evaluator.eval(test.y, test_p), "valid": evaluator.eval(view.valid.y, valid_p)}
     preds = {"gene_id": np.asarray(test.gene_ids).astype(str), "probability": test_p,
              "label": np.asarray(test.y, dtype=np.int8)}

@@ -30,7 +30,7 @@ from ..data import store
 from ..errors import ChrombenchError, UnknownNameError
 from ..models.registry import MODELS, canonical, get_model_class, load_plugins, zoo_names
 from ..registry import suggest
-from . import evaluation, interpret, tuning
+from . import evaluation, interpret, outdir, tuning
 from .budgets import default_budget
 from .coordination import Coordinator, Heartbeat, normalise_url, probe_storage, redact, schema_lock
 from .tracking import SEED, Tracker, artifact_root, ensure_store, local_uri, probe_tracking
@@ -188,10 +188,21 @@ def run_evaluations(cfg: RunConfig, progress: bool = True, failures: dict | None
     the run goes on with the others; otherwise the first failure is raised. Ctrl-C always stops.
     """
     p = plan(cfg)
+    with outdir.claim(p.output_dir, outdir.settings(cfg)):  # a second run with other settings is refused
+        return _run_planned(cfg, p, progress, failures)
+
+
+def _make_tables(url: str, cfg: RunConfig) -> None:
+    tuning.open_storage(url, cfg.heartbeat_interval, cfg.grace_period).engine.dispose()
+    Coordinator(url, cfg.heartbeat_interval, cfg.grace_period).dispose()
+
+
+def _run_planned(cfg: RunConfig, p: Plan, progress: bool, failures: dict | None) -> list[dict]:
     for ref, why in p.skipped_models.items():
         log.warning("skipping model %s: %s", ref, why)
     tuning.quiet_optuna()
     with schema_lock(p.storage):  # workers started together would race to create the tables
+        outdir.create_local_storage(p.storage, lambda url: _make_tables(url, cfg))
         storage = tuning.open_storage(p.storage, cfg.heartbeat_interval, cfg.grace_period)
         coord = Coordinator(p.storage, cfg.heartbeat_interval, cfg.grace_period)
     ensure_store(p.tracking_uri)  # the same race in a new local MLflow store
@@ -206,6 +217,7 @@ def run_evaluations(cfg: RunConfig, progress: bool = True, failures: dict | None
             handles.clear()  # one task's arrays at a time
             handles[task] = _task_handle(ds, task, p.genes)
         handle = handles[task]
+        outdir.clean_leftovers(p.output_dir, ds, spec.name, task)  # we hold the pair: no one else writes there
         keep, done = _existing_results(p, cfg, spec, handle)
         if keep:
             if done is not None:
@@ -287,7 +299,7 @@ def is_current(path: Path, data, best_params: dict | None = None) -> bool:
     """
     try:
         rec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):
         return False
     return (rec.get("dataset", {}).get("content_hash") == data.dataset.content_hash
             and rec.get("protocol_version") == results.PROTOCOL_VERSION
@@ -326,7 +338,7 @@ def _read_summary(path: Path) -> dict | None:
         return None
     try:
         summary = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         log.warning("%s is unreadable (%s); rebuilding it from the seed records", path, exc)
         return None
     if not isinstance(summary, dict) or results.problems(summary):

@@ -94,9 +94,27 @@ def ensure_store(uri: str) -> None:
     with open(f"{db}.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            MlflowClient(uri).search_experiments(max_results=1)  # creates and migrates the schema
+            if not db.exists():
+                create_sqlite_atomically(db, lambda tmp: MlflowClient(tmp).search_experiments(max_results=1))
+            try:
+                MlflowClient(uri).search_experiments(max_results=1)
+            except Exception as exc:
+                raise ChrombenchError(f"{db} is not a usable MLflow store ({str(exc).splitlines()[0][:200]}); move it "
+                                      "away (its runs are then gone from `chrombench ui`) and run again") from None
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def create_sqlite_atomically(db: Path, create) -> None:
+    """Create a SQLite store under a temporary name beside ``db`` (``create(uri)`` makes and migrates it),
+    then rename it into place: a process killed while the schema is half made (MLflow's migrations take
+    seconds) leaves only the temporary file, which the next try removes, never a ``db`` that every rerun
+    refuses ("table ... already exists"). Callers hold a lock beside ``db``."""
+    tmp = db.with_name(f".{db.name}.creating")
+    for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+    create(f"sqlite:///{tmp.as_posix()}")
+    os.replace(tmp, db)  # connections still open on it keep working: they hold the file, not its name
 
 
 class Tracker:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..data import store
 from ..data.arrays import Split
+from ..errors import ChrombenchError
 from ..evaluate import auroc
 from ..models.registry import canonical, get_model_class
 from . import evaluation
@@ -71,7 +72,7 @@ def transfer_matrix(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
             say(f"fit {k + 1}/{len(refs)}: {task}")
             m = cls(**evaluation.fixed_params(cls, seed, device))
             t0 = time.perf_counter()
-            m.fit(view.train, view.valid)
+            evaluation.fit_sealed(m, view)
             seconds[task] = time.perf_counter() - t0
             training[task] = evaluation.training_report(m)
             fitted[task] = m
@@ -80,7 +81,7 @@ def transfer_matrix(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
         say(f"test {j + 1}/{len(refs)}: {target}")
         test = store.load_task(target, ds, genes=genes).test
         for i, (_, source) in enumerate(refs):
-            matrix[i, j] = auroc(test.y, np.asarray(fitted[source].predict_proba(test.X), dtype=np.float64)[:, 1])
+            matrix[i, j] = auroc(test.y, evaluation.predict_on(fitted[source], test))
     return TransferResult(model=canonical(model), dataset=refs[0][0], tasks=[t for _, t in refs], auroc=matrix,
                           fit_seconds=seconds, training=training, content_hashes=hashes)
 
@@ -139,7 +140,11 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
     def fit(train, valid, kind, target, base=None):
         m = base if base is not None else cls(**evaluation.fixed_params(cls, seed, device))
         t0 = time.perf_counter()
-        (m.fine_tune if base is not None else m.fit)(train, valid)
+        try:
+            (m.fine_tune if base is not None else m.fit)(train, valid)
+        except SystemExit as exc:
+            raise ChrombenchError(f"model {cls.__name__} called sys.exit({exc.code!r}) in fit; a model must return "
+                                  "from fit or raise an exception") from None
         seconds.setdefault(target, {})[kind] = time.perf_counter() - t0
         training.setdefault(target, {})[kind] = evaluation.training_report(m)
         return m
@@ -166,7 +171,7 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
     table = {}
     for (ds, target) in refs:  # only now, after every fit: the targets' test splits
         test = store.load_task(target, ds, genes=genes).test
-        table[target] = {kind: auroc(test.y, np.asarray(m.predict_proba(test.X), dtype=np.float64)[:, 1])
+        table[target] = {kind: auroc(test.y, evaluation.predict_on(m, test))
                          for kind, m in models[target].items()}
     return FineTuneResult(model=canonical(model), dataset=refs[0][0], tasks=names, auroc=table,
                           fit_seconds=seconds, training=training, content_hashes=hashes,

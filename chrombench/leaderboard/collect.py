@@ -422,5 +422,8 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     except IndexError:  # a short row: find it only now, so a good file is read in one pass
         i, r = next((i, r) for i, r in enumerate(rows) if len(r) <= max(gi, pi, li))
         raise ValueError(f"{path}: line {i + 2} has {len(r)} fields, the header {len(header)}") from None
+    from ..data import seal  # an earlier seed's predictions hold the test labels of the task now fitted
+
+    seal.check_gene_ids(ids, f"reading {path}")
     order = np.argsort(ids, kind="stable")
     return ids[order], prob[order], label[order]

@@ -41,7 +41,7 @@ CALIBRATION_CAPTION = ("Calibration, not validation: per task, the published Dee
                        "themselves are not comparable (simulated vs real).")
 CSV_FIELDS = ("dataset", "version", "simulated", "model", "family", "task", "suite", "test_auroc_mean",
               "test_auroc_std", "n_seeds", "seeds", "ci_low", "ci_high", "ci_method", "oracle_auroc",
-              "test_auprc_mean", "test_accuracy_mean", "valid_auroc_mean", "n_parameters", "fit_time_s",
+              "test_auprc_mean", "test_accuracy_mean", "n_parameters", "fit_time_s",
               "stopped_by", "epochs_run", "unconverged", "content_hash", "code_version", "reproduce")
 # What a shipped suite's numbers are for, in one sentence, shown above its table.
 SUITE_NOTES = {
@@ -98,14 +98,36 @@ def _title(section: Section) -> str:
     return f"{section.dataset} {section.version}, {genes_label(section.genes)}{split} ({kind} data)"
 
 
+_MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # what breaks out of a cell: '|', a link, a code span, an escape
+
+
 def _md(text: str) -> str:
-    """A name inside a Markdown table cell: a '|' would end the cell, '<' would start HTML."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    """A name as literal text in Markdown: a line break would start a heading, '|' end a table cell,
+    '[x](...)' make a link, '<' start HTML; every such character is escaped (or a break made a space)."""
+    text = " ".join(str(text).splitlines())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+CSV_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A cell a spreadsheet shows as text: one starting with a formula prefix (= + - @, tab, CR) gets a
+    leading apostrophe (OWASP's CSV-injection rule); numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA):
+        try:
+            float(value)
+            return value  # "-0.5" is a number, not a formula
+        except ValueError:
+            return "'" + value
+    return value
 
 
 def _code(text: str) -> str:
-    """A Markdown code span that a backtick in ``text`` (a crafted model name) cannot end early."""
-    text = str(text)
+    """A Markdown code span that a backtick in ``text`` (a crafted model name) cannot end early, nor a line
+    break end the line (shown as a visible \\n instead)."""
+    text = str(text).replace("\r", "\\r").replace("\n", "\\n")
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
@@ -217,7 +239,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
     if not board.sections:
         out += ["**No results yet.** Produce them with:", "", "```bash", HOW_TO_PRODUCE, "```", ""]
     for s in board.sections:
-        out += [f"## {_title(s)}", ""]
+        out += [f"## {_md(_title(s))}", ""]
         if s.simulated:
             out += [f"> {SIMULATED_NOTE}", ""]
         out += [f"{SUITE_NOTES[x]}" for x in s.suites if x in SUITE_NOTES and len(s.suites) == 1]
@@ -247,7 +269,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
                 row.append(f"{r['wins'][0]}/{r['wins'][1]}" if r["wins"] else "—")
             rows.append(row + [f"{r['n_parameters']:,}", ended_by(r), fmt_duration(r["compute_s"])])
         out += _md_table(header, rows, ["---:", ":---"] + ["---:"] * (len(header) - 2)) + [""]
-        out += [f"- {line}" for line in _stats_lines(s)] + [""]
+        out += [f"- {_md(line)}" for line in _stats_lines(s)] + [""]
         out += _md_tie_groups(s)
         out += ["### Test AUROC per task (mean ± std over seeds; one value where one seed ran)", ""]
         show_oracle = s.simulated and any(v is not None for v in s.oracle.values())
@@ -255,7 +277,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             + [_md(m) + (f" {OUTSIDE_MARK}" if m in s.outside else "") for m in s.models]
         rows = []
         for t in s.tasks:
-            row = [t] + ([fmt(s.oracle[t])] if show_oracle else [])
+            row = [_md(t)] + ([fmt(s.oracle[t])] if show_oracle else [])
             for m in s.models:
                 c = s.cells.get((m, t))
                 row.append(_cell_text(c) if c else "—")
@@ -272,7 +294,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
         out += _md_relations(s) if s.dataset in REMC_DATASETS else []
     out += _md_reported() if _shows_reported(board) else []
     if board.skipped:
-        out += ["## Records left out", ""] + [f"- `{p}`: {why}" for p, why in board.skipped] + [""]
+        out += ["## Records left out", ""] + [f"- {_code(p)}: {_md(why)}" for p, why in board.skipped] + [""]
     return "\n".join(out)
 
 
@@ -338,7 +360,7 @@ def csv_text(board: Board) -> str:
                 if c is None:
                     continue
                 rec = c.record
-                w.writerow({
+                w.writerow({k: csv_cell(v) for k, v in {
                     "dataset": s.dataset, "version": s.version, "simulated": str(s.simulated).lower(), "model": m,
                     "family": s.families.get(m, ""), "task": t, "suite": rec.get("task", {}).get("suite") or "",
                     "test_auroc_mean": _num(c.mean), "test_auroc_std": _num(c.std), "n_seeds": len(c.values),
@@ -346,13 +368,12 @@ def csv_text(board: Board) -> str:
                     "ci_method": c.ci_method or "", "oracle_auroc": _num(c.oracle),
                     "test_auprc_mean": _num(c.metric_mean("test_auprc")),
                     "test_accuracy_mean": _num(c.metric_mean("test_accuracy")),
-                    "valid_auroc_mean": _num(c.metric_mean("valid_auroc")),
                     "n_parameters": rec.get("model", {}).get("n_parameters", ""),
                     "fit_time_s": _num(rec.get("fit_time_s")),
                     "stopped_by": " ".join(map(str, c.stop_reasons())),
                     "epochs_run": " ".join(map(str, _as_list(c.training.get("epochs_run", "")))),
                     "unconverged": c.unconverged, "content_hash": rec.get("dataset", {}).get("content_hash", ""),
-                    "code_version": rec.get("code_version", ""), "reproduce": s.reproduce_cell(m, t)})
+                    "code_version": rec.get("code_version", ""), "reproduce": s.reproduce_cell(m, t)}.items()})
     return buf.getvalue()
 
 
@@ -598,7 +619,8 @@ def render_board(board: Board, out_dir: Path, reproduce: list[str] | None = None
 
 
 def render(result_dirs=DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT, reproduce: str | None = None,
-           render_command: str | None = None, n_boot: int = 1000, title: str = "chrombench leaderboard") -> Rendered:
+           render_command: str | None = None, n_boot: int = 1000, title: str = "chrombench leaderboard",
+           write_manifest: bool = True) -> Rendered:
     """Read every record under ``result_dirs`` and write the three files into ``out_dir``.
 
     ``reproduce`` is the command printed at the top; by default it is inferred from the records
@@ -608,7 +630,13 @@ def render(result_dirs=DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT, reproduce: 
     board = collect(records, n_boot=n_boot)
     board.skipped[:0] = left_out
     cmds = [reproduce] if reproduce else reproduce_commands(board, render_command)
-    return render_board(board, out_dir, cmds, title)
+    rendered = render_board(board, out_dir, cmds, title)
+    if write_manifest:  # what `leaderboard validate` re-renders the page from (leaderboard.pages)
+        from .pages import write_manifest as write_page_manifest
+
+        write_page_manifest(out_dir, result_dirs, reproduce=reproduce, render_command=render_command, n_boot=n_boot,
+                            title=title)
+    return rendered
 
 
 def gather(result_dirs) -> tuple[list[dict], list[tuple[str, str]]]:

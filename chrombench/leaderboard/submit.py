@@ -26,7 +26,7 @@ from .collect import OUTSIDE_ENGINE, find_predictions
 from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, _sha256, records_digest
 
 SUBMISSIONS = Path("leaderboards/submissions")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")  # \Z, not $: no trailing newline
 
 
 # -- the search space, recorded without running a study ------------------------------------------------
@@ -329,6 +329,7 @@ def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, mode
             raise ChrombenchError(f"{name}: no summary for {', '.join(sorted(tasks_of(mine) - have))} under "
                                   f"{results_dir}; run `chrombench run -m {name} --suite {suite}` first")
         summaries = [r for r in mine if r["kind"] == "summary"]
+        _check_seed_policy(name, suite, summaries)  # at once, not after writing a bundle validate rejects
         seeds = sorted({s for r in summaries for s in r["seeds"]})
         records = summaries + [r for r in mine if r["kind"] == "seed" and r["seed"] in seeds]
         target = summaries[0]["model"].get("target") or name
@@ -349,3 +350,24 @@ def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, mode
                                     command or made, overwrite=overwrite,
                                     smoke_test=smoke_test))
     return written
+
+
+def _check_seed_policy(name: str, suite: str | None, summaries: list[dict]) -> None:
+    """Each task's seeds must be as many as the protocol asks (quick and explicit tasks: 3; roadmap56: 1,
+    and 3 on its development tasks); say so before anything is written."""
+    from ..tasks import get_suite
+    from .validate import MIN_SEEDS
+
+    spec = get_suite(suite) if suite else None
+    for summ in summaries:
+        task = summ["task"]["name"]
+        # validate's rule (_check_coverage)
+        need = MIN_SEEDS if spec is None else (len(spec.seeds_for(task)) if spec.dev_tasks
+                                               else max(MIN_SEEDS, len(spec.seeds)))
+        have = sorted(set(summ.get("seeds", [])))
+        if len(have) < need:
+            seeds = ",".join(map(str, range(need)))
+            raise ChrombenchError(
+                f"{name} on {task} has {len(have)} seed{'s' if len(have) != 1 else ''} {have}; the "
+                f"{suite or 'explicit-task'} protocol needs {need} per task: run it again with --seeds {seeds} "
+                "(finished seeds are kept), then bundle")

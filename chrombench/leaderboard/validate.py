@@ -15,6 +15,9 @@ A bundle is a folder with a manifest ``bundle.json`` and result records under ``
   from its predictions CSV (recomputed), or a predictions CSV differs from the manifest's sha256;
 - a result record lies under the validated folder but outside any bundle (it would be rendered
   without ever being checked);
+- a name is not an identifier; a predictions file lacks a test gene, repeats one, holds another gene or
+  a label that is not the test split's (the split the record's dataset hash names); on simulated
+  data, a test AUROC lies above the task's ceiling (``trust``: recomputed from the registry);
 - a fit is unconverged (stopped at its epoch cap or time limit while still improving, diverged, or stalled:
   early stopping ended it before it learned, see results.is_stalled_fit),
   unless the manifest declares the bundle a smoke test (``"smoke_test": true``: warnings only).
@@ -35,6 +38,8 @@ from typing import Callable
 
 from .. import results
 from ..errors import ChrombenchError
+from . import trust
+from .pages import check_page, find_pages
 
 MANIFEST = "bundle.json"
 RECORDS_DIR = "records"
@@ -103,12 +108,18 @@ def find_bundles(path: Path) -> list[Path]:
     return sorted(p.parent for p in path.rglob(MANIFEST)) if path.is_dir() else []
 
 
-def validate_paths(paths, lookup: HashLookup = registry_hash) -> list[BundleReport]:
+def validate_paths(paths, lookup: HashLookup = registry_hash, pages: bool = True) -> list[BundleReport]:
+    """Every bundle under ``paths``, and (``pages``) every rendered page there, re-rendered and compared."""
     reports = []
     for p in paths:
         bundles = find_bundles(Path(p))
-        if not bundles:
+        page_dirs = find_pages(Path(p)) if pages else []
+        if not bundles and not page_dirs:
             raise ChrombenchError(f"{p}: no bundle found (a folder with {MANIFEST}, written by `chrombench submit`)")
+        for d in page_dirs:
+            report = BundleReport(path=d, name="(rendered page)")
+            report.rejections += [Rejection(f, why) for f, why in check_page(d)]
+            reports.append(report)
         reports += [validate_bundle(b, lookup) for b in bundles]
         loose = loose_records(Path(p), bundles)
         if loose:
@@ -131,7 +142,7 @@ def loose_records(root: Path, bundles: list[Path]) -> list[Path]:
             continue  # a bundle being written (write_bundle stages in ".NAME.xxxx"): never rendered either
         try:
             doc = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(doc, dict) and doc.get("kind") in ("seed", "summary") and "metrics" in doc:
             out.append(f)
@@ -145,7 +156,7 @@ def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleRep
     manifest_file = path / MANIFEST
     try:
         manifest = json.loads(manifest_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         reject(manifest_file, f"cannot read the manifest: {exc}")
         return report
     missing = [f for f in MANIFEST_FIELDS if f not in manifest]
@@ -168,6 +179,9 @@ def validate_bundle(path: Path, lookup: HashLookup = registry_hash) -> BundleRep
     _check_summaries(path, records, reject)
     _check_predictions(path, manifest, records, reject)
     _check_dataset_hashes(path, manifest, records, lookup, reject)
+    trust.check_names(path, manifest, records, reject)
+    trust.check_prediction_rows(path, manifest, records, reject)
+    trust.check_ceiling(path, manifest, records, reject)
     report.warnings += _check_convergence(path, manifest, records, reject)
     return report
 
@@ -195,7 +209,7 @@ def _check_records(path: Path, manifest: dict, reject) -> dict[str, dict]:
         rel = f.relative_to(path).as_posix()
         try:
             rec = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             reject(f, f"not valid JSON: {exc}")
             records[rel] = {}  # present (so not also reported as removed), but nothing in it to check
             continue
