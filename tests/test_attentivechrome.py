@@ -334,9 +334,19 @@ def test_on_epoch_exceptions_stop_training():
 
 def test_early_stopping_waits_patience_epochs_without_improvement():
     # a vanishing learning rate cannot move the validation AUROC: the first epoch stays the best
-    model = _fitted(ac.AttentiveChrome, lr=1e-12, epochs=20, patience=2)
-    assert model.history_["stopped"] == "patience" and model.training_report()["converged"] is True
+    model = ac.AttentiveChrome(**{**FAST, "lr": 1e-12, "epochs": 20, "patience": 2})
+    model.stall_rescues = 0  # patience alone (the stall rescue is tested in test_verdict.py)
+    model.fit(read_toy("train"), read_toy("valid"))
+    assert model.history_["stopped"] == "patience"
     assert len(model.history_["epochs"]) == 3 and model.history_["best_epoch"] == 0
+
+
+def test_a_fit_that_never_moves_is_stalled_after_its_rescues():
+    model = _fitted(ac.AttentiveChrome, lr=1e-12, epochs=20, patience=2)
+    report = model.training_report()
+    # two cuts, each followed by patience's 2 epochs, after the first 3: it never learned
+    assert report["stopped_by"] == "stalled" and report["converged"] is False
+    assert len(report["lr_cuts"]) == 2 and report["epochs_run"] == 3 + 2 * 2
 
 
 def test_dropout_acts_in_training_mode_only():
