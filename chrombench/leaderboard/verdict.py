@@ -62,6 +62,8 @@ def tie_sentence(section: Section, alpha: float = ALPHA) -> str | None:
            f"α = {alpha:g}")
     if len(top) == 1:
         return f"{top[0]} is first, separated from every other model ({how})."
+    if len(top) == len(section.models):
+        return f"No two of the {len(top)} models can be told apart: they form one tie group ({how})."
     names = ", ".join(top[:-1]) + f" and {top[-1]}"
     return f"{names} are tied at the top: the table cannot order them ({how})."
 
