@@ -498,7 +498,9 @@ def resolve_task(ref: str, dataset: str | None = None) -> tuple[str, str]:
     if "/" in ref:
         ds, task = ref.split("/", 1)
         return ds, task
-    if parse_simremc(dataset):  # simremc@VERSION[:SPLIT]: raises on what does not exist
+    # simremc@VERSION[:SPLIT] (raises on what does not exist); plain "simremc" goes on below, where
+    # -t NAME may still mean an imported one-task dataset
+    if dataset != SIMREMC and parse_simremc(dataset):
         ds = dataset
         eid = normalise_eid(ref)
         if eid:
