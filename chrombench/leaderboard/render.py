@@ -244,8 +244,9 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
             out += [f"> {SIMULATED_NOTE}", ""]
         out += [f"{SUITE_NOTES[x]}" for x in s.suites if x in SUITE_NOTES and len(s.suites) == 1]
         out += [""] if len(s.suites) == 1 and s.suites[0] in SUITE_NOTES else []
-        out += [f"**{_md(line)}**" if i == 0 else f"- {_md(line)}" for i, line in enumerate(_verdict_lines(s))]
-        out += [""] if _verdict_lines(s) else []
+        verdict_lines = _verdict_lines(s)  # paired tests over every pair of models: computed once
+        out += [f"**{_md(line)}**" if i == 0 else f"- {_md(line)}" for i, line in enumerate(verdict_lines)]
+        out += [""] if verdict_lines else []
         out += [f"Reproduce with: {_code(s.reproduce())}", "", _data_line(s), ""]
         if s.models and s.tasks:
             m0 = next((m for m in s.models if m not in s.outside), s.models[0])  # one that can be rebuilt
