@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -86,6 +87,27 @@ def use_native(x: Tensor, W: Tensor, hidden: int, context: Tensor | None = None)
     return False
 
 
+_paths = threading.local()  # the set ``recording_paths`` fills in this thread, when one is open
+
+
+@contextmanager
+def recording_paths():
+    """The paths (``"native"``, ``"torch"``) that this thread's LSTM layers ran inside the block, as a set
+    filled while it is open: what a fit records in its ``compute`` block."""
+    before = getattr(_paths, "seen", None)
+    _paths.seen = seen = set()
+    try:
+        yield seen
+    finally:
+        _paths.seen = before
+
+
+def _note_path(native: bool) -> None:
+    seen = getattr(_paths, "seen", None)
+    if seen is not None:
+        seen.add("native" if native else "torch")
+
+
 _LSTM_TEMPLATES: dict = {}
 
 
@@ -136,7 +158,9 @@ def pooled_lstm_layer(x: Tensor, W: Tensor, hidden: int, bidirectional: bool, mo
         raise ValueError(f"mode must be one of {POOLINGS}, got {mode!r}")
     if (mode == "attention") != (context is not None):
         raise ValueError("a context is needed for, and only for, mode='attention'")
-    if not use_native(x, W, hidden, context):
+    native = use_native(x, W, hidden, context)
+    _note_path(native)
+    if not native:
         return _torch_pool(lstm_layer(x, W, hidden, bidirectional), hidden, bidirectional, mode, context)
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, W, context))
     rep, weights, *_ = lstm_pool(x, W, context, hidden, bidirectional, mode, save)

@@ -76,6 +76,12 @@ def unavailable_reason() -> str | None:
     return _state.get("why")
 
 
+def isa() -> str | None:
+    """The instruction set the loaded kernels run (what result records carry in ``compute.isa``);
+    ``None`` when the library is not used."""
+    return "avx2" if available() else None
+
+
 def function(name: str):
     """The native entry point ``name``, its argument and return types set from ``SIGNATURES``."""
     lib = _library()

@@ -41,10 +41,11 @@ from chrombench.errors import ChrombenchError, ModelFormatError
 from chrombench.evaluate import auroc
 from chrombench.results import STALL_EPOCHS, is_stalled_fit
 from chrombench.parallel import intra_op_threads, map_chunks  # noqa: F401 (re-exported)
+from chrombench.models.compute import compute_report, unreported
 from chrombench.models.contract import (MODEL_FORMAT, STOP_REASONS, ChromModel, EpochCallback, StopTraining,
                                         check_counts, fit_report)
 
-from . import native_library, native_lstm
+from . import batched_lstm, native_library, native_lstm
 
 INPUT_TRANSFORMS = ("log1p", "raw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -139,9 +140,12 @@ class TorchChromModel(ChromModel):
             module = (module if module is not None else self._build_module()).to(device)
             self.module_ = module
             # one intra-op thread on a CPU (see map_chunks for why); the fused LSTM kernels get the cores
-            with native_lstm.threads(native_lstm.default_threads()), \
-                    intra_op_threads(1 if device.type == "cpu" else None):
+            kernel_threads = native_lstm.default_threads()
+            with native_lstm.threads(kernel_threads), intra_op_threads(1 if device.type == "cpu" else None), \
+                    batched_lstm.recording_paths() as paths:
                 self.history_ = _train(self, module, train, valid, device, on_epoch)
+                torch_threads = torch.get_num_threads()
+        self.compute_ = _compute_of(paths, kernel_threads, torch_threads, self.history_.get("optimizer"), device)
         module.eval()
         return self
 
@@ -169,6 +173,10 @@ class TorchChromModel(ChromModel):
     def n_parameters(self) -> int:
         module = getattr(self, "module_", None) or self._build_module()
         return sum(p.numel() for p in module.parameters())
+
+    def compute_report(self) -> dict:
+        """What the last fit computed on (``chrombench.models.compute``): the record's ``compute`` block."""
+        return getattr(self, "compute_", None) or unreported()  # loaded weights: computed elsewhere
 
     def training_report(self) -> dict:
         history = getattr(self, "history_", None)
@@ -316,10 +324,31 @@ def _train(model: TorchChromModel, module: nn.Module, train, valid, device: torc
     if best_state is None:
         raise ChrombenchError(f"training diverged (non-finite loss) in the first epoch; try a lower lr than {model.lr}")
     module.load_state_dict(best_state)
-    out = {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs, "lr_cuts": lr_cuts}
+    out = {"best_epoch": best_epoch, "stopped": stopped, "epochs": epochs, "lr_cuts": lr_cuts,
+           "optimizer": optimizer_name(optimizer)}
     if floor is not None:
         out.update(valid_floor=floor, best_valid_auroc=best_score)
     return out
+
+
+def _compute_of(paths: set, kernel_threads: int, torch_threads: int, optimizer: str | None,
+                device: torch.device) -> dict:
+    """The ``compute`` block of a fit whose LSTM layers ran ``paths`` (``batched_lstm.recording_paths``)."""
+    path = "mixed" if len(paths) > 1 else "native" if paths == {"native"} else "torch"
+    return compute_report(path, isa=native_library.isa(), threads=kernel_threads if path != "torch" else torch_threads,
+                          optimizer=optimizer, device=device.type)
+
+
+def optimizer_name(optimizer) -> str:
+    """What took the optimizer steps: ``torch.optim.Adam(fused)`` for a torch optimizer (or one a model's
+    wrapper holds), else the wrapper's own ``name`` or class name."""
+    inner = optimizer if isinstance(optimizer, torch.optim.Optimizer) else \
+        next((v for v in vars(optimizer).values() if isinstance(v, torch.optim.Optimizer)), None)
+    if inner is None:
+        return str(getattr(optimizer, "name", type(optimizer).__name__))
+    group = inner.param_groups[0] if inner.param_groups else {}
+    how = "fused" if group.get("fused") else "foreach" if group.get("foreach") else "for-loop"
+    return f"torch.optim.{type(inner).__name__}({how})"
 
 
 def linear_floor(train, valid) -> float:

@@ -139,7 +139,7 @@ def summarize(seed_records: list[dict], tuning: dict | None = None) -> dict:
             metrics[f"{split}_{metric}"] = {"mean": float(np.mean(vals)),
                                             "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                                             "values": vals}
-    return {
+    out = {
         "kind": "summary", "model": first["model"], "task": first["task"], "dataset": first["dataset"],
         "seeds": [r["seed"] for r in recs], "metrics": metrics,
         "oracle_auroc": first.get("oracle_auroc"),
@@ -147,6 +147,9 @@ def summarize(seed_records: list[dict], tuning: dict | None = None) -> dict:
         "fit_time_s": float(np.mean([r.get("fit_time_s", 0.0) for r in recs])),
         "tuning": tuning if tuning is not None else first.get("tuning", {}),
     }
+    if all(isinstance(r.get("compute"), dict) for r in recs):  # records before it was kept have none
+        out["compute"] = [r["compute"] for r in recs]
+    return out
 
 
 def summarize_training(reports: list) -> dict:

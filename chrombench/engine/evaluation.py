@@ -236,6 +236,7 @@ class SeedOutcome:
     training: dict  # how the fit ended: contract.fit_report
     test: Split = field(repr=False)  # for what comes after the test prediction (interpretation scores)
     truth: GroundTruth | None = field(default=None, repr=False)
+    compute: dict = field(default_factory=dict)  # what the fit computed on: models.compute
 
 
 def evaluate_seed(model_cls: type, best_params: dict, handle: TaskHandle, seed: int, device: str | None,
@@ -258,7 +259,8 @@ def evaluate_seed(model_cls: type, best_params: dict, handle: TaskHandle, seed: 
     preds = {"gene_id": np.asarray(test.gene_ids).astype(str), "probability": test_p,
              "label": np.asarray(test.y, dtype=np.int8)}
     return SeedOutcome(metrics=metrics, model=model, params=params, fit_time_s=fit_time, predictions=preds,
-                       history=log.history, training=training_report(model), test=test, truth=truth)
+                       history=log.history, training=training_report(model), test=test, truth=truth,
+                       compute=compute_report(model))
 
 
 def training_report(model) -> dict:
@@ -273,6 +275,21 @@ def training_report(model) -> dict:
     if not isinstance(out, dict) or out.get("stopped_by") not in STOP_REASONS:
         raise ChrombenchError(f"{type(model).__name__}.training_report() returned {str(out)[:200]}; the contract is "
                               f"a dict with stopped_by in {STOP_REASONS} (use chrombench.models.contract.fit_report)")
+    return _jsonable(out)
+
+
+def compute_report(model) -> dict:
+    """What ``model``'s last fit computed on, as the record's ``compute`` block (``path: unknown`` for a
+    model without ``compute_report``; a malformed one is an error of that model, named)."""
+    from ..models.compute import PATHS, unreported
+
+    report = getattr(model, "compute_report", None)
+    if report is None:
+        return unreported()
+    out = report()
+    if not isinstance(out, dict) or out.get("path") not in PATHS:
+        raise ChrombenchError(f"{type(model).__name__}.compute_report() returned {str(out)[:200]}; the contract is "
+                              f"a dict with path in {PATHS} (use chrombench.models.compute.compute_report)")
     return _jsonable(out)
 
 

@@ -476,7 +476,7 @@ class PairRun:
                     "kind": "seed", "model": evaluation.model_summary(self.spec.name, self.spec.target, self.spec.cls, out.model),
                     "task": {"name": self.task, "suite": self.p.suite, "genes": self.p.genes},
                     "dataset": self.handle.dataset.as_dict(), "seed": int(seed), "metrics": out.metrics,
-                    "oracle_auroc": self.handle.oracle_auroc, "training": out.training,
+                    "oracle_auroc": self.handle.oracle_auroc, "training": out.training, "compute": out.compute,
                     "fit_time_s": float(out.fit_time_s), "tuning": self.report,
                     "provenance": {"study": self.study_name, "worker": self.coord.worker, "mlflow_run_id": run_id},
                     **extra})

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import results
 from ..errors import ChrombenchError
+from ..models.compute import describe
 
 REBUILD_TOLERANCE = 0.002
 
@@ -45,8 +47,13 @@ def pick(bundles, k: int, seed: int | None = None) -> list[tuple[Path, dict, dic
     return random.Random(seed).sample(pool, min(k, len(pool)))
 
 
-def rebuild_one(rec: dict, manifest: dict, device: str | None = "cpu") -> float:
-    """The test AUROC of refitting ``rec``'s model, parameters and seed on its task."""
+class Rebuilt(NamedTuple):
+    auroc: float  # test AUROC of the refit
+    compute: dict  # what the refit computed on (models.compute)
+
+
+def rebuild_one(rec: dict, manifest: dict, device: str | None = "cpu") -> Rebuilt:
+    """Refit ``rec``'s model, parameters and seed on its task: its test AUROC and compute path."""
     from ..engine import evaluation as protocol
     from ..engine.run import _task_handle
     from ..models.registry import get_model_class
@@ -60,7 +67,7 @@ def rebuild_one(rec: dict, manifest: dict, device: str | None = "cpu") -> float:
     if handle.dataset.content_hash != rec["dataset"]["content_hash"]:
         raise ChrombenchError(f"the registry's {rec['dataset']['name']}/{rec['task']['name']} is not the data of the record")
     out = protocol.evaluate_seed(cls, dict(model.get("params") or {}), handle, int(rec["seed"]), device)
-    return float(out.metrics["test"]["auroc"])
+    return Rebuilt(float(out.metrics["test"]["auroc"]), out.compute)
 
 
 def rebuild(bundles, k: int, tolerance: float = REBUILD_TOLERANCE, seed: int | None = None,
@@ -72,15 +79,17 @@ def rebuild(bundles, k: int, tolerance: float = REBUILD_TOLERANCE, seed: int | N
         if say:
             say(f"rebuilding {where} ({f})")
         try:
-            got = rebuild_one(rec, manifest, device)
+            got, compute = rebuild_one(rec, manifest, device)
         except ChrombenchError as exc:
             problems.append((str(f), f"cannot rebuild {where}: {exc}"))
             continue
         claimed = float(rec["metrics"]["test"]["auroc"])
+        paths = f"shipped on {describe(rec.get('compute'))}; rebuilt on {describe(compute)}"
         if abs(got - claimed) > tolerance:
             problems.append((str(f), f"rebuilding {where} gives test AUROC {got:.4f}, the record says {claimed:.4f} "
-                                     f"(|Δ| {abs(got - claimed):.4f} > tolerance {tolerance}); recorded command: "
-                                     f"{manifest.get('command', '?')}"))
+                                     f"(|Δ| {abs(got - claimed):.4f} > tolerance {tolerance}; {paths}); recorded "
+                                     f"command: {manifest.get('command', '?')}"))
         elif say:
-            say(f"  test AUROC {got:.4f}, recorded {claimed:.4f}: within {tolerance}")
+            say(f"  test AUROC shipped {claimed:.4f}, rebuilt {got:.4f}, |Δ| {abs(got - claimed):.4f} <= {tolerance} "
+                f"({paths})")
     return problems
