@@ -1,7 +1,7 @@
 """The native library: every C file of ``native/`` built into one shared library and loaded through ctypes.
 
 The one module that builds and loads native code. Its users call ``function(name)``: the LSTM
-kernels (``native_lstm``, for ``batched_lstm``) and the trainer's optimizer step (``torch_trainer``).
+kernels (``native_lstm``, for ``batched_lstm``).
 
 Nothing is compiled at install time, so chrombench stays a pure-Python package. The first time a
 native function is asked for, the sources are compiled with the system's C compiler (``$CC``, else
@@ -53,9 +53,6 @@ SIGNATURES: dict[str, tuple[type | None, tuple[tuple[str, type], ...]]] = {
                                 ("buf", _PTR), ("acts", _PTR), ("vs", _PTR), ("W", _PTR), ("dW", _PTR),
                                 ("dx", _PTR), ("fixed", _PTR), ("weights", _PTR), ("g", _PTR), ("S", _PTR),
                                 ("gw", _PTR), ("ctx", _PTR), ("dctx", _PTR), ("threads", _INT))),
-    "cb_adam_step": (None, (("n", _INT), ("p", _PTR), ("g", _PTR), ("m", _PTR), ("v", _PTR), ("size", _PTR),
-                            ("step", _PTR), ("lr", _FLOAT), ("beta1", _FLOAT), ("beta2", _FLOAT), ("eps", _FLOAT),
-                            ("weight_decay", _FLOAT), ("clip", _FLOAT))),
 }
 
 

@@ -26,7 +26,6 @@ were trained on raw counts) is applied before the module, so gradient-based inte
 from __future__ import annotations
 
 import copy
-import ctypes
 import math
 import pickle
 import time
@@ -369,60 +368,32 @@ def linear_floor(train, valid) -> float:
 class ClippedAdam:
     """Adam with gradient-norm clipping, the trainer's optimizer: ``zero_grad()``, backward, ``step()``.
 
-    ``step()`` computes what ``nn.utils.clip_grad_norm_(params, clip)`` followed by
-    ``torch.optim.Adam(params, lr, weight_decay=...).step()`` computes (``clip`` 0: no clipping). With
-    the native library and CPU float32 parameters it is one native call over all tensors: torch's
-    optimizer, clipping and zero_grad wrappers cost ~0.7 ms per step for the six small tensors of
-    AttentiveChrome, a tenth of a batch-16 step. Otherwise torch does it (Adam's fused update where
-    available). Rounding may differ from torch's in the last bits; either way it is deterministic.
+    ``step()`` is ``nn.utils.clip_grad_norm_(params, clip)`` (``clip`` 0: no clipping) then torch's Adam
+    with L2 ``weight_decay``, its fused update where torch has one for these tensors. torch's own and not
+    a native step, so that a model without native layers computes the same with or without a C compiler:
+    at the zoo's batch sizes a native step saved at most ~2% of a recurrent model's training step
+    (``benchmarks/bench_adam.py`` prints the optimizer's share of each model's step).
     """
-
-    BETAS, EPS = (0.9, 0.999), 1e-8
 
     def __init__(self, module: nn.Module, lr: float, weight_decay: float = 0.0, clip: float = 0.0):
         self.params = [p for p in module.parameters() if p.requires_grad]
-        self.lr, self.weight_decay, self.clip = float(lr), float(weight_decay), float(clip)
-        self.native = native_library.available() and native_library.fits(*self.params)
-        if self.native:  # the update writes the parameters' memory directly, outside autograd
-            self.exp_avgs = [torch.zeros_like(p) for p in self.params]
-            self.exp_avg_sqs = [torch.zeros_like(p) for p in self.params]
-            self.steps = [0] * len(self.params)
-        else:
-            self.torch = _torch_adam(self.params, self.lr, self.weight_decay)
+        self.clip = float(clip)
+        # one norm over all tensors at once where torch can (CPU, CUDA): half the clipping time on a CPU
+        self.foreach = all(p.device.type in ("cpu", "cuda") for p in self.params)
+        self.torch = _torch_adam(self.params, float(lr), float(weight_decay))
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
     def scale_lr(self, factor: float) -> None:
-        self.lr *= factor
-        if not self.native:
-            for group in self.torch.param_groups:
-                group["lr"] *= factor
+        for group in self.torch.param_groups:
+            group["lr"] *= factor
 
     def step(self) -> None:
-        if not self.native:
-            if self.clip:
-                nn.utils.clip_grad_norm_(self.params, self.clip)
-            self.torch.step()
-            return
-        have = [k for k, p in enumerate(self.params) if p.grad is not None]  # as torch: no grad, no step
-        for k in have:
-            self.steps[k] += 1
-        _native_adam_step([self.params[k] for k in have], [self.params[k].grad.contiguous() for k in have],
-                          [self.exp_avgs[k] for k in have], [self.exp_avg_sqs[k] for k in have],
-                          [self.steps[k] for k in have], self.lr, self.BETAS, self.EPS, self.weight_decay, self.clip)
-
-
-def _native_adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr: float, betas, eps: float,
-                      weight_decay: float, clip: float) -> None:
-    """Clip the gradients' total norm to ``clip`` (0: no clipping) and take one Adam step, in place, over
-    all the given tensors (lists of equal length; ``steps``: each tensor's step count, already counted):
-    ``native/adam_step.c``."""
-    n = len(params)
-    arrays = [(ctypes.c_void_p * n)(*(t.data_ptr() for t in ts)) for ts in (params, grads, exp_avgs, exp_avg_sqs)]
-    native_library.function("cb_adam_step")(n, *arrays, (ctypes.c_long * n)(*(t.numel() for t in params)),
-                                            (ctypes.c_int * n)(*steps), lr, betas[0], betas[1], eps, weight_decay, clip)
+        if self.clip:
+            nn.utils.clip_grad_norm_(self.params, self.clip, foreach=self.foreach or None)
+        self.torch.step()
 
 
 def _scale_lr(optimizer, factor: float) -> None:

@@ -1,16 +1,14 @@
-"""The trainer's native optimizer step (``native/adam_step.c``) against torch's fused Adam + clip_grad_norm_.
+"""The optimizer step's share of each neural model's training step, at the model's default batch size.
 
-Whether the native step earns its C file: both optimizers run on AttentiveChrome's parameters in the
-same process, interleaved round by round, as the trainer runs them (torch on one intra-op thread, the
-LSTM kernels on ``--threads``). Two measurements at batch 16 and at 128 (AttentiveChrome's default):
+The trainer's optimizer is torch's (``torch_trainer.ClippedAdam``: ``clip_grad_norm_`` then Adam's
+fused update). A native step is worth its C file only where the optimizer is a large part of the step:
+its share here bounds what any faster optimizer could save on the whole step. The optimizer's work does
+not depend on the batch (it touches each parameter once); its share of a training step does.
 
-- ``step``: the optimizer alone (clip, Adam, zero_grad) after a real backward pass's gradients;
-- ``train step``: forward, backward and the optimizer together, i.e. what a fit's epoch is made of.
+Each model runs as the trainer runs it (torch on one intra-op thread, the LSTM kernels on
+``--threads``), on random counts, in rounds; the medians are printed.
 
-A ratio above 1 means torch takes longer than the native step. The optimizer's work does not depend on
-the batch (it touches each parameter once); its share of a training step does.
-
-Usage: python benchmarks/bench_adam.py [--rounds 5] [--steps 40] [--threads 2]
+Usage: python benchmarks/bench_adam.py [--rounds 3] [--steps 30] [--threads 2] [--models deepchrome,...]
 """
 
 from __future__ import annotations
@@ -22,44 +20,26 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 
-from chrombench.baselines import native_library, native_lstm
-from chrombench.baselines.attentivechrome import AttentiveChrome
-from chrombench.baselines.torch_trainer import ClippedAdam, transform_counts
+from chrombench.baselines import native_lstm
+from chrombench.baselines.torch_trainer import intra_op_threads, transform_counts
+from chrombench.models.registry import get_model_class
 
-
-class TorchClippedAdam:
-    """The baseline: ``clip_grad_norm_`` then torch's fused Adam (what ClippedAdam computes natively)."""
-
-    def __init__(self, module: nn.Module, lr: float, weight_decay: float, clip: float):
-        self.params = [p for p in module.parameters() if p.requires_grad]
-        self.clip = clip
-        self.adam = torch.optim.Adam(self.params, lr=lr, weight_decay=weight_decay, fused=True)
-
-    def zero_grad(self) -> None:
-        self.adam.zero_grad(set_to_none=True)
-
-    def step(self) -> None:
-        nn.utils.clip_grad_norm_(self.params, self.clip)
-        self.adam.step()
+# the zoo's models that train through ClippedAdam (Chromoformer: AdamW; DeepChrome 2.0: SGD)
+MODELS = ("attentivechrome", "lstm", "deepchrome", "hm-crnn", "transferchrome")
 
 
-def setup(batch: int, optimizer_cls):
-    model = AttentiveChrome(seed=0)
+def time_steps(name: str, steps: int) -> tuple[int, float, float]:
+    """Batch size, mean seconds per optimizer step and per whole training step."""
+    model = get_model_class(name)(seed=0, device="cpu")
+    torch.manual_seed(0)
     module = model._build_module()
+    batch = int(model.batch_size)
     rng = np.random.default_rng(0)
     X = transform_counts(rng.poisson(2.0, size=(batch, 100, 5)).astype(np.int32), model.input_transform,
                          torch.device("cpu"))
     y = torch.as_tensor(rng.integers(0, 2, batch).astype(np.float32))
-    optimizer = optimizer_cls(module, float(model.lr), float(model.weight_decay), float(model.clip_norm or 1.0))
-    return model, module, X, y, optimizer
-
-
-def time_steps(batch: int, optimizer_cls, steps: int) -> tuple[float, float]:
-    """Mean seconds per optimizer step and per whole training step."""
-    model, module, X, y, optimizer = setup(batch, optimizer_cls)
-    loss_fn = nn.BCEWithLogitsLoss()
+    optimizer, loss_fn = model._optimizer(module), model._loss()
     module.train()
     opt_time = train_time = 0.0
     for i in range(steps + 3):  # the first steps warm caches and the kernels' thread pool
@@ -73,33 +53,25 @@ def time_steps(batch: int, optimizer_cls, steps: int) -> tuple[float, float]:
         if i >= 3:
             opt_time += end - mid
             train_time += end - start
-    return opt_time / steps, train_time / steps
+    return batch, opt_time / steps, train_time / steps
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2, help="threads of the LSTM kernels (the trainer's default: "
-                                                                "torch's thread count)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2, help="threads of the LSTM kernels")
+    parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args(argv)
-    if not native_library.available():
-        print(f"the native library is not available here: {native_library.unavailable_reason()}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(1)
-    print(f"AttentiveChrome, {sum(p.numel() for p in AttentiveChrome()._build_module().parameters()):,} parameters; "
-          f"median of {args.rounds} rounds x {args.steps} steps; LSTM kernels on {args.threads} threads")
-    print(f"{'batch':>5}  {'what':<10}  {'native ms':>9}  {'torch ms':>8}  {'torch / native':>14}")
-    with native_lstm.threads(args.threads):
-        for batch in (16, 128):
-            runs: dict[str, list[tuple[float, float]]] = {"native": [], "torch": []}
-            for _ in range(args.rounds):
-                for name, cls in (("native", ClippedAdam), ("torch", TorchClippedAdam)):
-                    runs[name].append(time_steps(batch, cls, args.steps))
-            for k, what in enumerate(("step", "train step")):
-                native = statistics.median(r[k] for r in runs["native"]) * 1e3
-                torch_ms = statistics.median(r[k] for r in runs["torch"]) * 1e3
-                print(f"{batch:>5}  {what:<10}  {native:9.3f}  {torch_ms:8.3f}  {torch_ms / native:13.2f}x")
+    print(f"median of {args.rounds} rounds x {args.steps} steps; LSTM kernels on {args.threads} threads "
+          f"({'native' if native_lstm.available() else 'torch: ' + str(native_lstm.unavailable_reason())})")
+    print(f"{'model':<16} {'batch':>5}  {'optimizer ms':>12}  {'train step ms':>13}  {'share':>6}")
+    with native_lstm.threads(args.threads), intra_op_threads(1):
+        for name in args.models.split(","):
+            runs = [time_steps(name, args.steps) for _ in range(args.rounds)]
+            opt = statistics.median(r[1] for r in runs) * 1e3
+            step = statistics.median(r[2] for r in runs) * 1e3
+            print(f"{name:<16} {runs[0][0]:>5}  {opt:12.3f}  {step:13.2f}  {opt / step:6.1%}", flush=True)
     return 0
 
 

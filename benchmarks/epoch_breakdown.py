@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-ENTRY_POINTS = ("prepare", "attend", "backward")  # native_lstm's; and the trainer's native Adam step
+ENTRY_POINTS = ("prepare", "attend", "backward")  # native_lstm's
 
 
 def main(argv=None) -> int:
@@ -44,11 +44,8 @@ def main(argv=None) -> int:
                 spent[name] += time.perf_counter() - start
         return call
 
-    from chrombench.baselines import torch_trainer
-
     for name in ENTRY_POINTS:
         setattr(native_lstm, name, timed(name, getattr(native_lstm, name)))
-    torch_trainer._native_adam_step = timed("adam_step", torch_trainer._native_adam_step)
     train = load_task("E003").train
     print(f"simremc/E003, {len(train)} training genes")
     for batch in args.batch_size:

@@ -76,11 +76,19 @@ def worker(variant: str, sample: list[dict]) -> None:
 def run_variant(variant: str, sample: list[dict]) -> list[dict]:
     env = {**os.environ, **VARIANTS[variant][0]}
     env.pop("CHROMBENCH_NATIVE_THREADS", None)  # the variant's thread count decides
-    done = subprocess.run([sys.executable, __file__, "--worker", variant], input=json.dumps(sample), env=env,
-                          capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise SystemExit(f"variant {variant} failed:\n{done.stderr[-3000:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    proc = subprocess.Popen([sys.executable, __file__, "--worker", variant], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=env, text=True, cwd=ROOT)
+    proc.stdin.write(json.dumps(sample))
+    proc.stdin.close()
+    fits = []
+    for line in proc.stdout:  # each fit as it lands (progress, and what a stopped run leaves behind)
+        if line.startswith("{"):
+            fits.append(json.loads(line))
+            print(f"  {variant}: {fits[-1]['model']} {fits[-1]['task']} test AUROC {fits[-1]['auroc']:.4f} "
+                  f"({fits[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    if proc.wait() != 0:
+        raise SystemExit(f"variant {variant} failed (exit {proc.returncode})")
+    return fits
 
 
 def tolerance(deltas: list[float]) -> float:
