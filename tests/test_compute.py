@@ -89,6 +89,7 @@ def test_a_model_without_native_layers_computes_the_same_without_a_compiler(tmp_
         assert got["compute"]["path"] == "torch" and got["compute"]["isa"] is None
         assert got["compute"]["optimizer"].startswith("torch.optim.Adam(")
         assert got["compute"]["torch"] == torch.__version__ and got["compute"]["threads"] == 1
+        assert got["compute"]["torch_cpu"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_a_recurrent_fit_says_which_lstm_path_ran(single_thread_torch, monkeypatch):

@@ -160,7 +160,7 @@ def test_rebuild_refits_random_cells_and_refuses_numbers_the_model_does_not_give
     predictions (resealed, every other check passing) is refused by the rebuild."""
     from chrombench.data import store
     from chrombench.engine.run import RunConfig, run_evaluations
-    from chrombench.leaderboard.rebuild import rebuild
+    from chrombench.leaderboard.rebuild import REBUILD_TOLERANCE, rebuild
     from chrombench.leaderboard.submit import bundle_results
 
     write_task_csvs(tmp_path / "src", n_genes=60)
@@ -170,9 +170,12 @@ def test_rebuild_refits_random_cells_and_refuses_numbers_the_model_does_not_give
                               output_dir=tmp_path / "out", device="cpu"), progress=False)
     bundle = bundle_results(tmp_path / "out" / "results", None, tmp_path / "zoo")[0]
     assert rejections(bundle) == []
-    assert rebuild([bundle], 3, seed=0) == []
+    said = []
+    assert rebuild([bundle], 3, seed=0, say=said.append) == []
+    shown = [line for line in said if "test AUROC shipped" in line]  # each cell: both numbers, both compute paths
+    assert len(shown) == 3 and all("rebuilt on unknown" in line and "shipped on unknown" in line for line in shown)
     forge(bundle, 1, lambda rows: [[g, 1 - p, y] for g, p, y in rows])  # another model's ranking
     assert rejections(bundle) == [], "every other check passes: only refitting can tell"
     problems = rebuild([bundle], 3, seed=0)
     assert [Path(f).name for f, _ in problems] == ["seed-1.json"]
-    assert "the record says" in problems[0][1] and "tolerance 0.002" in problems[0][1]
+    assert "the record says" in problems[0][1] and f"tolerance {REBUILD_TOLERANCE}" in problems[0][1]

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ChrombenchError
+from ..leaderboard.rebuild import REBUILD_TOLERANCE
 from .options import device_option, parse_seeds, suite_option
 
 
@@ -69,7 +70,8 @@ def render_cmd(results_dirs, out_dir, reproduce, n_boot, title):
               help="Also refit K seed records drawn at random from the bundles (their model, parameters and "
                    "seed) and compare the test AUROC. CI uses K >= 1 on new submissions.")
 @click.option("--rebuild-tolerance", type=click.FloatRange(min=0), default=None, metavar="DELTA",
-              help="Largest |ΔAUROC| a rebuilt cell may differ by [default: 0.002].")
+              help=f"Largest |ΔAUROC| a rebuilt cell may differ by [default: {REBUILD_TOLERANCE}, measured across "
+                   f"compute paths: benchmarks/reproducibility_tolerance.py].")
 @click.option("--rebuild-seed", type=int, default=None, help="Seed of the random draw of cells (default: fresh).")
 @click.option("--pages/--no-pages", default=True, show_default=True,
               help="Re-render every page found (page.json beside leaderboard.md/.csv/index.html) and compare.")
@@ -92,7 +94,7 @@ def validate_cmd(paths, n_rebuild, rebuild_tolerance, rebuild_seed, pages):
       chrombench leaderboard validate leaderboards/zoo --rebuild 3 --rebuild-tolerance 0.005
     """
     from ..leaderboard.pages import find_pages
-    from ..leaderboard.rebuild import REBUILD_TOLERANCE, rebuild
+    from ..leaderboard.rebuild import rebuild
     from ..leaderboard.validate import BundleReport, Rejection, find_bundles, validate_paths
 
     if not paths:

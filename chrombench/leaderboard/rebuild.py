@@ -4,9 +4,16 @@ A bundle that passes every check can still hold numbers its model does not give 
 by something else and resealed). Rebuilding draws K seed records at random over the bundles, refits
 each from the record's own model (its target, or its zoo name), parameters and seed on the task the
 record names, tests once under the protocol (``engine.evaluation.evaluate_seed``), and refuses the
-record when the test AUROC differs by more than the tolerance. The default, |ΔAUROC| <= 0.002, is
-the reproducibility the engine promises for one seed on one machine type (threads and BLAS order
-can move the last digits; a forged number moves far more). ``--rebuild-tolerance`` changes it.
+record when the test AUROC differs by more than the tolerance, printing each cell's shipped and
+rebuilt number with the compute path of each (``compute`` in the record; "not recorded" before it was
+kept).
+
+The default tolerance is the reproducibility contract, measured by
+``benchmarks/reproducibility_tolerance.py``: cells refitted on other compute paths (the native kernels
+or torch's, 1 or 2 threads, another compiler's contraction of multiply-adds) and against their shipped
+records. Early stopping turns a change in the last bits into another trajectory, so a refit lands
+within about one seed's spread rather than within rounding; a forged number moves far more.
+``--rebuild-tolerance`` changes it.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from .. import results
 from ..errors import ChrombenchError
 from ..models.compute import describe
 
-REBUILD_TOLERANCE = 0.002
+REBUILD_TOLERANCE = 0.03  # measured: benchmarks/reproducibility_tolerance.py, README 'reproducibility contract'
 
 
 def seed_records(bundle: Path) -> list[tuple[Path, dict]]:

@@ -28,19 +28,31 @@ def torch_version() -> str | None:
     return torch.__version__
 
 
+def torch_cpu_capability() -> str | None:
+    """The instruction set torch's own CPU kernels dispatch to (``AVX512``, ``AVX2``, ``DEFAULT``): its
+    reductions round differently on each."""
+    try:
+        import torch
+
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (ImportError, AttributeError):  # pragma: no cover - an old or absent torch
+        return None
+
+
 def compute_report(path: str, *, threads: int | None, isa: str | None = None, optimizer: str | None = None,
                    device: str | None = None) -> dict:
     """The block: ``path`` (one of ``PATHS``), ``isa`` (the instruction set the native kernels ran, e.g.
     ``avx2``; ``None`` when no native kernel ran), the ``torch`` version, ``threads`` (what the fit's
     compute was split over: the kernels' threads on the native path, torch's intra-op threads otherwise),
-    ``optimizer`` (the implementation of the optimizer step, e.g. ``torch.optim.Adam(fused)``) and
-    ``device``."""
+    ``optimizer`` (the implementation of the optimizer step, e.g. ``torch.optim.Adam(fused)``),
+    ``device`` and ``torch_cpu`` (what torch's own CPU kernels dispatch to)."""
     if path not in PATHS:
         raise ValueError(f"unknown compute path {path!r}; one of {', '.join(PATHS)}")
     if threads is not None and int(threads) < 1:
         raise ValueError(f"threads must be at least 1, got {threads!r}")
     return {"path": path, "isa": isa if path in ("native", "mixed") else None, "torch": torch_version(),
-            "threads": None if threads is None else int(threads), "optimizer": optimizer, "device": device}
+            "threads": None if threads is None else int(threads), "optimizer": optimizer, "device": device,
+            "torch_cpu": torch_cpu_capability()}
 
 
 def unreported() -> dict:
