@@ -160,7 +160,7 @@ def test_rebuild_refits_random_cells_and_refuses_numbers_the_model_does_not_give
     predictions (resealed, every other check passing) is refused by the rebuild."""
     from chrombench.data import store
     from chrombench.engine.run import RunConfig, run_evaluations
-    from chrombench.leaderboard.rebuild import REBUILD_TOLERANCE, rebuild
+    from chrombench.leaderboard.rebuild import SAME_PATH_TOLERANCE, rebuild
     from chrombench.leaderboard.submit import bundle_results
 
     write_task_csvs(tmp_path / "src", n_genes=60)
@@ -173,9 +173,24 @@ def test_rebuild_refits_random_cells_and_refuses_numbers_the_model_does_not_give
     said = []
     assert rebuild([bundle], 3, seed=0, say=said.append) == []
     shown = [line for line in said if "test AUROC shipped" in line]  # each cell: both numbers, both compute paths
-    assert len(shown) == 3 and all("rebuilt on unknown" in line and "shipped on unknown" in line for line in shown)
+    # each cell was refitted on the path it was made on, so the tight same-path tolerance applied
+    assert len(shown) == 3 and all("same compute path: unknown" in line and f"<= {SAME_PATH_TOLERANCE}" in line
+                                   for line in shown)
     forge(bundle, 1, lambda rows: [[g, 1 - p, y] for g, p, y in rows])  # another model's ranking
     assert rejections(bundle) == [], "every other check passes: only refitting can tell"
     problems = rebuild([bundle], 3, seed=0)
     assert [Path(f).name for f, _ in problems] == ["seed-1.json"]
-    assert "the record says" in problems[0][1] and f"tolerance {REBUILD_TOLERANCE}" in problems[0][1]
+    assert "the record says" in problems[0][1] and f"tolerance {SAME_PATH_TOLERANCE}" in problems[0][1]
+
+
+def test_rebuild_tolerance_is_tight_only_where_the_compute_path_is_the_same():
+    """Across compute paths a refit is another trajectory (the measured 0.03); on the record's own
+    path it must agree to 0.002, so a record without a compute block never gets the tight check."""
+    from chrombench.leaderboard.rebuild import REBUILD_TOLERANCE, SAME_PATH_TOLERANCE, same_path
+
+    native = {"path": "native", "isa": "avx2", "torch": "2.13.0", "optimizer": "adam", "device": "cpu", "threads": 2}
+    assert same_path(native, {**native, "threads": 1})  # measured: the thread count changes nothing
+    assert not same_path(native, {**native, "isa": "avx512"})
+    assert not same_path(native, {**native, "path": "torch"})
+    assert not same_path(None, native) and not same_path(native, None)
+    assert SAME_PATH_TOLERANCE < REBUILD_TOLERANCE

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ChrombenchError
-from ..leaderboard.rebuild import REBUILD_TOLERANCE
+from ..leaderboard.rebuild import REBUILD_TOLERANCE, SAME_PATH_TOLERANCE
 from .options import device_option, parse_seeds, suite_option
 
 
@@ -70,8 +70,9 @@ def render_cmd(results_dirs, out_dir, reproduce, n_boot, title):
               help="Also refit K seed records drawn at random from the bundles (their model, parameters and "
                    "seed) and compare the test AUROC. CI uses K >= 1 on new submissions.")
 @click.option("--rebuild-tolerance", type=click.FloatRange(min=0), default=None, metavar="DELTA",
-              help=f"Largest |ΔAUROC| a rebuilt cell may differ by [default: {REBUILD_TOLERANCE}, measured across "
-                   f"compute paths: benchmarks/reproducibility_tolerance.py].")
+              help=f"Largest |ΔAUROC| a rebuilt cell may differ by [default: {SAME_PATH_TOLERANCE} when the refit "
+                   f"ran on the record's compute path, {REBUILD_TOLERANCE} across compute paths, as measured by "
+                   f"benchmarks/reproducibility_tolerance.py].")
 @click.option("--rebuild-seed", type=int, default=None, help="Seed of the random draw of cells (default: fresh).")
 @click.option("--pages/--no-pages", default=True, show_default=True,
               help="Re-render every page found (page.json beside leaderboard.md/.csv/index.html) and compare.")
@@ -105,8 +106,7 @@ def validate_cmd(paths, n_rebuild, rebuild_tolerance, rebuild_seed, pages):
     reports = validate_paths(paths, pages=pages)
     if n_rebuild:
         bundles = [r.path for r in reports if r.ok and (r.path / "bundle.json").is_file()]
-        tolerance = REBUILD_TOLERANCE if rebuild_tolerance is None else rebuild_tolerance
-        found = rebuild(bundles, n_rebuild, tolerance, seed=rebuild_seed, say=lambda t: click.echo(t, err=True))
+        found = rebuild(bundles, n_rebuild, rebuild_tolerance, seed=rebuild_seed, say=lambda t: click.echo(t, err=True))
         if found:
             report = BundleReport(path=Path(paths[0]), name="(rebuilt cells)")
             report.rejections += [Rejection(f, why) for f, why in found]
