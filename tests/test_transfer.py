@@ -50,6 +50,12 @@ class Peeker(ChromModel):
     def predict_proba(self, X):
         return np.full((len(X), 2), 0.5)
 
+    def _save_state(self, directory):
+        return {}  # nothing learned
+
+    def _load_state(self, directory, config):
+        pass
+
 
 def test_no_test_split_is_in_reach_while_models_fit(home):
     from chrombench.errors import ChrombenchError
