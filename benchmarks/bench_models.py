@@ -169,7 +169,7 @@ def load_data(random: bool):
 
     if not random:
         try:
-            from chrombench.data.store import load_task
+            from chrombench.data.load import load_task
 
             data = load_task("E003")
             return data.train, np.concatenate([data.valid.X, data.test.X]), "simremc/E003"

@@ -8,7 +8,7 @@ format, then times
 * ``chrombench.data.csvformat.read_split`` (vectorised parse plus full validation),
 
 and prints the speed-up (target >= 20x) and the time to load a cached task through
-``store.load_task`` (target < 0.5 s). Both are measured in the same run on the same file, so the
+``load.load_task`` (target < 0.5 s). Both are measured in the same run on the same file, so the
 ratio holds on any machine. Exit status 1 if a target is missed.
 
 Usage: python benchmarks/bench_parse.py [--repeats 3]
@@ -66,7 +66,7 @@ def main() -> int:
         # an existing cache is reused (no re-simulation); otherwise a throwaway one
         os.environ.setdefault("CHROMBENCH_HOME", str(Path(tmp) / "home"))
         from chrombench.data.csvformat import read_split, write_split
-        from chrombench.data.store import load_task
+        from chrombench.data.load import load_task
 
         train = load_task("E003").train  # generates and caches E003 if needed
         path = Path(tmp) / "train.csv"
@@ -94,7 +94,7 @@ def main() -> int:
 
         t_load, data = best_time(lambda: load_task("E003"), max(args.repeats, 5))
         t_touch, _ = best_time(lambda: [np.asarray(data.split(s).X).sum() for s in ("train", "valid", "test")], 1)
-        print(f"store.load_task('E003') from the cache:    {t_load:8.4f} s   "
+        print(f"load.load_task('E003') from the cache:     {t_load:8.4f} s   "
               f"(target < {CACHED_LOAD_TARGET_S} s: {verdict(t_load < CACHED_LOAD_TARGET_S)}); "
               f"reading all its counts once: {t_touch:.3f} s")
     return 0 if speedup >= SPEEDUP_TARGET and t_load < CACHED_LOAD_TARGET_S else 1

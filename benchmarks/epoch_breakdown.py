@@ -28,7 +28,7 @@ def main(argv=None) -> int:
 
     from chrombench.baselines import native_lstm
     from chrombench.baselines.attentivechrome import AttentiveChrome
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
 
     if not native_lstm.available():
         print(f"fused kernels not in use ({native_lstm.unavailable_reason()}): nothing to break down")

@@ -16,7 +16,7 @@ import argparse
 import json
 import time
 
-from chrombench.data import store
+from chrombench.data import load
 from chrombench.evaluate import auroc
 from chrombench.models.registry import get_model_class
 
@@ -25,7 +25,7 @@ def fit_once(model: str, task: str, seed: int, params: dict) -> dict:
     rescues = params.pop("stall_rescues", 0)
     m = get_model_class(model)(seed=seed, **params)
     m.stall_rescues = rescues
-    data = store.load_task(task)
+    data = load.load_task(task)
     start = time.process_time()
     m.fit(data.train, data.valid)
     report = m.training_report()

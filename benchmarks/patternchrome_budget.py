@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 
 def main(argv=None) -> int:
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
     from chrombench.evaluate import auroc
     from chrombench.models.registry import make_model
 

@@ -38,7 +38,7 @@ def shipped_fits(bundles: Path) -> dict[str, list[dict]]:
 def timed_fit(name: str, epochs: int) -> tuple[float, int]:
     """One worker's full-size fit capped at ``epochs``: (seconds, epochs), after a small warm-up fit that
     takes the one-time costs (loading kernels, the allocator's first pages) out of the timing."""
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
     from chrombench.models.registry import make_model
 
     data = load_task("E003")

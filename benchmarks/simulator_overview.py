@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     from scipy.stats import spearmanr
 
     from chrombench.baselines.classical import LogisticRegressionModel
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
     from chrombench.evaluate import auroc
     from chrombench.tasks import all_specs
 

@@ -20,7 +20,7 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
     from chrombench.evaluate import auroc
     from chrombench.models.registry import MODELS, make_model
     from chrombench.tasks import get_spec

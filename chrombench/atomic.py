@@ -13,6 +13,32 @@ _UMASK = os.umask(0o022)  # read once (setting it is process-wide; threads may b
 os.umask(_UMASK)
 
 
+def staging_dir(final: Path, tag: str = "") -> Path:
+    """A fresh hidden folder beside ``final`` (``.NAME.TAG.xxxx``; the same file system, so the rename
+    that commits it is atomic), to build ``final``'s contents in before ``commit_dir`` or ``swap_dir``."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.{tag + '.' if tag else ''}", dir=final.parent))
+
+
+def commit_dir(stage: Path, final: Path, replace: bool = False) -> None:
+    """Rename the finished ``stage`` to ``final``. Without ``replace``, a ``final`` that exists (another
+    process finished the same deterministic work first) is kept and ``stage`` dropped."""
+    stage, final = Path(stage), Path(final)
+    if final.exists():
+        if not replace:
+            shutil.rmtree(stage, ignore_errors=True)
+            return
+        swap_dir(stage, final)
+        return
+    try:
+        os.replace(stage, final)
+    except OSError:
+        if not final.exists():
+            raise
+        shutil.rmtree(stage, ignore_errors=True)  # it appeared meanwhile: the other process won
+
+
 def swap_dir(stage: Path, final: Path) -> None:
     """Put the finished folder ``stage`` where ``final`` is (same file system), replacing it: the old
     folder is renamed aside first and removed after, so ``final`` is always whole. The one place that

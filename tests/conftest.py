@@ -128,7 +128,7 @@ def synthetic_records(aurocs: dict, *, dataset: str = "simremc", version: str | 
     import hashlib
 
     from chrombench import results
-    from chrombench.data.store import simremc_version
+    from chrombench.data.layout import simremc_version
 
     version = version or (simremc_version() if dataset == "simremc" else "1")
     out = []

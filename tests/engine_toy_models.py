@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chrombench.data import seal, store
+from chrombench.data import layout, load, seal, taskdir
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel, check_counts
 
@@ -88,7 +88,7 @@ class PeekingModel(TinyLogistic):
         self.peek = peek
 
     def fit(self, train, valid=None, on_epoch=None):
-        data = store.load_task(self.peek, "simremc", genes={"train": 50, "valid": 50, "test": 50})
+        data = load.load_task(self.peek, "simremc", genes={"train": 50, "valid": 50, "test": 50})
         self.stolen_ = np.asarray(data.test.y)
         return super().fit(train, valid, on_epoch)
 
@@ -105,7 +105,7 @@ class ThreadPeekingModel(PeekingModel):
 
         def steal():
             try:
-                self.stolen_ = np.asarray(store.load_task(self.peek, "simremc").test.y)
+                self.stolen_ = np.asarray(load.load_task(self.peek, "simremc").test.y)
             except BaseException as exc:  # hand it to fit, which is what the engine sees
                 caught.append(exc)
 
@@ -138,8 +138,8 @@ class DirectoryReadingModel(PeekingModel):
     name = "directory-reading-model"
 
     def fit(self, train, valid=None, on_epoch=None):
-        root = store.datasets_dir() / "simremc" / store.simremc_version() / self.peek
-        _, splits, _ = store.read_task_dir(root)
+        root = layout.datasets_dir() / "simremc" / layout.simremc_version() / self.peek
+        _, splits, _ = taskdir.read_task_dir(root)
         self.stolen_ = np.asarray(splits["test"].y)
         return TinyLogistic.fit(self, train, valid, on_epoch)
 

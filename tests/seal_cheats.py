@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chrombench.data import store
+from chrombench.data import catalog, load, taskdir
 
 import sys  # noqa: E402 - the engine loads this file by path: its sibling is found beside it
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -21,26 +21,26 @@ from engine_toy_models import TinyLogistic  # noqa: E402
 
 
 def _folder(dataset: str, task: str) -> Path:
-    return Path(store.task_folders(dataset, task)[0])
+    return Path(catalog.task_folders(dataset, task)[0])
 
 
 def steal(how: str) -> np.ndarray | None:
     dataset, task = os.environ["CHEAT_TASK"].split("/")
     path = Path(os.environ.get("CHEAT_PATH", "."))
     if how == "load":  # every spelling of the name
-        return store.load_task(f"{dataset}/{task}").test.y
+        return load.load_task(f"{dataset}/{task}").test.y
     if how == "load-lower":
-        return store.load_task(task.lower(), dataset).test.y
+        return load.load_task(task.lower(), dataset).test.y
     if how == "dotdot":  # a path whose components name another task
         folder = _folder(dataset, task)
-        return store.read_task_dir(folder / ".." / task)[1]["test"].y
+        return taskdir.read_task_dir(folder / ".." / task)[1]["test"].y
     if how == "dotdot-other":
         folder = _folder(dataset, task)
         other = folder.parent / "zz-other" / "x"
         other.mkdir(parents=True, exist_ok=True)
-        return store.read_task_dir(other / ".." / ".." / task)[1]["test"].y
+        return taskdir.read_task_dir(other / ".." / ".." / task)[1]["test"].y
     if how in ("symlink", "copy"):  # path set by the test: a link to the folder, or a copy of it
-        return store.read_task_dir(path)[1]["test"].y
+        return taskdir.read_task_dir(path)[1]["test"].y
     if how == "csv":  # the imported task's own test.csv
         from chrombench.data.csvformat import read_split
 

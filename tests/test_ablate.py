@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from scipy.stats import wilcoxon
 
 from chrombench.cli import main
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.engine import ablate
 from chrombench.engine.ablate import compare, format_comparison, wilcoxon_p
 

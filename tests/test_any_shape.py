@@ -73,7 +73,7 @@ def test_archive_csvs_meet_models_and_datasets_of_other_marks_with_a_clear_refus
     from click.testing import CliRunner
 
     from chrombench.cli import main
-    from chrombench.data import store
+    from chrombench.data import importer
     from chrombench.data.csvformat import write_split
 
     rng = np.random.default_rng(0)
@@ -94,7 +94,7 @@ def test_archive_csvs_meet_models_and_datasets_of_other_marks_with_a_clear_refus
     assert res.exit_code != 0 and "fitted on marks H3K4me3, H3K27me3" in res.output
     with pytest.raises(Exception, match="archive format holds 100 bins x H3K27me3"):
         write_split(tmp_path / "x.csv", train)
-    store.save_dataset("reordered", "1", {"reordered": ({"train": train, "valid": sp(30, 1), "test": sp(30, 2)}, {})},
+    importer.save_dataset("reordered", "1", {"reordered": ({"train": train, "valid": sp(30, 1), "test": sp(30, 2)}, {})},
                        source="test")
     res = CliRunner().invoke(main, ["data", "export", "reordered", "-o", str(tmp_path / "out")])
     assert res.exit_code != 0 and "cannot be exported" in res.output and not (tmp_path / "out").exists()

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import chrombench
 from chrombench import results
 from chrombench.cli import main
-from chrombench.data import store
+from chrombench.data import importer, load
 from chrombench.errors import ChrombenchError, PredictionsError
 from chrombench.tasks import get_spec
 from test_data_build import inputs  # noqa: F401 - the build tests' synthetic bigWig/GTF fixture
@@ -29,7 +29,7 @@ ZOO = Path(__file__).resolve().parents[1] / "leaderboards" / "zoo"
 @pytest.fixture(scope="module")
 def home(module_home):
     """One home: the quick E003 task is simulated once, the toy sample imported once."""
-    store.import_dataset(TOY, "toy")
+    importer.import_dataset(TOY, "toy")
     return module_home
 
 
@@ -63,7 +63,7 @@ def test_import_is_cheap_and_all_names_resolve():
 
 def test_load_task_simremc_quick_matches_the_store(home):
     task = chrombench.load_task("E003", suite="quick")
-    data = store.load_task("E003", genes={"train": 2000, "valid": 1000, "test": 2000})
+    data = load.load_task("E003", genes={"train": 2000, "valid": 1000, "test": 2000})
     assert task.train.X.shape == (2000, 100, 5) and task.valid.X.shape == (1000, 100, 5)
     for split in ("train", "valid"):
         mine, theirs = getattr(task, split), data.split(split)
@@ -223,7 +223,7 @@ def _refused(tmp_path: Path, pred: Path, message: str, **kw):
 
 def test_record_refuses_bad_predictions_naming_the_line(home, tmp_path):
     task = chrombench.load_task("toy")
-    test = store.load_task("toy").test
+    test = load.load_task("toy").test
     rows = _good_rows(test)
     _refused(tmp_path, _write(tmp_path / "dup.csv", rows + [rows[3]]), r"line 12: gene '\d+' again \(first on line 5\)")
     bad = [r[:] for r in rows]
@@ -245,7 +245,7 @@ def test_record_refuses_bad_predictions_naming_the_line(home, tmp_path):
 
 
 def test_record_command_line_refusal_and_overwrite(home, tmp_path):
-    test = store.load_task("toy").test
+    test = load.load_task("toy").test
     rows = _good_rows(test)
     good = _write(tmp_path / "good.csv", rows)
     args = ["record", str(good), "-t", "toy", "--seed", "0", "--model-name", "my-model", "--out", str(tmp_path / "o")]

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data import store
+from chrombench.data import catalog, load
 from chrombench.data.build import BuildSpec, build_dataset
 
 SIZES = {"chr1": 5_000, "chr2": 3_000, "chr3": 100_000, "chr4": 100_000}
@@ -115,7 +115,7 @@ def gene_rows(data, gene: str) -> np.ndarray:
 
 def test_bins_match_hand_computed_values_on_both_strands(inputs):
     res = build_dataset(spec(inputs))
-    data = store.load_task("mine")  # -t NAME, as in every command
+    data = load.load_task("mine")  # -t NAME, as in every command
     assert data.train.marks == ("H3K27ac", "H3K4me3") and data.train.shape == (10, 2)
     # + strand, window [1500, 2500): bigWig area per 100 bp bin; reads counted by their start
     plus = gene_rows(data, "GPLUS")
@@ -142,7 +142,7 @@ def test_bins_match_hand_computed_values_on_both_strands(inputs):
 
 def test_provenance_and_hash_are_recorded(inputs):
     entry = build_dataset(spec(inputs)).entry
-    build = store.read_registry()["datasets"]["mine"]["build"]
+    build = catalog.read_registry()["datasets"]["mine"]["build"]
     roles = [(i["role"], i.get("mark")) for i in build["inputs"]]
     assert roles == [("track", "H3K27ac"), ("track", "H3K4me3"), ("annotation", None), ("expression", None)]
     import hashlib
@@ -151,7 +151,7 @@ def test_provenance_and_hash_are_recorded(inputs):
     assert build["inputs"][0]["bytes"] == inputs["bw"].stat().st_size
     assert build["inputs"][3]["column"] == "CELL"
     assert build["params"]["window"] == 1000 and build["params"]["bins"] == 10 and build["params"]["split"] == "random"
-    data = store.load_task("mine")
+    data = load.load_task("mine")
     assert data.dataset.content_hash == entry["tasks"]["mine"]["content_hash"] and not data.dataset.simulated
     # the same inputs build the same content
     again = build_dataset(spec(inputs), overwrite=True).entry
@@ -160,11 +160,11 @@ def test_provenance_and_hash_are_recorded(inputs):
 
 def test_chromosome_split_holds_out_whole_chromosomes(inputs):
     build_dataset(spec(inputs, split="chromosome", valid_chroms=("chr4",), test_chroms=("1", "chr2")))
-    data = store.load_task("mine")
+    data = load.load_task("mine")
     assert set(data.test.gene_ids) == {"GPLUS", "GMINUS", "GEDGEMINUS"}  # 'chr' prefix optional in the lists
     assert set(data.valid.gene_ids) == {f"F{i:03d}" for i in range(1, N_FILLER, 2)}  # all of chr4
     assert set(data.train.gene_ids) == {f"F{i:03d}" for i in range(0, N_FILLER, 2)}
-    assert store.read_registry()["datasets"]["mine"]["build"]["params"]["test_chroms"] == ["1", "chr2"]
+    assert catalog.read_registry()["datasets"]["mine"]["build"]["params"]["test_chroms"] == ["1", "chr2"]
 
 
 def test_reads_only_needs_chromosome_sizes(inputs, snapshot_home):
@@ -173,7 +173,7 @@ def test_reads_only_needs_chromosome_sizes(inputs, snapshot_home):
         build_dataset(spec(inputs, marks={"H3K4me3": inputs["bed"]}))
     assert snapshot_home() == before
     build_dataset(spec(inputs, marks={"H3K4me3": inputs["bed"]}, chrom_sizes=inputs["sizes"]))
-    np.testing.assert_array_equal(gene_rows(store.load_task("mine"), "GPLUS")[:, 0], [2, 1, 0, 0, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(gene_rows(load.load_task("mine"), "GPLUS")[:, 0], [2, 1, 0, 0, 0, 0, 0, 0, 0, 1])
 
 
 def run_build(inputs, *extra):
@@ -197,7 +197,7 @@ def test_cli_builds_and_the_task_runs_under_its_name(inputs, tmp_path):
 
     rec = json.loads(next((tmp_path / "out" / "results").rglob("seed-0.json")).read_text())
     assert rec["dataset"]["name"] == "mine" and rec["dataset"]["simulated"] is False
-    assert rec["dataset"]["content_hash"] == store.load_task("mine").dataset.content_hash
+    assert rec["dataset"]["content_hash"] == load.load_task("mine").dataset.content_hash
 
 
 def bad(inputs, tmp_path):
@@ -261,7 +261,7 @@ def test_the_readme_worked_example_builds_trains_and_explains(tmp_path, home):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "dropped:" in res.stdout and "training ended by patience" in res.stdout
-    data = store.load_task("mycell")
+    data = load.load_task("mycell")
     assert data.train.shape == (100, 5) and len(data.test) > 200
     explained = tmp_path / "oct" / "explain"
     assert (explained / "summary.json").is_file() and list(explained.glob("*_profiles.png"))

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data import fetch, store
+from chrombench.data import catalog, fetch, layout, load
 from chrombench.safepath import identifier
 from test_fetch import KEY, RECORD, archive, servers  # noqa: F401 - fixtures
 from toydata import TOY
@@ -183,10 +183,10 @@ def test_a_redirect_of_the_record_to_another_host_is_refused_unless_allowed(arch
     hop = raw({f"/api/records/{RECORD}": redirect(f"http://localhost:{port}/api/records/{RECORD}")})
     out = one_clear_line(fetch_cli("--base-url", hop.url))
     assert "redirects (HTTP 302)" in out and "localhost" in out and "CHROMBENCH_FETCH_HOSTS" in out
-    assert store.REMC not in store.read_registry()["datasets"]
+    assert layout.REMC not in catalog.read_registry()["datasets"]
     res = fetch_cli("--base-url", hop.url, env={"CHROMBENCH_FETCH_HOSTS": "localhost"})
     assert res.exit_code == 0, res.output
-    assert store.load_task("E003", "remc").train.X.shape[1:] == (100, 5)
+    assert load.load_task("E003", "remc").train.X.shape[1:] == (100, 5)
 
 
 def test_a_redirect_of_a_download_to_another_host_is_refused(archive, servers, raw, snapshot_home):
@@ -213,7 +213,7 @@ def test_a_redirect_of_a_download_to_another_host_is_refused(archive, servers, r
 def test_a_failed_fetch_of_another_record_keeps_the_registered_remc(archive, servers, raw, home):
     good = servers({KEY: archive})
     assert fetch_cli("--base-url", good.url).exit_code == 0
-    registry = store.registry_path().read_bytes()
+    registry = layout.registry_path().read_bytes()
     other = 999
     doc = {"files": [{"key": KEY, "size": len(archive), "checksum": f"md5:{hashlib.md5(archive).hexdigest()}",
                       "links": {"self": "/archive"}}]}  # relative: resolved on the base URL
@@ -222,11 +222,11 @@ def test_a_failed_fetch_of_another_record_keeps_the_registered_remc(archive, ser
     res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E005", "--record", str(other), "--base-url", server.url])
     out = one_clear_line(res)
     assert "none of the requested tasks is available" in out and f"Zenodo record {RECORD}" in out
-    assert store.registry_path().read_bytes() == registry
-    assert len(store.load_task("E003", "remc").train) == 20
+    assert layout.registry_path().read_bytes() == registry
+    assert len(load.load_task("E003", "remc").train) == 20
     missing = raw({})  # a record that does not exist: also nothing changes
     res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E116", "--record", "998", "--base-url", missing.url])
-    assert res.exit_code == 1 and "not found" in res.output and store.registry_path().read_bytes() == registry
+    assert res.exit_code == 1 and "not found" in res.output and layout.registry_path().read_bytes() == registry
 
 
 # -- data remove ----------------------------------------------------------------------------------------------
@@ -240,13 +240,13 @@ def _import(name: str):
 def test_remove_unregisters_and_deletes_only_that_dataset():
     _import("first")
     _import("second")
-    folder = Path(store.read_registry()["datasets"]["first"]["path"])
-    keep = store.load_task("second").dataset.content_hash
+    folder = Path(catalog.read_registry()["datasets"]["first"]["path"])
+    keep = load.load_task("second").dataset.content_hash
     res = CliRunner().invoke(main, ["data", "remove", "first"])
     assert res.exit_code == 0 and "Removed dataset 'first'" in res.output
-    assert "first" not in store.read_registry()["datasets"] and not folder.exists() and not folder.parent.exists()
-    assert store.load_task("second").dataset.content_hash == keep
-    assert not [p for p in store.datasets_dir().iterdir() if p.name.startswith(".")]  # nothing left aside
+    assert "first" not in catalog.read_registry()["datasets"] and not folder.exists() and not folder.parent.exists()
+    assert load.load_task("second").dataset.content_hash == keep
+    assert not [p for p in layout.datasets_dir().iterdir() if p.name.startswith(".")]  # nothing left aside
 
 
 def test_remove_names_unknown_datasets_with_a_suggestion_and_refuses_the_simulator(snapshot_home):
@@ -265,13 +265,13 @@ def test_remove_is_atomic_when_the_registry_cannot_be_written(monkeypatch, snaps
     before = snapshot_home()
 
     def full_disk(reg):
-        raise OSError(errno.ENOSPC, "No space left on device", str(store.registry_path()))
+        raise OSError(errno.ENOSPC, "No space left on device", str(layout.registry_path()))
 
     with monkeypatch.context() as m:  # only this patch: the home fixture's CHROMBENCH_HOME stays
-        m.setattr(store, "write_registry", full_disk)
+        m.setattr(catalog, "write_registry", full_disk)
         res = CliRunner().invoke(main, ["data", "remove", "mycells"])
     assert res.exit_code == 1 and "disk is full" in res.output and "registry.json" in res.output
-    assert snapshot_home() == before and len(store.load_task("mycells").train) == 10
+    assert snapshot_home() == before and len(load.load_task("mycells").train) == 10
 
 
 # -- hashes ---------------------------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_remove_is_atomic_when_the_registry_cannot_be_written(monkeypatch, snaps
 def test_the_dataset_hash_identifies_the_arrays_not_the_name():
     out = _import("alpha").output
     _import("beta")
-    reg = store.read_registry()["datasets"]
+    reg = catalog.read_registry()["datasets"]
     assert reg["alpha"]["content_hash"] == reg["beta"]["content_hash"]
     assert f"dataset hash {reg['alpha']['content_hash']}" in out and "task hash" in out
     info = CliRunner().invoke(main, ["data", "info", "alpha"]).output
@@ -291,7 +291,7 @@ def test_different_arrays_have_different_dataset_hashes(tmp_path, write_task_csv
     write_task_csvs(tmp_path / "b", n_genes=6, seed=1)
     for name, folder in (("a1", "a"), ("b1", "b")):
         assert CliRunner().invoke(main, ["data", "import", str(tmp_path / folder), "--name", name]).exit_code == 0
-    reg = store.read_registry()["datasets"]
+    reg = catalog.read_registry()["datasets"]
     assert reg["a1"]["content_hash"] != reg["b1"]["content_hash"]
 
 
@@ -338,7 +338,7 @@ def test_a_full_disk_during_a_download_is_named_not_taken_for_a_cut_connection(a
 
 
 def test_a_deeply_nested_registry_is_one_line(home):
-    store.registry_path().write_text("[" * 100_000 + "]" * 100_000)
+    layout.registry_path().write_text("[" * 100_000 + "]" * 100_000)
     out = one_clear_line(CliRunner().invoke(main, ["data", "import", str(TOY), "--name", "x"]))
     assert "registry.json is corrupt" in out
 

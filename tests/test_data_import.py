@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data import store
+from chrombench.data import catalog, importer, layout, load
 
 from toydata import TOY  # noqa: E402
 
@@ -23,12 +23,12 @@ def test_the_toy_sample_imports_and_is_used_by_its_name():
     res = run_cli("import", TOY, "--name", "toy")
     assert res.exit_code == 0, res.output
     assert re.search(r"^toy\s+10\s+10\s+10\s", res.output, re.M)
-    data = store.load_task("toy")
+    data = load.load_task("toy")
     assert data.dataset.name == "toy" and not data.dataset.simulated
     assert data.train.gene_ids[0] == "000003"  # leading zeros kept
     first_rows = np.loadtxt(TOY / "train.csv", delimiter=",", dtype=str, max_rows=100)
     np.testing.assert_array_equal(data.train.X[0], first_rows[:, 2:7].astype(int))
-    assert f"dataset hash {store.read_registry()['datasets']['toy']['content_hash']}" in res.output
+    assert f"dataset hash {catalog.read_registry()['datasets']['toy']['content_hash']}" in res.output
     info = run_cli("info", "toy")
     # the source is recorded as the resolved path (the checkout may sit beside a symlinked shared/)
     assert info.exit_code == 0 and str(TOY.resolve()) in info.output and "10     10     10" in info.output
@@ -45,7 +45,7 @@ def test_a_many_task_folder_with_ensembl_ids_imports_every_task(tmp_path, write_
     res = run_cli("import", tmp_path / "mine", "--name", "mine", "--version", "2024-05")
     assert res.exit_code == 0, res.output
     assert "-t mine/E003" in res.output
-    a, b = store.load_task("mine/E003"), store.load_task("E116", dataset="mine")
+    a, b = load.load_task("mine/E003"), load.load_task("E116", dataset="mine")
     assert a.train.gene_ids[0] == "ENSG00000141510" and a.dataset.version == "2024-05"
     np.testing.assert_array_equal(b.valid.X, written["E116"]["valid"].X)
     np.testing.assert_array_equal(b.test.gene_ids, written["E116"]["test"].gene_ids)
@@ -58,8 +58,8 @@ def test_importing_twice_needs_overwrite(tmp_path, write_task_csvs):
     assert res.exit_code == 1 and "--overwrite" in res.output
     assert run_cli("import", tmp_path / "one", "--name", "one", "--overwrite").exit_code == 0
     assert run_cli("import", tmp_path / "one", "--name", "one", "--overwrite", "--version", "2").exit_code == 0
-    assert [p.name for p in (store.datasets_dir() / "one").iterdir()] == ["2"]  # version 1's arrays are gone
-    assert store.load_task("one").dataset.version == "2"
+    assert [p.name for p in (layout.datasets_dir() / "one").iterdir()] == ["2"]  # version 1's arrays are gone
+    assert load.load_task("one").dataset.version == "2"
 
 
 def test_exported_simulated_tasks_import_with_the_same_content_hash(tmp_path):
@@ -68,8 +68,8 @@ def test_exported_simulated_tasks_import_with_the_same_content_hash(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out" / "E003" / "classification").iterdir()) == \
         ["test.csv", "train.csv", "valid.csv"]
     assert run_cli("import", tmp_path / "out", "--name", "roundtrip").exit_code == 0
-    imported = store.load_task("roundtrip/E003")
-    assert imported.dataset.content_hash == store.load_task("E003", quick=True).dataset.content_hash
+    imported = load.load_task("roundtrip/E003")
+    assert imported.dataset.content_hash == load.load_task("E003", quick=True).dataset.content_hash
     assert run_cli("export", "simremc", "--tasks", "E003", "--quick", "-o", tmp_path / "out").exit_code == 1
 
 
@@ -149,7 +149,7 @@ def test_blank_lines_at_the_end_of_a_file_are_not_rows(tmp_path, write_task_csvs
     path = tmp_path / "t" / "train.csv"
     path.write_text(path.read_text() + "\n\n")
     assert run_cli("import", tmp_path / "t", "--name", "t").exit_code == 0
-    np.testing.assert_array_equal(store.load_task("t").train.X, written["train"].X)
+    np.testing.assert_array_equal(load.load_task("t").train.X, written["train"].X)
 
 
 def test_a_gene_in_two_splits_is_refused_naming_both_files(tmp_path, write_task_csvs, snapshot_home):
@@ -169,7 +169,7 @@ def test_a_gene_in_two_splits_is_refused_naming_both_files(tmp_path, write_task_
 
 def _import_in_a_process(folder: str, name: str, barrier) -> None:
     barrier.wait()
-    store.import_dataset(folder, name)
+    importer.import_dataset(folder, name)
 
 
 def test_imports_finishing_together_both_stay_registered(tmp_path, write_task_csvs, home):
@@ -187,12 +187,12 @@ def test_imports_finishing_together_both_stay_registered(tmp_path, write_task_cs
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0] * len(names)
-    assert sorted(store.read_registry()["datasets"]) == names
+    assert sorted(catalog.read_registry()["datasets"]) == names
 
 
 def test_info_on_the_simulator_ignores_a_generation_in_progress(home):
-    store.load_task("E003", quick=True)
-    root = store.datasets_dir() / "simremc" / store.simremc_version()
+    load.load_task("E003", quick=True)
+    root = layout.datasets_dir() / "simremc" / layout.simremc_version()
     (root / ".E004.staging.abc").mkdir()  # what a killed (or still running) generation leaves
     res = run_cli("info", "simremc")
     assert res.exit_code == 0, res.output

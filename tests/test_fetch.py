@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data import fetch, store
+from chrombench.data import catalog, fetch, importer, load
 from chrombench.errors import ChrombenchError
 
 RECORD = 2652278
@@ -160,7 +160,7 @@ def test_fetch_selected_tasks_then_load_them_and_fetch_more_later(tmp_path, home
     assert res.exit_code == 0, res.output
     assert re.search(r"E003\s+fetched\s+20\s+20\s+20", res.output)
 
-    e003 = store.load_task("E003", dataset="remc")
+    e003 = load.load_task("E003", dataset="remc")
     written = {s: np.loadtxt(tmp_path / "src" / "data" / "E003" / "classification" / f"{s}.csv",
                              delimiter=",", dtype=str) for s in ("train", "valid", "test")}
     assert list(e003.train.gene_ids) == list(dict.fromkeys(written["train"][:, 0]))  # zero-padded IDs kept
@@ -183,7 +183,7 @@ def test_fetch_selected_tasks_then_load_them_and_fetch_more_later(tmp_path, home
     reg2 = json.loads((home / "registry.json").read_text())["datasets"]["remc"]
     assert sorted(reg2["tasks"]) == ["E003", "E004", "E116"]
     assert reg2["tasks"]["E003"] == reg["tasks"]["E003"] and reg2["content_hash"] != reg["content_hash"]
-    assert store.load_task("E004", dataset="remc").train.digest() != e003.train.digest()
+    assert load.load_task("E004", dataset="remc").train.digest() != e003.train.digest()
 
 
 def test_split_sizes_that_differ_from_the_spec_are_a_warning_not_an_error(archive, servers):
@@ -192,7 +192,7 @@ def test_split_sizes_that_differ_from_the_spec_are_a_warning_not_an_error(archiv
     assert res.exit_code == 0
     assert "Warning: E003: genes per split (train 20, valid 20, test 20) differ from the documented 6601/6601/6600" \
         in res.stderr
-    assert "E003" in store.read_registry()["datasets"]["remc"]["warnings"]
+    assert "E003" in catalog.read_registry()["datasets"]["remc"]["warnings"]
 
 
 def test_empty_splits_make_a_task_unavailable_while_the_others_succeed(archive, servers):
@@ -201,11 +201,11 @@ def test_empty_splits_make_a_task_unavailable_while_the_others_succeed(archive, 
     assert res.exit_code == 0, res.output
     assert re.search(r"E005\s+unavailable.*train\.csv, valid\.csv, test\.csv are empty", res.output)
     assert "1 of 2 tasks available" in res.output
-    entry = store.read_registry()["datasets"]["remc"]
+    entry = catalog.read_registry()["datasets"]["remc"]
     assert list(entry["tasks"]) == ["E003"] and "empty" in entry["unavailable"]["E005"]
     with pytest.raises(ChrombenchError, match="E005 .* unavailable: .*empty"):
-        store.load_task("E005", dataset="remc")
-    assert len(store.load_task("E003", dataset="remc").train) == 20
+        load.load_task("E005", dataset="remc")
+    assert len(load.load_task("E003", dataset="remc").train) == 20
 
 
 def test_fetching_only_unavailable_tasks_fails_but_records_why(archive, servers):
@@ -214,7 +214,7 @@ def test_fetching_only_unavailable_tasks_fails_but_records_why(archive, servers)
     assert res.exit_code == 1
     assert "none of the requested tasks is available" in res.output
     assert re.search(r"E007\s+unavailable\s+.*not in the archive", res.output)
-    assert set(store.read_registry()["datasets"]["remc"]["unavailable"]) == {"E005", "E007"}
+    assert set(catalog.read_registry()["datasets"]["remc"]["unavailable"]) == {"E005", "E007"}
 
 
 @pytest.mark.parametrize("link", ["self", "content", None])
@@ -233,7 +233,7 @@ def test_a_download_cut_half_way_resumes_with_a_range_request(home, archive, ser
     assert server.content_requests[1]["Range"] == f"bytes={len(archive) // 2}-"
     assert server.bytes_sent == len(archive)  # nothing downloaded twice
     assert (downloads(home) / KEY).read_bytes() == archive
-    assert store.read_registry()["datasets"]["remc"]["files"][KEY]["md5"] == hashlib.md5(archive).hexdigest()
+    assert catalog.read_registry()["datasets"]["remc"]["files"][KEY]["md5"] == hashlib.md5(archive).hexdigest()
 
 
 def test_an_existing_part_file_is_resumed(home, archive, servers):
@@ -252,7 +252,7 @@ def test_an_existing_part_file_is_resumed(home, archive, servers):
 def imported(tmp_path, write_task_csvs):
     """A registry that already holds something, so 'unchanged' is a meaningful check."""
     write_task_csvs(tmp_path / "mine", n_genes=10)
-    store.import_dataset(tmp_path / "mine", "mine")
+    importer.import_dataset(tmp_path / "mine", "mine")
 
 
 def test_checksum_mismatch_names_the_file_and_both_md5s_and_changes_nothing(home, archive, servers, imported,
@@ -296,7 +296,7 @@ def test_the_base_url_comes_from_the_environment(monkeypatch, archive, servers):
     server = servers({KEY: archive})
     monkeypatch.setenv("CHROMBENCH_ZENODO_URL", server.url + "/")
     assert run_cli("fetch", "--tasks", "E003").exit_code == 0
-    assert store.read_registry()["datasets"]["remc"]["base_url"] == server.url
+    assert catalog.read_registry()["datasets"]["remc"]["base_url"] == server.url
 
 
 def test_a_record_without_the_archive_layout_is_refused(home, servers):
@@ -325,7 +325,7 @@ def test_tar_members_written_as_dot_slash_paths_are_found(tmp_path, write_task_c
     server = servers({KEY: build_archive(tmp_path, write_task_csvs, top="./data")})
     res = run_cli("fetch", "--tasks", "E003", "--base-url", server.url)
     assert res.exit_code == 0, res.output
-    assert store.load_task("E003", "remc").test.X.shape == (20, 100, 5)
+    assert load.load_task("E003", "remc").test.X.shape == (20, 100, 5)
 
 
 def test_an_archive_damaged_upstream_is_named_and_changes_nothing(home, archive, servers, imported, snapshot_home):
@@ -336,7 +336,7 @@ def test_an_archive_damaged_upstream_is_named_and_changes_nothing(home, archive,
     res = run_cli("fetch", "--tasks", "E003,E116", "--base-url", server.url)
     assert res.exit_code == 2, res.output
     assert KEY in res.output and "damaged" in res.output and "Aborted" not in res.output
-    assert "remc" not in store.read_registry()["datasets"]
+    assert "remc" not in catalog.read_registry()["datasets"]
     assert {k: v for k, v in snapshot_home().items() if "downloads" not in k} == \
         {k: v for k, v in before.items() if "downloads" not in k}
 
@@ -404,11 +404,11 @@ def test_a_download_stops_at_the_advertised_size(home, archive, servers):
 def test_a_failed_later_fetch_keeps_the_tasks_fetched_before(home, archive, servers):
     good = servers({KEY: archive})
     assert run_cli("fetch", "--tasks", "E003", "--base-url", good.url).exit_code == 0
-    before = store.read_registry()["datasets"]["remc"]["tasks"]["E003"]
-    folder = Path(store.read_registry()["datasets"]["remc"]["path"]) / "E003"
+    before = catalog.read_registry()["datasets"]["remc"]["tasks"]["E003"]
+    folder = Path(catalog.read_registry()["datasets"]["remc"]["path"]) / "E003"
     broken = servers({KEY: archive[: len(archive) * 2 // 3]})  # damaged mid-stream, its own md5
     res = CliRunner().invoke(main, ["data", "fetch", "--tasks", "E116", "--base-url", broken.url, "--force"])
     assert res.exit_code != 0 and "damaged" in res.output
-    reg = store.read_registry()["datasets"]["remc"]
+    reg = catalog.read_registry()["datasets"]["remc"]
     assert reg["tasks"]["E003"] == before and "E116" not in reg["tasks"] and folder.is_dir()
-    assert store.load_task("E003", "remc").dataset.content_hash
+    assert load.load_task("E003", "remc").dataset.content_hash

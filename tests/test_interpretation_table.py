@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from chrombench import results
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.engine import interpret
 from chrombench.engine.run import RunConfig, run_evaluations
 from chrombench.leaderboard import render as lb

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from chrombench.data import store
+from chrombench.data import importer
 
 TOY = str(Path(__file__).with_name("kill_toys.py")) + ":SlowSave"
 pytestmark = pytest.mark.slow  # real processes: each run costs a few seconds of start-up
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # real processes: each run costs a few seconds of
 @pytest.fixture
 def env(home, tmp_path, write_task_csvs):
     write_task_csvs(tmp_path / "src", n_genes=60)
-    store.import_dataset(tmp_path / "src", "tiny")
+    importer.import_dataset(tmp_path / "src", "tiny")
     return {**os.environ, "CHROMBENCH_HOME": str(home), "CHROMBENCH_WORKERS": "1"}
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from chrombench.data import store
+from chrombench.data import catalog, load
 from chrombench.data.annotation import read_expression, read_genes
 from chrombench.data.csvformat import read_split
 from chrombench.data.build import EMPTY_MIN_GENES, build_dataset, check_memory, read_chrom_sizes
@@ -51,7 +51,7 @@ def test_bigwig_bins_are_the_exact_sums_and_ties_go_to_even(inputs, tmp_path):
         bw.addEntries([chrom] * len(rows), [r[0] for r in rows], ends=[r[1] for r in rows], values=[r[2] for r in rows])
     bw.close()
     build_dataset(spec(inputs, marks={"H3K27ac": tmp_path / "exact.bw", "H3K4me3": inputs["bed"]}))
-    got = gene_rows(store.load_task("mine"), "GPLUS")[:, 0]
+    got = gene_rows(load.load_task("mine"), "GPLUS")[:, 0]
     exact = [np.rint(math.fsum(map(float, values[b * 100:(b + 1) * 100]))) for b in range(10)]
     np.testing.assert_array_equal(got, exact)
     assert got[0] == 2 and got[1] == 4
@@ -81,7 +81,7 @@ def test_a_reads_file_with_a_numeric_fourth_column_and_a_strand_is_still_reads(i
     reads = tmp_path / "reads.bed"  # BED6 whose name column is a number: reads, not a bedGraph
     reads.write_text(inputs["bed"].read_text().replace("\tN\t", "\t7\t"))
     build_dataset(spec(inputs, marks={"H3K27ac": inputs["bw"], "H3K4me3": reads}))
-    np.testing.assert_array_equal(gene_rows(store.load_task("mine"), "GPLUS")[:, 1], [2, 1, 0, 0, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(gene_rows(load.load_task("mine"), "GPLUS")[:, 1], [2, 1, 0, 0, 0, 0, 0, 0, 0, 1])
 
 
 # -- chromosomes without data ---------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def test_a_chromosome_no_track_covers_refuses_the_build_and_can_be_excluded(inpu
     res = build_dataset(spec(inputs, marks=marks, exclude_chroms=("3",)))  # 'chr' prefix optional
     assert res.dropped["chromosome excluded (--exclude-chroms)"] == N_FILLER // 2
     assert "chr3" not in res.empty["H3K27ac"]
-    recorded = store.read_registry()["datasets"]["mine"]["build"]
+    recorded = catalog.read_registry()["datasets"]["mine"]["build"]
     assert recorded["params"]["exclude_chroms"] == ["3"] and recorded["genes"]["empty_windows"] == res.empty
 
 
@@ -284,7 +284,7 @@ def test_a_bigwig_holding_nan_inf_or_huge_values_is_refused_without_crashing(inp
                          env={**os.environ, "CHROMBENCH_HOME": str(home)})
     assert res.returncode == 2, (res.returncode, res.stderr[-2000:])  # -11 was the segmentation fault
     assert str(bad) in res.stderr and words in res.stderr and "Traceback" not in res.stderr
-    assert "hostile" not in store.read_registry()["datasets"]
+    assert "hostile" not in catalog.read_registry()["datasets"]
 
 
 def test_arrays_too_large_for_the_machine_are_refused_before_allocating():

@@ -35,7 +35,7 @@ def run(*args):
 @pytest.fixture
 def toy_task(home):
     """The toy sample imported as a one-task dataset "toy" (10 genes per split)."""
-    from chrombench.data.store import import_dataset
+    from chrombench.data.importer import import_dataset
 
     import_dataset(TOY, "toy")
     return "toy"

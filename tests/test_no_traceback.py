@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from chrombench import results
 from chrombench.cli import main
-from chrombench.data import store
+from chrombench.data import importer
 
 TOYS = str(Path(__file__).with_name("hostile_toys.py"))
 
@@ -32,7 +32,7 @@ def one_error_line(output: str) -> str:
 @pytest.fixture
 def tiny(home, tmp_path, write_task_csvs):
     write_task_csvs(tmp_path / "src", n_genes=60)
-    store.import_dataset(tmp_path / "src", "tiny")
+    importer.import_dataset(tmp_path / "src", "tiny")
     return "tiny"
 
 

@@ -16,11 +16,12 @@ import pytest
 PLUGIN = (Path(__file__).with_name("toy_plugin.py")).read_text()  # the module the distribution holds
 
 
-def make_distribution(root: Path, entry: str = "promoter-means = acme_chrom.models:PromoterMeans") -> Path:
+def make_distribution(root: Path, entry: str = "promoter-means = acme_chrom.models:PromoterMeans",
+                      module: str = PLUGIN) -> Path:
     site = root / "site"
     (site / "acme_chrom").mkdir(parents=True)
     (site / "acme_chrom" / "__init__.py").write_text("")
-    (site / "acme_chrom" / "models.py").write_text(PLUGIN)
+    (site / "acme_chrom" / "models.py").write_text(module)
     info = site / "acme_chrom-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-chrom\nVersion: 0.1\n")
@@ -65,6 +66,22 @@ def test_a_plugin_cannot_take_a_zoo_name(tmp_path):
     assert "plugin attentivechrome (acme-chrom): the name 'attentivechrome' is taken by the zoo" in listed.stderr
     line = next(ln for ln in listed.stdout.splitlines() if ln.startswith("attentivechrome "))
     assert "[plugin" not in line
+
+
+def test_a_plugin_without_a_required_method_is_refused_in_one_line_naming_it(tmp_path):
+    """The author of a plugin that forgot its persistence learns it before any fit, from one line that
+    names the model, its class and the methods, not from a traceback once training is over."""
+    unsaved = PLUGIN.split("    def _save_state")[0]
+    assert "_load_state" not in unsaved and "def fit" in unsaved
+    site = make_distribution(tmp_path, module=unsaved)
+    trained = chrombench(site, tmp_path / "home", tmp_path, "train", "-m", "promoter-means", "-t", "E003",
+                         "--suite", "quick", "-o", "model")
+    assert trained.returncode != 0 and "Traceback" not in trained.stderr, trained.stderr[-2000:]
+    lines = [ln for ln in trained.stderr.splitlines() if "_save_state" in ln]
+    assert len(lines) == 1, trained.stderr
+    assert "model promoter-means (acme_chrom.models:PromoterMeans)" in lines[0]
+    assert "defines no _save_state() or _load_state(), which every model must" in lines[0]
+    assert "training" not in trained.stderr and not (tmp_path / "model").exists()  # refused before any fit
 
 
 def test_the_protocol_is_declared_not_probed():

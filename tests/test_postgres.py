@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from chrombench import results
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -75,7 +75,8 @@ def test_the_listing_reads_what_the_model_declares(name):
 def test_the_listing_counts_a_model_that_declares_no_parameter_count(tmp_path):
     f = tmp_path / "undeclared.py"
     f.write_text("from chrombench.models.contract import ChromModel\n\n"
-                 "class Undeclared(ChromModel):\n    '''Counts its own.'''\n    family = 'toy'\n\n"
+                 "class Undeclared(ChromModel):\n    '''Counts its own.'''\n    family = 'toy'\n"
+                 "    fit = predict_proba = _save_state = _load_state = print\n\n"
                  "    def n_parameters(self):\n        return 7\n")
     target = f"{f}:Undeclared"
     assert read_declarations(target) is None  # nothing to read: the listing imports and builds it
@@ -115,6 +116,12 @@ class Declared(ChromModel):
 
     def predict_proba(self, X):
         raise NotImplementedError
+
+    def _save_state(self, directory):
+        return {}
+
+    def _load_state(self, directory, config):
+        pass
 '''
 
 
@@ -126,6 +133,8 @@ class Declared(ChromModel):
     ("param_ranges = {'l2': '0 to 1'}", "param_ranges", "'0 to 1' is not an interval"),
     ("iterative = 'yes'", "iterative", "must be True or False"),
     ("fixed_input = (100,)", "fixed_input", "two positive integers"),
+    ("has_attention = False; explains = ('attention',); attention = lambda self, X: None", "explains",
+     "'attention' but has_attention is False"),
 ])
 def test_a_wrong_declaration_is_an_error_naming_the_model_and_the_field(tmp_path, line, field, words):
     from chrombench.errors import ModelDeclarationError
@@ -150,3 +159,60 @@ def test_declarations_that_fit_pass_and_undeclared_ones_are_free(tmp_path):
 
     with pytest.raises(ModelDeclarationError, match=r"defines no fit\(\)"):
         get_model_class(f"{nofit}:Declared")
+
+
+def test_a_model_without_its_persistence_is_refused_naming_the_class_and_the_methods(tmp_path):
+    """A model missing required methods gets one error that names it and every method it lacks, when it
+    is resolved: not a bare NotImplementedError once a fit is over and the model is saved."""
+    from chrombench.errors import ModelDeclarationError
+
+    f = tmp_path / "unsaved.py"
+    f.write_text(GOOD_MODEL.replace("{line}", "").split("    def _save_state")[0])
+    with pytest.raises(ModelDeclarationError) as caught:
+        get_model_class(f"{f}:Declared")
+    message = str(caught.value)
+    assert f"model {f}:Declared (" in message and ":Declared)" in message
+    assert "defines no _save_state() or _load_state(), which every model must" in message
+    assert "write the learned state into a folder" in message and "read that state back" in message
+    assert "fit()" not in message and "predict_proba()" not in message  # only what it lacks
+
+    from chrombench.models.contract import ChromModel
+
+    class Bare(ChromModel):  # built directly, not resolved: Python's own refusal names both too
+        def fit(self, train, valid=None, on_epoch=None):
+            return self
+
+        def predict_proba(self, X):
+            return X
+
+    with pytest.raises(TypeError, match=r"Bare.*_load_state.*_save_state"):
+        Bare()
+
+
+def test_what_a_model_explains_is_read_from_its_declaration_or_once_from_its_methods():
+    """The explain methods follow ``explains``; a class that declares nothing is read from the methods
+    it has, its has_attention honoured, by the same function."""
+    from chrombench.explain.methods import available_methods
+    from chrombench.models.contract import explains_of
+
+    class Attends:
+        def attention(self, X):
+            return None
+
+        def prepare_inputs(self, X):
+            return X
+
+        def logits_from_inputs(self, t):
+            return t
+
+    class Ablated(Attends):
+        has_attention = False
+
+    class Declares(Attends):
+        explains = ("gradients",)
+
+    assert explains_of(Attends) == ("attention", "gradients")
+    assert explains_of(Ablated) == ("gradients",)
+    assert explains_of(Declares) == ("gradients",)
+    assert available_methods(Attends()) == ["attention", "saliency", "integrated-gradients"]
+    assert available_methods(Declares()) == ["saliency", "integrated-gradients"]

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data.store import simremc_version
+from chrombench.data.layout import simremc_version
 from chrombench.leaderboard import render as lb
 from chrombench.leaderboard.reported import SECTION_TITLE
 

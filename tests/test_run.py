@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from chrombench import results
 from chrombench.cli import main
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.engine.run import RunConfig, run_evaluations
 from chrombench.errors import ChrombenchError, UnknownNameError
 from chrombench.models.io import load_model

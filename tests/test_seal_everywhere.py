@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data import store
+from chrombench.data import catalog, importer, taskdir
 from chrombench.engine import evaluation as protocol
 from chrombench.engine.run import RunConfig, run_evaluations
 from chrombench.engine.transfer import transfer_matrix
@@ -25,8 +25,8 @@ def tiny(home, tmp_path, write_task_csvs, monkeypatch):
     """An imported one-task dataset ``tiny`` (60 genes a split) and the paths each way needs."""
     src = tmp_path / "src"
     write_task_csvs(src, n_genes=60)
-    store.import_dataset(src, "tiny")
-    folder = store.task_folders("tiny", "tiny")[0]
+    importer.import_dataset(src, "tiny")
+    folder = catalog.task_folders("tiny", "tiny")[0]
     link = tmp_path / "link"
     link.symlink_to(folder, target_is_directory=True)
     copy = tmp_path / "copy"
@@ -97,7 +97,7 @@ def test_the_seal_lifts_when_the_fit_is_done(tmp_path, tiny):
     """Honest readers after the run (validate, render) still read the same folders."""
     from chrombench.data.csvformat import read_split
 
-    assert store.read_task_dir(tiny["symlink"])[1]["test"].y.sum() > 0
+    assert taskdir.read_task_dir(tiny["symlink"])[1]["test"].y.sum() > 0
     assert read_split(tiny["csv"]).y.sum() > 0
 
 

@@ -7,7 +7,7 @@ import pytest
 from chrombench import MARKS
 from chrombench.data import simulate
 from chrombench.data.csvformat import read_split
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.evaluate import auroc
 
 from toydata import TOY  # noqa: E402

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from chrombench.data import simulate12
-from chrombench.data.store import load_task, parse_simremc
+from chrombench.data.layout import parse_simremc
+from chrombench.data.load import load_task
 from chrombench.errors import UnknownNameError
 from chrombench.evaluate import auroc
 from chrombench.explain.scoring import score_by_mechanism

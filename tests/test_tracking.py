@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from chrombench import results
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.engine.run import RunConfig, run_evaluations
 
 TOY = str(Path(__file__).with_name("engine_toy_models.py"))

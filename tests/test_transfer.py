@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from chrombench.cli import main
-from chrombench.data import store
+from chrombench.data import load
 from chrombench.engine.transfer import transfer_matrix
 from chrombench.evaluate import auroc
 from chrombench.models.contract import ChromModel
@@ -31,7 +31,7 @@ def test_the_diagonal_is_the_within_task_result(home):
     result = transfer_matrix("lr", TASKS, genes=GENES)
     assert result.model == "logistic-regression" and result.auroc.shape == (3, 3)
     assert np.isfinite(result.auroc).all() and 0.5 < result.off_diagonal_mean < 1
-    data = store.load_task("E112", genes=GENES)
+    data = load.load_task("E112", genes=GENES)
     direct = LogisticRegressionModel().fit(data.train, data.valid)
     assert result.auroc[1, 1] == auroc(data.test.y, direct.predict_proba(data.test.X)[:, 1])
     assert set(result.training) == set(TASKS) and all(t["converged"] for t in result.training.values())
@@ -44,11 +44,17 @@ class Peeker(ChromModel):
         self.seed = seed
 
     def fit(self, train, valid=None, on_epoch=None):
-        store.load_task("E123", genes=GENES)
+        load.load_task("E123", genes=GENES)
         return self
 
     def predict_proba(self, X):
         return np.full((len(X), 2), 0.5)
+
+    def _save_state(self, directory):
+        return {}  # nothing learned
+
+    def _load_state(self, directory, config):
+        pass
 
 
 def test_no_test_split_is_in_reach_while_models_fit(home):
@@ -76,7 +82,7 @@ class PeekingFineTuner(Peeker):
     fine_tunes = True
 
     def fine_tune(self, train, valid=None, on_epoch=None):
-        store.load_task("E003", genes=GENES)
+        load.load_task("E003", genes=GENES)
         return self
 
 
@@ -92,7 +98,7 @@ def test_fine_tune_pretrains_on_the_others_and_keeps_tests_out_of_reach(home, si
         assert all(0.5 < v <= 1 for v in result.auroc[target].values())
         assert set(result.training[target]) == {"scratch", "pretrain", "fine-tune"}
     # scratch is the ordinary within-task fit of the model's defaults
-    data = store.load_task("E112", genes=GENES)
+    data = load.load_task("E112", genes=GENES)
     direct = DeepChrome().fit(data.train, data.valid)
     assert result.auroc["E112"]["scratch"] == pytest.approx(auroc(data.test.y, direct.predict_proba(data.test.X)[:, 1]))
     with pytest.raises(ChrombenchError, match="E003"):  # the target's test split, while fine-tuning

@@ -16,12 +16,13 @@ from click.testing import CliRunner
 
 from chrombench import results
 from chrombench.cli import main
+from chrombench.data.layout import simremc_version
 from chrombench.leaderboard import validate as v
 from chrombench.leaderboard.submit import RecordingTrial, model_card, search_space_of, write_bundle
 from chrombench.tasks import get_suite
 
 QUICK = list(get_suite("quick").tasks)  # E003, E112, E123
-VERSION = __import__("chrombench.data.store", fromlist=["x"]).simremc_version()  # the simulator's current one
+VERSION = simremc_version()  # the simulator's current one
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +218,7 @@ def test_replaced_record_and_unreadable_manifest(tmp_path, records_factory):
 
 def test_real_registry_hashes_and_the_command_line(tmp_path, records_factory, home):
     """Hashes recomputed by the dataset registry (simremc, quick-suite genes); exit codes 0 and 1."""
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
 
     from real_bundles import honest_bundle
 
@@ -343,7 +344,7 @@ def test_records_outside_any_bundle_are_rejected(tmp_path, records_factory, reco
 
 
 def test_render_shows_only_the_bundles_that_validate(tmp_path, records_factory, home):
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
     from chrombench.leaderboard.render import render
 
     from real_bundles import honest_bundle

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from chrombench import results
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.evaluate import Evaluator
 from chrombench.leaderboard import validate as v
 from chrombench.leaderboard.pages import check_page
@@ -158,13 +158,13 @@ def test_rendering_escapes_hostile_names_for_csv_markdown_and_html(tmp_path, rec
 def test_rebuild_refits_random_cells_and_refuses_numbers_the_model_does_not_give(tmp_path, write_task_csvs):
     """A real run's bundle rebuilds within the tolerance; the same bundle with another model's
     predictions (resealed, every other check passing) is refused by the rebuild."""
-    from chrombench.data import store
+    from chrombench.data import importer
     from chrombench.engine.run import RunConfig, run_evaluations
     from chrombench.leaderboard.rebuild import SAME_PATH_TOLERANCE, rebuild
     from chrombench.leaderboard.submit import bundle_results
 
     write_task_csvs(tmp_path / "src", n_genes=60)
-    store.import_dataset(tmp_path / "src", "rebuildme")
+    importer.import_dataset(tmp_path / "src", "rebuildme")
     toy = str(Path(__file__).with_name("engine_toy_models.py")) + ":TinyLogistic"
     run_evaluations(RunConfig(models=[f"tiny={toy}"], tasks=["rebuildme"], seeds=[0, 1, 2], trials=0,
                               output_dir=tmp_path / "out", device="cpu"), progress=False)

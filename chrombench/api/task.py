@@ -1,9 +1,9 @@
 """``load_task``: one task as numpy arrays, a torch ``Dataset`` or a tidy pandas frame, for your own loop.
 
-Built on the store (``chrombench.data.store.load_task``): the same resolution of names (``E003``,
+Built on the data layer's ``chrombench.data.load.load_task``: the same resolution of names (``E003``,
 ``NAME``, ``NAME/TASK``), the same simulated, fetched, imported and built datasets, the same quick
 subsample and the same content hash the engine records. Train and valid are held in memory; the
-test split is reloaded from the store only when ``Task.read_test()`` is called, and every such call
+test split is reloaded from the cache only when ``Task.read_test()`` is called, and every such call
 is written to ``$CHROMBENCH_HOME/test-reads.jsonl``, so a record made later can say how often the
 test split was read before it. As with OGB, a loop of your own is honest by convention: fit on
 train, choose on valid, read test once.
@@ -79,7 +79,7 @@ class Task:
         return getattr(self, name)
 
     def read_test(self) -> Arrays:
-        """The test split, reloaded from the store (so it is not in memory before you ask), and the read
+        """The test split, reloaded from the cache (so it is not in memory before you ask), and the read
         written to ``$CHROMBENCH_HOME/test-reads.jsonl``. Read it once, after choosing on valid."""
         data = self._load()
         if data.dataset.content_hash != self.dataset.content_hash:
@@ -136,10 +136,10 @@ def load_task(name: str, suite: str | None = None, data: str | None = None) -> T
     ``data``: ``simremc`` (default), ``remc`` (after ``chrombench data fetch``) or an imported/built
     dataset. Errors name what is wrong and how to fix it.
     """
-    from ..data import store
+    from ..data.load import load_task, resolve_task
     from ..tasks import get_suite
 
-    ds, task = store.resolve_task(name, data)
+    ds, task = resolve_task(name, data)
     genes = None
     if suite is not None:
         spec = get_suite(suite)
@@ -149,7 +149,7 @@ def load_task(name: str, suite: str | None = None, data: str | None = None) -> T
         genes = dict(spec.genes) if spec.genes else None
 
     def load() -> TaskData:
-        return store.load_task(task, ds, genes=genes)
+        return load_task(task, ds, genes=genes)
 
     full = load()
     first = full.train
@@ -176,7 +176,7 @@ def _registry_facts(task: str) -> dict:
 
 
 def _journal_test_read(task: Task, when: str) -> None:
-    from ..data.store import home
+    from ..home import home
 
     line = json.dumps({"time": when, "dataset": task.dataset.name, "version": task.dataset.version,
                        "task": task.name, "genes": task.genes, "content_hash": task.dataset.content_hash,
@@ -188,7 +188,7 @@ def _journal_test_read(task: Task, when: str) -> None:
 def count_test_reads(content_hash: str) -> int:
     """How many times the test split with this content hash was read through ``Task.read_test()``
     under this ``$CHROMBENCH_HOME``."""
-    from ..data.store import home
+    from ..home import home
 
     path = home() / TEST_READS
     if not path.exists():

@@ -66,7 +66,7 @@ def data():
 
 
 def _parse_tasks(tasks: str | None, all_tasks: bool) -> list[str]:
-    from ..data.store import normalise_eid
+    from ..data.load import normalise_eid
     from ..errors import UnknownNameError
     from ..registry import suggest
     from ..tasks import all_specs
@@ -87,8 +87,9 @@ def _parse_tasks(tasks: str | None, all_tasks: bool) -> list[str]:
 
 
 def _dataset_info(name: str) -> dict:
-    """store.dataset_info, with a hint instead of "did you mean 'remc'" when remc is not fetched yet."""
-    from ..data.store import REMC, dataset_info, read_registry
+    """catalog.dataset_info, with a hint instead of "did you mean 'remc'" when remc is not fetched yet."""
+    from ..data.catalog import dataset_info, read_registry
+    from ..data.layout import REMC
 
     if name == REMC and REMC not in read_registry()["datasets"]:
         raise ChrombenchError("the real REMC archive has not been fetched yet; run "
@@ -178,7 +179,7 @@ def import_cmd(path, name, version, overwrite):
     """
     from tqdm.auto import tqdm
 
-    from ..data.store import import_dataset
+    from ..data.importer import import_dataset
 
     entry = import_dataset(path, name, version=version, overwrite=overwrite,
                            progress=lambda items: tqdm(items, desc="import", unit="task", disable=None))
@@ -336,7 +337,8 @@ def info(name, fmt):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def list_datasets(fmt):
     """All datasets: the simulator, the real archive if fetched, and imported ones."""
-    from ..data.store import REMC, SIMREMC, dataset_info, read_registry
+    from ..data.catalog import dataset_info, read_registry
+    from ..data.layout import REMC, SIMREMC
 
     sim = dataset_info(SIMREMC)
     reg = read_registry()["datasets"]
@@ -376,7 +378,8 @@ def export(dataset, tasks, quick, out_dir, overwrite):
     from .. import MARKS, N_BINS
     from ..data.arrays import SPLITS
     from ..data.csvformat import write_split
-    from ..data.store import SIMREMC, load_task, normalise_eid
+    from ..data.layout import SIMREMC
+    from ..data.load import load_task, normalise_eid
 
     if tasks:
         names = [t.strip() for t in tasks.split(",") if t.strip()]
@@ -422,7 +425,7 @@ def remove(name):
       chrombench data remove mine
       chrombench data remove remc
     """
-    from ..data.store import remove_dataset
+    from ..data.catalog import remove_dataset
 
     entry = remove_dataset(name)
     click.echo(f"Removed dataset {name!r} version {entry['version']} ({len(entry['tasks'])} task(s), dataset hash "

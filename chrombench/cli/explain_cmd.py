@@ -50,7 +50,7 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
       chrombench explain models/hmcrnn -t E003 --latent-task E112 --latent-task E123 -o explain/
     """
     from ..data.csvformat import read_unlabelled
-    from ..data.store import load_task
+    from ..data.load import load_task
     from ..errors import ChrombenchError
     from ..explain.report import explain_split, read_hactive
     from ..models.io import load_model
@@ -104,8 +104,9 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
         from pathlib import Path
 
         from ..explain.report import write_latent_by_cell_type
+        from ..models.contract import explains_of
 
-        if "latent" not in (getattr(model, "explains", None) or ()):
+        if "latent" not in explains_of(type(model)):
             raise ChrombenchError(f"--latent-task: {type(model).__name__} has no latent space (hm-crnn has)")
         if not task:
             raise click.UsageError("--latent-task goes with --task (the first cell type of the plot)")

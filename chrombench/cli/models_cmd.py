@@ -161,7 +161,7 @@ def train(model_name, task, dataset, suite, quick, params, epochs, batch_size, s
       chrombench train -m xgboost -t E116 --quick -o models/xgb
       chrombench train -m my_models.py:MyModel -t E003 -o models/mine
     """
-    from ..data.store import load_task
+    from ..data.load import load_task
     from ..engine.evaluation import TuningView, fit_sealed, predict_on
     from ..evaluate import auroc
     from ..models.registry import get_model_class

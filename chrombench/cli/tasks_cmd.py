@@ -55,7 +55,8 @@ def show_task(eid, fmt, dataset):
       chrombench tasks show E003
       chrombench tasks show E003 --data simremc@1.2   # + each planted mechanism's share of the ceiling
     """
-    from ..data.store import normalise_eid, parse_simremc
+    from ..data.layout import parse_simremc
+    from ..data.load import normalise_eid
 
     spec = get_spec(normalise_eid(eid) or eid)
     sim = parse_simremc(dataset) if dataset else None

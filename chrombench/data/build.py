@@ -290,13 +290,15 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
     """Build, check and register dataset ``spec.name`` (one task of the same name). Nothing reaches the
     store unless every input is valid and enough genes are left."""
     from .. import __version__
-    from . import store
     from .annotation import read_expression, read_genes
+    from .catalog import read_registry
+    from .importer import save_dataset
+    from .layout import validate_name
     from .tracks import open_track
 
     check_spec(spec)
-    store.validate_name(spec.name)
-    if spec.name in store.read_registry()["datasets"] and not overwrite:
+    validate_name(spec.name)
+    if spec.name in read_registry()["datasets"] and not overwrite:
         raise ChrombenchError(f"dataset {spec.name!r} is already in the store; pass --overwrite to replace it")
     for mark, path in spec.marks.items():
         if not Path(path).is_file():
@@ -342,9 +344,9 @@ def build_dataset(spec: BuildSpec, *, overwrite: bool = False, progress=None) ->
              "labels": {"median_expression": float(np.median(kept["expression"]))}}
     task_meta = {"window_bp": spec.window, "bin_bp": spec.window // spec.bins, "split": spec.split,
                  "origin": "chrombench data build"}
-    entry = store.save_dataset(spec.name, spec.version, {spec.name: (splits, task_meta)},
-                               source=f"build:{spec.annotation.name}+{len(spec.marks)} tracks", overwrite=True,
-                               extra={"build": build, "single_task": True})
+    entry = save_dataset(spec.name, spec.version, {spec.name: (splits, task_meta)},
+                         source=f"build:{spec.annotation.name}+{len(spec.marks)} tracks", overwrite=True,
+                         extra={"build": build, "single_task": True})
     return BuildResult(entry=entry, dropped=dropped, kept=len(kept), annotated=len(genes), empty=empty)
 
 

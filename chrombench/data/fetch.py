@@ -40,10 +40,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..safepath import quote
+from ..atomic import commit_dir, staging_dir
 from ..errors import ChecksumError, ChrombenchError, DataFormatError
-from . import store
+from ..home import home
+from ..safepath import quote
 from .arrays import SPLITS, Split
+from .catalog import dataset_hash, now, read_registry, registry_transaction
+from .layout import REMC, datasets_dir
+from .taskdir import write_task_dir
 
 DEFAULT_BASE_URL = "https://zenodo.org"
 BASE_URL_ENV = "CHROMBENCH_ZENODO_URL"
@@ -485,8 +489,8 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
     Nothing is registered, and no task folder is written, if a download fails.
     """
     version = str(record)
-    reg = store.read_registry()["datasets"]
-    old = reg.get(store.REMC) if reg.get(store.REMC, {}).get("version") == version else None
+    reg = read_registry()["datasets"]
+    old = reg.get(REMC) if reg.get(REMC, {}).get("version") == version else None
     already = [t for t in tasks if not force and old and t in old["tasks"]]
     todo = [t for t in tasks if t not in already]
     result = FetchResult(entry=old or {}, already=already)
@@ -496,11 +500,11 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
     base = base_url(base)
     rec = get_record(base, record)
     wanted, not_in_record = select_archives(rec, todo)
-    folder = store.home() / "downloads" / f"zenodo-{record}"
+    folder = home() / "downloads" / f"zenodo-{record}"
     paths = [download(f, folder, retries=retries, progress=progress) for f in wanted]
 
-    root = store.datasets_dir() / store.REMC / version
-    created = [d for d in (store.datasets_dir(), root.parent, root) if not d.exists()]
+    root = datasets_dir() / REMC / version
+    created = [d for d in (datasets_dir(), root.parent, root) if not d.exists()]
     staged: dict[str, Path] = {}
 
     def on_task(task, files):
@@ -508,9 +512,9 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
         if splits is None:
             result.unavailable[task] = reason
             return
-        stage = store.staging_dir(root / task)
+        stage = staging_dir(root / task, "staging")
         staged[task] = stage
-        result.fetched[task] = store.write_task_dir(
+        result.fetched[task] = write_task_dir(
             stage, splits, extra={"origin": f"zenodo:{record}", "files": {s: files[s][2] for s in SPLITS}})
         if warnings:
             result.warnings[task] = warnings
@@ -521,7 +525,7 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
         for task in not_in_record:
             result.unavailable[task] = f"no archive for it in Zenodo record {record}"
         for task, stage in staged.items():
-            store.commit_dir(stage, root / task, replace=True)
+            commit_dir(stage, root / task, replace=True)
     except BaseException:
         for stage in staged.values():
             shutil.rmtree(stage, ignore_errors=True)
@@ -541,15 +545,15 @@ def fetch_remc(tasks: list[str], *, base: str | None = None, record: int = RECOR
 def _register(rec: Record, base: str, root: Path, files: list[RemoteFile], result: FetchResult) -> dict:
     """Merge this fetch into the ``remc`` registry entry (fetching more tasks adds to it). The entry is
     re-read under the registry lock, so a fetch of other tasks that finished meanwhile is kept."""
-    with store.registry_transaction() as reg:
-        old = reg["datasets"].get(store.REMC)
+    with registry_transaction() as reg:
+        old = reg["datasets"].get(REMC)
         if old is not None and old.get("version") != str(rec.record):
             if not result.fetched:  # nothing usable came of another record: what was registered stays
                 return old
             old = None  # another record: a fresh entry, one dataset version never mixes records
         entry = dict(old) if old else {
-            "name": store.REMC, "version": str(rec.record), "source": f"zenodo:{rec.record}",
-            "created": store.now(), "path": str(root), "single_task": False, "tasks": {}, "unavailable": {},
+            "name": REMC, "version": str(rec.record), "source": f"zenodo:{rec.record}",
+            "created": now(), "path": str(root), "single_task": False, "tasks": {}, "unavailable": {},
             "warnings": {}, "files": {}}
         entry = {**entry, "tasks": dict(entry["tasks"]), "unavailable": dict(entry.get("unavailable", {})),
                  "warnings": dict(entry.get("warnings", {})), "files": dict(entry.get("files", {}))}
@@ -562,7 +566,7 @@ def _register(rec: Record, base: str, root: Path, files: list[RemoteFile], resul
             if task not in entry["tasks"]:
                 entry["unavailable"][task] = reason
         entry["files"].update({f.key: {"size": f.size, "md5": f.md5} for f in files})
-        entry.update(record=rec.record, record_version=rec.version, base_url=base, updated=store.now(),
-                     content_hash=store.dataset_hash({t: m["content_hash"] for t, m in entry["tasks"].items()}))
-        reg["datasets"][store.REMC] = entry
+        entry.update(record=rec.record, record_version=rec.version, base_url=base, updated=now(),
+                     content_hash=dataset_hash({t: m["content_hash"] for t, m in entry["tasks"].items()}))
+        reg["datasets"][REMC] = entry
     return entry

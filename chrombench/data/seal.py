@@ -2,14 +2,14 @@
 
 The engine seals a task while it tunes or fits a model on it (``run``, ``train``, ``transfer``,
 ``ablate``, ``submit``). Meanwhile chrombench's own ways to produce that task's test split refuse
-with ``ProtocolViolation``: ``store.load_task`` (by its resolved (dataset, task)), the simulator,
-``store.read_task_dir`` and ``csvformat.read_split`` (by what they read, see below), and reading
+with ``ProtocolViolation``: ``load.load_task`` (by its resolved (dataset, task)), the simulator,
+``taskdir.read_task_dir`` and ``csvformat.read_split`` (by what they read, see below), and reading
 predictions files that hold the sealed task's test genes. A ContextVar would not do: a model's fit
 may start threads.
 
 A folder is recognised by identity, never by its path's spelling: ``..``, symlinks and copies all
 lead to the same resolved folder or to the same test-split content. A seal records, for each sealed
-task, the resolved folders the store keeps it in, the digests of their test splits and a hash of
+task, the resolved folders the cache keeps it in, the digests of their test splits and a hash of
 each test gene ID (IDs, never labels: nothing here holds what it protects).
 
 This stops every path through chrombench; it cannot stop hostile code that opens the cache's files
@@ -40,7 +40,7 @@ _guards: dict[tuple[str, str], "Guard"] = {}
 class Guard:
     """What identifies a sealed task's test split wherever it turns up."""
 
-    folders: frozenset  # resolved task folders in the store
+    folders: frozenset  # resolved task folders in the cache
     digests: frozenset  # test-split content digests (task.json's and recomputed ones match)
     id_hashes: frozenset  # 64-bit hashes of the test gene IDs
 
@@ -54,7 +54,7 @@ def id_hashes(gene_ids) -> frozenset:
 
 
 def _guard_of(dataset: str, task: str) -> Guard:
-    from .store import task_folders  # the store knows where a (dataset, task) lives
+    from .catalog import task_folders  # the catalog knows where a (dataset, task) lives
 
     folders, digests, ids = set(), set(), set()
     for folder in task_folders(dataset, task):
@@ -74,7 +74,7 @@ def _guard_of(dataset: str, task: str) -> Guard:
 @contextlib.contextmanager
 def sealed(dataset: str, task: str):
     key = (dataset, task)
-    guard = _guard_of(dataset, task)  # before sealing: it reads the store's own files
+    guard = _guard_of(dataset, task)  # before sealing: it reads the cache's own files
     with _lock:
         _sealed[key] += 1
         _guards[key] = guard

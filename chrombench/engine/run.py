@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import results
-from ..data import store
+from ..atomic import atomic_write_text
+from ..data.layout import SIMREMC
+from ..data.load import load_task, resolve_task
 from ..errors import ChrombenchError, UnknownNameError
 from ..models.registry import MODELS, canonical, get_model_class, load_plugins, zoo_names
 from ..registry import suggest
@@ -44,7 +46,7 @@ class RunConfig:
     models: list[str] | None = None  # zoo names, module:Class / path.py:Class targets, or NAME=TARGET
     tasks: list[str] | None = None  # explicit tasks (full size unless ``genes``); None = the suite
     suite: str | None = None  # "quick" | "roadmap56"; quick when neither tasks nor suite is given
-    dataset: str = store.SIMREMC
+    dataset: str = SIMREMC
     trials: int | None = None
     timeout: float | None = None  # tuning budget in trial-seconds per (model, task)
     seeds: list[int] | None = None  # None: the suite's seed policy (explicit tasks: 0, 1, 2)
@@ -156,15 +158,15 @@ def plan(cfg: RunConfig) -> Plan:
             raise ChrombenchError(f"--genes cannot change suite {suite!r}'s genes ({s.genes or 'full size'}); leave "
                                   "--suite out to run explicit tasks at other sizes")
         refs, genes = list(cfg.tasks or s.tasks), s.genes
-        outside = [t for t in refs if store.resolve_task(t, cfg.dataset)[1] not in s.tasks]
+        outside = [t for t in refs if resolve_task(t, cfg.dataset)[1] not in s.tasks]
         if outside:
             raise ChrombenchError(f"task(s) {', '.join(outside)} are not part of suite {suite!r}")
     else:
         refs = list(cfg.tasks)
-    tasks = list(dict.fromkeys(store.resolve_task(t, cfg.dataset) for t in refs))
+    tasks = list(dict.fromkeys(resolve_task(t, cfg.dataset) for t in refs))
     for ds, task in tasks:  # real data must be there (memory-mapped: cheap); the simulator makes its own
-        if ds != store.SIMREMC:
-            store.load_task(task, ds)  # raises with how to fetch or import it
+        if ds != SIMREMC:
+            load_task(task, ds)  # raises with how to fetch or import it
     models, skipped = resolve_models(cfg.models or (list(s.models) if s is not None and s.models else None))
     if not models:
         raise ChrombenchError("no model could be loaded: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
@@ -285,8 +287,8 @@ def pair_lock(out: Path, ds: str, task: str, model: str, wait: bool):
 def _task_handle(ds: str, task: str, genes: dict | None) -> evaluation.TaskHandle:
     """Load the task once for its tuning view and identity; its test split is reloaded only when a
     seed's fit is done (so it is not in memory while models fit)."""
-    full = store.load_task(task, ds, genes=genes)
-    return evaluation.TaskHandle.of(full, lambda: store.load_task(task, ds, genes=genes))
+    full = load_task(task, ds, genes=genes)
+    return evaluation.TaskHandle.of(full, lambda: load_task(task, ds, genes=genes))
 
 
 def is_current(path: Path, data, best_params: dict | None = None) -> bool:
@@ -519,7 +521,7 @@ class PairRun:
     def _materialize(self, seed: int, payload: dict) -> None:
         """Write a finished seed (ours or another worker's) into the local output folder, atomically."""
         path = results.seed_path(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
-        store.atomic_write_text(path.with_name(f"seed-{seed}.predictions.csv"), payload["predictions"])
+        atomic_write_text(path.with_name(f"seed-{seed}.predictions.csv"), payload["predictions"])
         results.atomic_write_json(path, payload["record"])
 
     def _save_model(self, seed: int, model) -> None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data import store
+from ..data.layout import SIMREMC
+from ..data.load import load_task, resolve_task
 from ..data.arrays import Split
 from ..errors import ChrombenchError
 from ..evaluate import auroc
@@ -54,17 +55,17 @@ class TransferResult:
         return float(self.auroc[~np.eye(n, dtype=bool)].mean())
 
 
-def transfer_matrix(model: str, tasks: list[str], dataset: str = store.SIMREMC, genes: dict | None = None,
+def transfer_matrix(model: str, tasks: list[str], dataset: str = SIMREMC, genes: dict | None = None,
                     seed: int = 0, device: str | None = "auto", progress=None) -> TransferResult:
     """The zero-shot AUROC matrix of ``model`` (its defaults) over ``tasks``; ``progress(text)`` is told
     each step."""
     cls = get_model_class(model)
-    refs = [store.resolve_task(t, dataset) for t in tasks]
+    refs = [resolve_task(t, dataset) for t in tasks]
     say = progress or (lambda text: None)
     views, fitted, seconds, training, hashes = {}, {}, {}, {}, {}
     with contextlib.ExitStack() as seals:
         for ds, task in refs:  # train/valid in memory, then the task sealed: no test split while fitting
-            views[task] = evaluation.TuningView.of(store.load_task(task, ds, genes=genes))
+            views[task] = evaluation.TuningView.of(load_task(task, ds, genes=genes))
             hashes[task] = views[task].dataset.content_hash
             seals.enter_context(evaluation.sealed_test(ds, task))
         for k, (ds, task) in enumerate(refs):
@@ -79,7 +80,7 @@ def transfer_matrix(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
     matrix = np.full((len(refs), len(refs)), np.nan)
     for j, (ds, target) in enumerate(refs):  # only now, after every fit: the targets' test splits
         say(f"test {j + 1}/{len(refs)}: {target}")
-        test = store.load_task(target, ds, genes=genes).test
+        test = load_task(target, ds, genes=genes).test
         for i, (_, source) in enumerate(refs):
             matrix[i, j] = auroc(test.y, evaluation.predict_on(fitted[source], test))
     return TransferResult(model=canonical(model), dataset=refs[0][0], tasks=[t for _, t in refs], auroc=matrix,
@@ -122,7 +123,7 @@ def target_folds(tasks: list[str], folds: int | None) -> list[list[str]]:
     return [tasks[k::folds] for k in range(folds)]
 
 
-def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, genes: dict | None = None,
+def fine_tune_table(model: str, tasks: list[str], dataset: str = SIMREMC, genes: dict | None = None,
                     seed: int = 0, device: str | None = "auto", progress=None, folds: int | None = None) -> FineTuneResult:
     """For each target: scratch, pooled (pretrained on the others) and fine-tuned test AUROC. ``folds``:
     pretrain once per fold of targets (on every task outside the fold) instead of once per target."""
@@ -132,7 +133,7 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
     if not getattr(cls, "fine_tunes", False):
         raise ChrombenchError(f"{canonical(model)} cannot be fine-tuned (it does not go on training from fitted "
                               "weights); fine-tune mode takes a neural model, e.g. attentivechrome or deepchrome")
-    refs = [store.resolve_task(t, dataset) for t in tasks]
+    refs = [resolve_task(t, dataset) for t in tasks]
     names = [t for _, t in refs]
     say = progress or (lambda text: None)
     views, hashes, models, seconds, training = {}, {}, {}, {}, {}
@@ -151,7 +152,7 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
 
     with contextlib.ExitStack() as seals:
         for ds, task in refs:
-            views[task] = evaluation.TuningView.of(store.load_task(task, ds, genes=genes))
+            views[task] = evaluation.TuningView.of(load_task(task, ds, genes=genes))
             hashes[task] = views[task].dataset.content_hash
             seals.enter_context(evaluation.sealed_test(ds, task))
         groups = target_folds(names, folds)
@@ -170,7 +171,7 @@ def fine_tune_table(model: str, tasks: list[str], dataset: str = store.SIMREMC, 
                 models[target] = {"scratch": scratch, "pooled": pre, "fine-tuned": tuned}
     table = {}
     for (ds, target) in refs:  # only now, after every fit: the targets' test splits
-        test = store.load_task(target, ds, genes=genes).test
+        test = load_task(target, ds, genes=genes).test
         table[target] = {kind: auroc(test.y, evaluation.predict_on(m, test))
                          for kind, m in models[target].items()}
     return FineTuneResult(model=canonical(model), dataset=refs[0][0], tasks=names, auroc=table,

@@ -7,7 +7,8 @@
   baseline x0 = no reads, Riemann midpoint rule.
 - ``importance``: a tree or linear model's global importances mapped back onto (mark, bin).
 
-What a model must offer (duck-typed, so third-party models can join):
+Which methods a model offers follows from what it declares in ``explains`` (checked, with the
+methods each kind needs, when the model is resolved; ``chrombench.models.contract``):
 ``attention(X) -> (alpha, beta)`` for attention; ``prepare_inputs(X) -> torch.Tensor [n, 100, 5]``
 and ``logits_from_inputs(t) -> torch.Tensor [n]`` for the gradient methods;
 ``feature_importance_map() -> [5, 100]`` for importance.
@@ -23,26 +24,15 @@ METHODS = ("attention", "saliency", "integrated-gradients", "importance")
 
 
 def available_methods(model) -> list[str]:
-    """What the model declares it explains (``explains``, see chrombench.models.contract); a model
-    that declares nothing is asked for the methods themselves."""
-    declared = getattr(model, "explains", None)
-    if declared is not None:
-        out = ["attention"] if "attention" in declared else []
-        out += ["saliency", "integrated-gradients"] if "gradients" in declared else []
-        if "importance" in declared and model.feature_importance_map() is not None:
-            out.append("importance")
-        return out
-    out = []
-    if hasattr(model, "attention") and getattr(model, "has_attention", True):
-        out.append("attention")
-    if hasattr(model, "prepare_inputs") and hasattr(model, "logits_from_inputs"):
-        out += ["saliency", "integrated-gradients"]
-    if hasattr(model, "feature_importance_map"):
-        try:
-            if model.feature_importance_map() is not None:
-                out.append("importance")
-        except Exception:  # an unfitted or non-supporting model simply lacks the method
-            pass
+    """The methods of ``model``'s declared explanations (``contract.explains_of``); importance only
+    where the fitted model returns a map (``feature_importance_map()`` may say None)."""
+    from ..models.contract import explains_of
+
+    kinds = explains_of(type(model))
+    out = ["attention"] if "attention" in kinds else []
+    out += ["saliency", "integrated-gradients"] if "gradients" in kinds else []
+    if "importance" in kinds and model.feature_importance_map() is not None:
+        out.append("importance")
     return out
 
 

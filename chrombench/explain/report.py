@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import N_BINS
 from ..data.arrays import Split
+from ..models.contract import explains_of
 from . import plots
 from .methods import available_methods, explain
 from .scoring import activity_correlation, random_baseline, score_by_mechanism, score_interpretation
@@ -99,7 +100,7 @@ def explain_split(model, split: Split, out: str | Path, methods: list[str] | Non
                                       f"{', '.join(split.marks)}")
             info["hactive"] = activity_correlation(cells[:, list(split.marks).index("H3K4me3")], hactive, on)
         summary["methods"][method] = info
-    if "latent" in (getattr(model, "explains", None) or ()):
+    if "latent" in explains_of(type(model)):
         summary["latent"] = write_latent(model, split, out)
     if callable(getattr(model, "patterns", None)):  # PatternChrome: which patterns, on which mark, where
         summary["patterns"] = model.patterns()

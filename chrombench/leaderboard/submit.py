@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-import tempfile
 import time
 from pathlib import Path
 
@@ -168,14 +167,14 @@ def _gzip_copy(src: Path, dst: Path) -> None:
 def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: list[dict], card: dict,
                  command: str, overwrite: bool = False, smoke_test: bool = False) -> Path:
     """Write records, model card and manifest into ``bundle_dir`` atomically (stage, then rename)."""
+    from ..atomic import staging_dir
     from ..safepath import identifier, remove_tree, replace_dir, under
 
     bundle_dir = under(Path(bundle_dir).parent, identifier(Path(bundle_dir).name, "bundle name"), kind="bundle name")
     identifier(name, "model name")
     if (bundle_dir.exists() or bundle_dir.is_symlink()) and not overwrite:
         raise ChrombenchError(f"{bundle_dir} exists; pass --overwrite to replace the bundle")
-    bundle_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{bundle_dir.name}.", dir=bundle_dir.parent))
+    stage = staging_dir(bundle_dir)
     try:
         listed, predictions = {}, {}
         for rec in records:
@@ -220,7 +219,7 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
         results.atomic_write_json(stage / "model_card.json", card)
         (stage / "MODEL_CARD.md").write_text(model_card_markdown(card))
         results.atomic_write_json(stage / MANIFEST, manifest)
-        stage.chmod(0o755)  # mkdtemp makes it private
+        stage.chmod(0o755)  # a staging folder is private
         replace_dir(stage, bundle_dir, bundle_dir.parent)
     except BaseException:
         remove_tree(stage, bundle_dir.parent)

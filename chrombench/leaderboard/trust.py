@@ -49,7 +49,7 @@ SplitLookup = Callable[[str, str, "dict | None"], TrustedSplit]
 @functools.lru_cache(maxsize=64)
 def _registry_split(task: str, dataset: str, genes_key: tuple | None, home: str, entry_hash: str | None
                     ) -> TrustedSplit:  # home and entry_hash: a re-import or another CHROMBENCH_HOME is new data
-    from ..data.store import load_task
+    from ..data.load import load_task
 
     data = load_task(task, dataset, genes=dict(genes_key) if genes_key else None)
     labels = dict(zip(np.asarray(data.test.gene_ids).astype(str).tolist(), np.asarray(data.test.y).tolist()))
@@ -58,10 +58,11 @@ def _registry_split(task: str, dataset: str, genes_key: tuple | None, home: str,
 
 
 def registry_split(task: str, dataset: str, genes: dict | None) -> TrustedSplit:
-    from ..data import store
+    from ..data.catalog import read_registry
+    from ..home import home
 
-    entry = store.read_registry()["datasets"].get(dataset) or {}
-    return _registry_split(task, dataset, tuple(sorted(genes.items())) if genes else None, str(store.home()),
+    entry = read_registry()["datasets"].get(dataset) or {}
+    return _registry_split(task, dataset, tuple(sorted(genes.items())) if genes else None, str(home()),
                            entry.get("content_hash"))
 
 

@@ -82,7 +82,7 @@ def records_digest(digests) -> str:
 @functools.lru_cache(maxsize=None)
 def _registry_hash(task: str, dataset: str, genes_key: tuple | None, home: str, entry_hash: str | None
                    ) -> tuple[str, str]:  # home and entry_hash: a re-import or another CHROMBENCH_HOME is new data
-    from ..data.store import load_task
+    from ..data.load import load_task
 
     data = load_task(task, dataset, genes=dict(genes_key) if genes_key else None)
     return data.dataset.version, data.dataset.content_hash
@@ -91,13 +91,14 @@ def _registry_hash(task: str, dataset: str, genes_key: tuple | None, home: str, 
 def registry_hash(task: str, dataset: str, genes: dict | None) -> tuple[str, str]:
     """(version, content hash) of a task as the dataset registry has it now, ``genes`` subsampled.
 
-    For simremc this regenerates the task deterministically (cached on disk by the store and in
+    For simremc this regenerates the task deterministically (cached on disk by the data layer and in
     memory here), so the check costs a few seconds once per task.
     """
-    from ..data import store
+    from ..data.catalog import read_registry
+    from ..home import home
 
-    entry = store.read_registry()["datasets"].get(dataset) or {}
-    return _registry_hash(task, dataset, tuple(sorted(genes.items())) if genes else None, str(store.home()),
+    entry = read_registry()["datasets"].get(dataset) or {}
+    return _registry_hash(task, dataset, tuple(sorted(genes.items())) if genes else None, str(home()),
                           entry.get("content_hash"))
 
 

@@ -25,14 +25,14 @@ _UNREAD = object()  # an attribute the source does not state as a literal
 def describe(name: str) -> dict:
     """One row of ``models list``: name, family, parameters (None: data-dependent), description,
     citation, origin; ``available`` False (with the reason as description) when its code cannot load."""
-    from .registry import MODELS
+    from .registry import MODELS, get_model_class
 
     origin = MODELS.meta(name).get("origin", "zoo")
     entry = MODELS.target(name)
     try:
         attrs = read_declarations(entry) if isinstance(entry, str) else None
-        if attrs is None:
-            attrs = _imported_declarations(MODELS.get(name))
+        if attrs is None:  # imported after all: its declarations checked, as for any use
+            attrs = _imported_declarations(get_model_class(name))
     except Exception as exc:  # one broken or missing model must not take the listing down
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return {"name": name, "family": "", "parameters": None, "available": False,

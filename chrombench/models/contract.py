@@ -63,7 +63,7 @@ import json
 import os
 import re
 import sys
-import tempfile
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -172,6 +172,32 @@ _EXPLAIN_METHODS = {"attention": ("attention",), "gradients": ("prepare_inputs",
                     "importance": ("feature_importance_map",), "latent": ("latent",)}
 _TEXT = ("name", "family", "description", "citation")
 
+# what every model defines, and what each is for (the error for a class that lacks one says it)
+REQUIRED = {"fit": "train on (train, valid), calling on_epoch after each epoch",
+            "predict_proba": "raw counts [n, bins, marks] -> [n, 2] probabilities",
+            "_save_state": "write the learned state into a folder and return extra config entries (save())",
+            "_load_state": "read that state back (chrombench.models.io.load_model)"}
+
+
+def missing_methods(cls: type) -> list[str]:
+    """The required methods ``cls`` leaves undefined: a ``ChromModel``'s abstract ones; for a plain
+    class (no ``save()`` to serve), ``fit`` and ``predict_proba`` alone."""
+    if isinstance(cls, type) and issubclass(cls, ChromModel):
+        return [m for m in REQUIRED if m in getattr(cls, "__abstractmethods__", ())]
+    return [m for m in ("fit", "predict_proba") if not callable(getattr(cls, m, None))]
+
+
+def explains_of(cls: type) -> tuple[str, ...]:
+    """What ``chrombench explain`` may ask of ``cls``: its declared ``explains`` (checked when it is
+    resolved), else, for a class that declares nothing, what its methods offer; ``has_attention``
+    False leaves attention out."""
+    declared = getattr(cls, "explains", None)
+    if declared is not None:
+        return tuple(declared)
+    return tuple(kind for kind, methods in _EXPLAIN_METHODS.items()
+                 if all(callable(getattr(cls, m, None)) for m in methods)
+                 and (kind != "attention" or getattr(cls, "has_attention", True)))
+
 
 def check_declarations(cls: type, label: str | None = None) -> None:
     """Raise ``ModelDeclarationError`` naming the model (``label``, else the class) and the attribute
@@ -184,9 +210,11 @@ def check_declarations(cls: type, label: str | None = None) -> None:
     def bad(attr: str, why: str) -> ModelDeclarationError:
         return ModelDeclarationError(f"{who}: {attr} {why}")
 
-    for method in ("fit", "predict_proba"):
-        if not callable(getattr(cls, method, None)) or getattr(cls, method) is getattr(ChromModel, method):
-            raise ModelDeclarationError(f"{who}: defines no {method}(), which every model must")
+    missing = missing_methods(cls)
+    if missing:
+        why = "; ".join(f"{m}: {REQUIRED[m]}" for m in missing)
+        raise ModelDeclarationError(f"{who}: defines no {' or '.join(m + '()' for m in missing)}, which every model "
+                                    f"must ({why})")
     accepted = init_params(cls)
     for attr in _TEXT:
         if not isinstance(getattr(cls, attr, ""), str):
@@ -214,9 +242,11 @@ def check_declarations(cls: type, label: str | None = None) -> None:
         for kind in explains:
             if kind not in _EXPLAIN_METHODS:
                 raise bad("explains", f"has {kind!r}; it can hold {', '.join(EXPLAINS)}")
-            missing = [m for m in _EXPLAIN_METHODS[kind] if not callable(getattr(cls, m, None))]
-            if missing:
-                raise bad("explains", f"has {kind!r} but the class has no {' or '.join(missing)}()")
+            lacking = [m for m in _EXPLAIN_METHODS[kind] if not callable(getattr(cls, m, None))]
+            if lacking:
+                raise bad("explains", f"has {kind!r} but the class has no {' or '.join(lacking)}()")
+        if "attention" in explains and not getattr(cls, "has_attention", True):
+            raise bad("explains", "has 'attention' but has_attention is False; leave 'attention' out")
     tuning = getattr(cls, "tuning", None)
     if tuning is not None:
         if not isinstance(tuning, dict) or set(tuning) - {"quick", "full"}:
@@ -301,7 +331,11 @@ def validate_params(cls: type, params: dict, where: str = "") -> None:
             raise ChrombenchError(f"{cls.__name__} parameter {key} = {quote(value)}{at} is out of range: it must lie in {spec}")
 
 
-class ChromModel(BaseEstimator):
+class ChromModel(BaseEstimator, metaclass=ABCMeta):
+    """The base of every model: ``fit``, ``predict_proba``, ``_save_state`` and ``_load_state`` are
+    abstract (``REQUIRED`` says what each does); a class that leaves one out is refused by name when it
+    is resolved (``check_declarations``), and cannot be instantiated."""
+
     name: ClassVar[str] = ""
     family: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -314,7 +348,7 @@ class ChromModel(BaseEstimator):
     # the rest of the declarations (the table at the top says what each means)
     citation: ClassVar[str] = ""
     iterative: ClassVar[bool] = False
-    explains: ClassVar[tuple[str, ...] | None] = None  # None: found by the methods the model has
+    explains: ClassVar[tuple[str, ...] | None] = None  # None: found by the methods it has (explains_of)
     tuning: ClassVar[dict | None] = None  # {"quick": TuningBudget, "full": TuningBudget}
     # (bins, marks) a model is tied to (published weights, a fixed architecture); None: any shape,
     # read from the training data at fit (a task from `chrombench data build` may have other sizes)
@@ -324,11 +358,13 @@ class ChromModel(BaseEstimator):
     fine_tunes: ClassVar[bool] = False
 
     # -- the contract -------------------------------------------------------------------------
+    @abstractmethod
     def fit(self, train, valid=None, on_epoch: EpochCallback | None = None) -> "ChromModel":
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Train on ``train``; ``valid`` only for early stopping; ``on_epoch(epoch, metrics)`` after each epoch."""
 
+    @abstractmethod
     def predict_proba(self, X) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Raw counts ``[n, bins, marks]`` -> ``[n, 2]`` (P(off), P(on))."""
 
     @classmethod
     def search_space(cls, trial) -> dict[str, Any]:
@@ -375,18 +411,20 @@ class ChromModel(BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int8)
 
     # -- persistence --------------------------------------------------------------------------
+    @abstractmethod
     def _save_state(self, directory: Path) -> dict:
         """Write learned state into ``directory``; return extra JSON-able config entries."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def _load_state(self, directory: Path, config: dict) -> None:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Read back what ``_save_state`` wrote (``config``: the saved config.json)."""
 
     def save(self, path: str | os.PathLike) -> Path:
         """Save atomically into directory ``path`` (config.json + state files)."""
+        from ..atomic import staging_dir, swap_dir
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = staging_dir(path)
         try:
             extra = self._save_state(tmp)
             config = {
@@ -403,8 +441,6 @@ class ChromModel(BaseEstimator):
 
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        from ..atomic import swap_dir
-
         swap_dir(tmp, path)
         return path
 

@@ -1,0 +1,51 @@
+"""The simulator's cache: a simremc task is generated deterministically on first use, staged and
+renamed into ``layout.simremc_dir``; two processes generating the same task at once both finish,
+and the first rename wins."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import commit_dir, staging_dir
+from .layout import SIMREMC, SIMREMC_DEFAULT, parse_simremc, simremc_dir
+from .taskdir import write_task_dir
+
+
+def ensure_simulated(eid: str, seed: int = 0, version: str = SIMREMC_DEFAULT, split: str = "random") -> Path:
+    """Generate (once) and cache the simulated task ``eid``; returns its folder."""
+    from ..tasks import get_spec
+
+    spec = get_spec(eid)
+    parse_simremc(f"{SIMREMC}@{version}:{split}")  # raises, listing what exists
+    final = simremc_dir(eid, seed, version, split)
+    if (final / "task.json").exists():
+        return final
+    args = (eid, spec.group, spec.esc_like, spec.reported_deepchrome_auroc)
+    positions = None
+    if version == "1.1":
+        from .simulate import simulate_task
+
+        splits, truth = simulate_task(*args, seed=seed)
+    else:
+        from .simulate12 import simulate_task as simulate12
+
+        splits, truth, positions = simulate12(*args, seed=seed, split=split)
+    stage = staging_dir(final, "staging")
+    try:
+        extra = {"simulated": True, "seed": seed}
+        if version != "1.1":  # 1.1's task.json stays byte for byte as shipped
+            extra.update(simremc_version=version, split=split)
+        write_task_dir(stage, splits, truth, extra=extra)
+        if positions is not None:
+            np.savez(stage / "positions.npz", **{f"{s}_{k}": v for s, p in positions.items() for k, v in p.items()})
+        if truth.mechanisms:
+            np.savez_compressed(stage / "truth_mechanisms.npz",
+                                **{k: v.astype(np.float16) for k, v in truth.mechanisms.items()})
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    commit_dir(stage, final)
+    return final
