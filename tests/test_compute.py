@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from chrombench import results
-from chrombench.data.store import load_task
+from chrombench.data.load import load_task
 from chrombench.engine.run import RunConfig, run_evaluations
 
 ROOT = Path(__file__).resolve().parents[1]
