@@ -336,7 +336,9 @@ static void rows_product(float *out, const float *init, const float *w, size_t w
         float *o = out + (size_t)r0 * B;
         const float *in = init ? init + (size_t)r0 * B : NULL;
         const float *wr = w + (size_t)r0 * ws;
-        if (nr == ROWS) GENE_TILES(B, rows_tile(o, in, wr, ws, ROWS, dg, J, B, b0, nv, partial, m, 0)); /* a constant */
+        /* constant row counts keep the accumulators in registers (one row: dL/dx of a single input) */
+        if (nr == ROWS) GENE_TILES(B, rows_tile(o, in, wr, ws, ROWS, dg, J, B, b0, nv, partial, m, 0));
+        else if (nr == 1) GENE_TILES(B, rows_tile(o, in, wr, ws, 1, dg, J, B, b0, nv, partial, m, 0));
         else GENE_TILES(B, rows_tile(o, in, wr, ws, nr, dg, J, B, b0, nv, partial, m, 0));
     }
 }
