@@ -34,7 +34,8 @@ from pathlib import Path
 log = logging.getLogger("chrombench.native")
 
 SOURCES = tuple(sorted((Path(__file__).with_name("native")).glob("*.c")))
-ABI_VERSION = 12  # bump with any change to an entry point's arguments or meaning
+HEADERS = tuple(sorted((Path(__file__).with_name("native")).glob("*.h")))  # included by SOURCES: part of the build's hash
+ABI_VERSION = 13  # bump with any change to an entry point's arguments or meaning
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fPIC", "-shared", "-pthread", "-fno-math-errno", f"-DCB_ABI_VERSION={ABI_VERSION}")
 
 _INT, _LONG, _FLOAT, _PTR = ctypes.c_int, ctypes.c_long, ctypes.c_float, ctypes.c_void_p
@@ -42,6 +43,7 @@ _INT, _LONG, _FLOAT, _PTR = ctypes.c_int, ctypes.c_long, ctypes.c_float, ctypes.
 # entry point -> (return type, ((argument, type), ...)); every pointer is passed as a void pointer
 SIGNATURES: dict[str, tuple[type | None, tuple[tuple[str, type], ...]]] = {
     "cb_abi_version": (_INT, ()),
+    "cb_lstm_isa": (_INT, (("bits", _INT),)),
     "cb_prepare": (None, (("T", _INT), ("n", _INT), ("dirs", _INT), ("K", _INT), ("H", _INT), ("I", _INT),
                           ("B", _INT), ("x", _PTR), ("sn", _LONG), ("sb", _LONG), ("st", _LONG), ("si", _LONG),
                           ("W", _PTR), ("buf", _PTR), ("Wk", _PTR))),
@@ -74,9 +76,13 @@ def unavailable_reason() -> str | None:
 
 
 def isa() -> str | None:
-    """The instruction set the loaded kernels run (what result records carry in ``compute.isa``);
-    ``None`` when the library is not used."""
-    return "avx2" if available() else None
+    """The instruction set the loaded kernels run (what result records carry in ``compute.isa``):
+    ``native_lstm``'s run-time choice, AVX-512 or AVX2; ``None`` when the library is not used."""
+    if not available():
+        return None
+    from . import native_lstm  # the dispatcher lives beside the kernels' entry points; imported late to avoid a cycle
+
+    return native_lstm.isa()
 
 
 def function(name: str):
@@ -161,7 +167,8 @@ def _cpu_has_avx2_fma() -> bool:
 
 def _build(compiler: str, sources: dict[str, bytes]) -> Path:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    digest = hashlib.sha256(b"\0".join(sources.values()) + "\0".join(FLAGS).encode() + version.encode())
+    headers = b"\0".join(path.read_bytes() for path in HEADERS)
+    digest = hashlib.sha256(b"\0".join(sources.values()) + headers + "\0".join(FLAGS).encode() + version.encode())
     target = build_dir() / f"chrombench_native-{digest.hexdigest()[:16]}.so"
     if target.exists():
         return target

@@ -1,10 +1,14 @@
-"""The fused AVX2 LSTM kernels of ``native/lstm_kernel.c``, called through ``native_library``.
+"""The fused LSTM kernels of ``native/lstm_kernel.c``, called through ``native_library``.
 
 ``batched_lstm`` calls them inside the ``chrombench::lstm_pool`` operator: ``prepare`` (the operands),
 ``attend`` (the recurrence and its summary), ``backward`` (through both). Where the native library
 cannot be used ``available()`` is False and ``batched_lstm`` runs ``torch.nn.LSTM`` (the
 specification) instead, which computes the same function, only slower. ctypes releases the GIL during
 the calls, so Python threads (as the attribution methods use) run them in parallel.
+
+The kernels are built for AVX2 and for AVX-512 and run on the widest vectors the CPU has;
+``$CHROMBENCH_NATIVE_ISA`` (``avx2``, ``avx512``; ``auto`` or unset: the widest) overrides that,
+and ``isa()`` says which runs. Both compute the same function; their last bits differ.
 """
 
 from __future__ import annotations
@@ -24,6 +28,42 @@ def _ptr(t: torch.Tensor | None):
 
 
 _local = threading.local()
+
+ISAS = {"avx2": 256, "avx512": 512}  # the instruction sets the kernels are built for: vector bits
+ISA_VARIABLE = "CHROMBENCH_NATIVE_ISA"
+_isa_lock = threading.Lock()
+_isa_state: dict = {}  # "name" once the environment's choice is applied
+
+
+def isa() -> str:
+    """The instruction set the kernels run on: ``$CHROMBENCH_NATIVE_ISA`` if set, else the widest the CPU has."""
+    if "name" not in _isa_state:
+        with _isa_lock:
+            if "name" not in _isa_state:
+                wanted = os.environ.get(ISA_VARIABLE, "").strip().lower()
+                _isa_state["name"] = _choose(wanted) if wanted not in ("", "auto") else _current()
+    return _isa_state["name"]
+
+
+def use_isa(name: str) -> str:
+    """Run later kernel calls on ``name`` ("avx2" or "avx512"); returns the one in use before."""
+    before = isa()
+    with _isa_lock:
+        _isa_state["name"] = _choose(name)
+    return before
+
+
+def _choose(name: str) -> str:
+    if name not in ISAS:
+        raise ValueError(f"{ISA_VARIABLE}={name!r}: use one of auto, {', '.join(ISAS)}")
+    if function("cb_lstm_isa")(ISAS[name]) != ISAS[name]:
+        raise ValueError(f"{ISA_VARIABLE}={name!r}: this CPU (or its operating system) cannot run {name}")
+    return name
+
+
+def _current() -> str:
+    bits = function("cb_lstm_isa")(0)
+    return next(name for name, b in ISAS.items() if b == bits)
 
 
 def default_threads() -> int:
@@ -60,6 +100,7 @@ def prepare(x: torch.Tensor, W: torch.Tensor, buf: torch.Tensor, hidden: int, bi
     back to front) and return the kernels' weights ``Wk [D, 4H, K]`` from ``W [D, K, 4H]``."""
     n, B, T, I = x.shape
     D, K, G = W.shape
+    isa()  # the environment's choice applies before the first kernel runs
     Wk = W.new_empty(D, G, K)
     sn, sb, st, si = x.stride()
     function("cb_prepare")(T, n, 2 if bidirectional else 1, K, hidden, I, B, _ptr(x), sn, sb, st, si, _ptr(W), _ptr(buf),

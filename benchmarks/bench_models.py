@@ -13,7 +13,7 @@ Poisson counts of that shape instead):
   pass); prediction of 13,201 genes (the valid and test splits) against the naive model's
   prediction without autograd (at batch 16, as the reference evaluates, and at batch 1024);
   the same default-batch epoch and prediction on chrombench's nn.LSTM path (what runs
-  where the fused AVX2 kernels cannot be built); DeepChrome for comparison.
+  where the fused kernels cannot be built); DeepChrome for comparison.
 
 Also one epoch at quick size (the first 800 training genes, batch 128; the best of three).
 

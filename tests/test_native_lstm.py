@@ -1,4 +1,4 @@
-"""The fused AVX2 LSTM kernels compute what torch.nn.LSTM (the specification) computes, and fall back to it cleanly."""
+"""The fused LSTM kernels (AVX2 and AVX-512) compute what torch.nn.LSTM (the specification) computes, and fall back to it cleanly."""
 
 from __future__ import annotations
 
@@ -333,3 +333,80 @@ except n.NativeABIError as exc:
 def test_a_library_of_another_abi_version_is_an_error_not_a_fallback(native, tmp_path):
     result = _in_fresh_process(ABI_MISMATCH, tmp_path)
     assert result["raised"] and "ABI version" in result["raised"]
+
+
+def _cpu_flags() -> set:
+    try:
+        return set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return set()
+
+
+@pytest.fixture(params=["avx2", "avx512"])
+def isa(native, request):
+    """Each instruction set's kernels in turn (AVX-512 only where the CPU has it), then the default again."""
+    if request.param == "avx512" and "avx512f" not in _cpu_flags():
+        pytest.skip("the CPU has no AVX-512F")
+    before = native_lstm.use_isa(request.param)
+    yield request.param
+    native_lstm.use_isa(before)
+
+
+@pytest.mark.parametrize("shape", SHAPES[:5], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("mode", ["attention", "uniform", "last"])
+def test_the_inference_pass_gives_the_training_pass_outputs(isa, shape, mode):
+    """Validation and prediction run a pass that keeps nothing for a backward pass (and squashes with
+    fewer reciprocals): its summaries and weights are the training forward's to float rounding."""
+    n, B, T, I, H, bidirectional = shape
+    torch.manual_seed(7)
+    D = n * (2 if bidirectional else 1)
+    x = torch.poisson(torch.full((n, B, T, I), 3.0)).log1p() if I == 1 else torch.randn(n, B, T, I)
+    W = torch.randn(D, H + I + 1, 4 * H) * 0.3
+    context = torch.randn(n, (2 if bidirectional else 1) * H) * 0.3 if mode == "attention" else None
+    trained = bl.pooled_lstm_layer(x, W.clone().requires_grad_(True), H, bidirectional, mode, context)
+    assert trained[0].requires_grad  # the training pass ran: it kept the gates for a backward pass
+    with torch.inference_mode():
+        inferred = bl.pooled_lstm_layer(x, W, H, bidirectional, mode, context)
+    for name, a, b in zip(("summary", "weights"), inferred, trained):
+        assert a.shape == b.shape, name
+        if b.numel():
+            assert (a - b.detach()).abs().max().item() <= 1e-5, name
+
+
+def test_the_avx2_kernels_run_where_avx512_is_masked_off(isa, monkeypatch):
+    """The kernels of each instruction set compute the torch recurrence and its gradients (forced with
+    use_isa, as CHROMBENCH_NATIVE_ISA=avx2 does on a CPU that has AVX-512)."""
+    assert native_lstm.isa() == isa
+    torch.manual_seed(11)
+    x = torch.poisson(torch.full((5, 37, 40, 1), 3.0)).log1p()
+    W = torch.randn(10, 34, 128) * 0.3
+    context = torch.randn(5, 64) * 0.3
+    got = _pooled(x, W, context, 32, True, "attention", True, monkeypatch, threads=2)
+    want = _pooled(x, W, context, 32, True, "attention", False, monkeypatch)
+    for name, a, b in zip(["summary", "weights", "d_input", "d_weights", "d_context"], got, want):
+        assert (a - b).abs().max().item() <= 2e-5 * max(b.abs().max().item(), 1e-3), name
+
+
+ISA_CHOICE = """
+import json, torch
+from chrombench.baselines import batched_lstm as bl, native_lstm
+torch.manual_seed(0)
+x, W = torch.randn(2, 19, 12, 1), torch.randn(4, 18, 64) * 0.3
+try:
+    with torch.inference_mode():
+        rep, _ = bl.pooled_lstm_layer(x, W, 16, True, "uniform")
+    print(json.dumps({"isa": native_lstm.isa(), "rep": rep.flatten().tolist()}))
+except ValueError as exc:
+    print(json.dumps({"error": str(exc)}))
+"""
+
+
+@pytest.mark.slow  # fresh processes
+def test_the_environment_picks_the_instruction_set_and_a_bad_choice_is_named(native, tmp_path):
+    widest = _in_fresh_process(ISA_CHOICE, tmp_path)
+    assert widest["isa"] == ("avx512" if "avx512f" in _cpu_flags() else "avx2")  # the widest the CPU has
+    forced = _in_fresh_process(ISA_CHOICE, tmp_path, CHROMBENCH_NATIVE_ISA="avx2")
+    assert forced["isa"] == "avx2"
+    assert max(abs(a - b) for a, b in zip(widest["rep"], forced["rep"])) < 1e-5
+    wrong = _in_fresh_process(ISA_CHOICE, tmp_path, CHROMBENCH_NATIVE_ISA="sse9")
+    assert "CHROMBENCH_NATIVE_ISA='sse9'" in wrong["error"] and "avx2" in wrong["error"]
