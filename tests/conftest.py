@@ -15,6 +15,7 @@ import pytest
 from chrombench import N_BINS, N_MARKS
 from chrombench.data.arrays import SPLITS, Split
 from chrombench.data.csvformat import write_split
+from touched_modules import pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: F401 (--touched-modules)
 
 
 # One worker unless a test asks for more (--workers N): an extra worker is a fresh process, which
