@@ -117,7 +117,8 @@ def test_a_declared_smoke_test_gets_warnings_not_a_rejection(tmp_path, records_f
     assert all("smoke test: warning only" in w.reason for w in report.warnings)
 
 
-def test_roadmap56_bundles_need_one_seed_per_task_and_three_on_dev_tasks(tmp_path, records_factory):
+def test_roadmap56_bundles_need_one_seed_per_task_and_three_on_dev_tasks(tmp_path, records_factory,
+                                                                         synthetic_data_only):
     policy = lambda task: 3 if task in ROADMAP.dev_tasks else 1  # noqa: E731
     good = make_bundle(tmp_path / "a", records_factory, tasks=ROADMAP.tasks, seeds=policy, suite="roadmap56")
     report = v.validate_bundle(good, fake_registry())
