@@ -15,6 +15,7 @@ import pytest
 from chrombench import N_BINS, N_MARKS
 from chrombench.data.arrays import SPLITS, Split
 from chrombench.data.csvformat import write_split
+from touched_modules import pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: F401 (--touched-modules)
 
 
 # One worker unless a test asks for more (--workers N): an extra worker is a fresh process, which
@@ -194,6 +195,21 @@ def write_records(root: Path, records: list[dict], predictions: bool = False) ->
                 predictions_with_auroc(rec["metrics"]["test"]["auroc"]))
         paths.append(path)
     return paths
+
+
+@pytest.fixture
+def synthetic_data_only(monkeypatch):
+    """Validation's trusted-split checks (``leaderboard/trust.py``) told, without generating the registry's
+    tasks, what the registry would tell them about ``synthetic_records``: their content hashes name no
+    registered task's data, so the prediction-row and ceiling checks pass over them, as they would with the
+    real tasks. Generating those tasks (56 at full size for a roadmap56 bundle, ~60 s) changes nothing."""
+    from chrombench.leaderboard import trust
+
+    def lookup(task, dataset, genes_key, home, entry_hash):
+        return trust.TrustedSplit(version="stand-in", content_hash=f"stand-in registry: {dataset}/{task} is other data",
+                                  labels={}, oracle_auroc=None)
+
+    monkeypatch.setattr(trust, "_registry_split", lookup)
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ def test_the_engine_records_how_every_fit_ended(tmp_path, monkeypatch):
 
 # -- validation ----------------------------------------------------------------------------------------------
 
-def test_validate_refuses_unconverged_fits_naming_file_and_row(tmp_path, records_factory):
+def test_validate_refuses_unconverged_fits_naming_file_and_row(tmp_path, records_factory, synthetic_data_only):
     bundle = make_bundle(tmp_path, records_factory, training={"my-model": UNCONVERGED_FIT})
     report = v.validate_bundle(bundle, fake_registry())
     assert not report.ok
@@ -110,14 +110,15 @@ def test_validate_refuses_unconverged_fits_naming_file_and_row(tmp_path, records
     assert res.exit_code == 1 and "E112/seed-1.json" in res.output and "unconverged" in res.output
 
 
-def test_a_declared_smoke_test_gets_warnings_not_a_rejection(tmp_path, records_factory):
+def test_a_declared_smoke_test_gets_warnings_not_a_rejection(tmp_path, records_factory, synthetic_data_only):
     bundle = make_bundle(tmp_path, records_factory, training={"my-model": UNCONVERGED_FIT}, smoke_test=True)
     report = v.validate_bundle(bundle, fake_registry())
     assert report.ok and len(report.warnings) == 3 * 3
     assert all("smoke test: warning only" in w.reason for w in report.warnings)
 
 
-def test_roadmap56_bundles_need_one_seed_per_task_and_three_on_dev_tasks(tmp_path, records_factory):
+def test_roadmap56_bundles_need_one_seed_per_task_and_three_on_dev_tasks(tmp_path, records_factory,
+                                                                         synthetic_data_only):
     policy = lambda task: 3 if task in ROADMAP.dev_tasks else 1  # noqa: E731
     good = make_bundle(tmp_path / "a", records_factory, tasks=ROADMAP.tasks, seeds=policy, suite="roadmap56")
     report = v.validate_bundle(good, fake_registry())
@@ -137,7 +138,7 @@ def test_roadmap56_bundles_need_one_seed_per_task_and_three_on_dev_tasks(tmp_pat
     assert any("E047" in r.file and "content hash" in r.reason for r in v.validate_bundle(good, other).rejections)
 
 
-def test_a_duplicated_model_task_seed_is_refused(tmp_path, records_factory):
+def test_a_duplicated_model_task_seed_is_refused(tmp_path, records_factory, synthetic_data_only):
     bundle = make_bundle(tmp_path, records_factory)
     manifest = json.loads((bundle / "bundle.json").read_text())
     shutil.copy(bundle / "records/E003/seed-1.json", bundle / "records/E003/seed-1-again.json")

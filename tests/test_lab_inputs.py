@@ -269,12 +269,13 @@ def test_an_import_with_a_signed_count_writes_nothing(tmp_path, write_task_csvs,
     assert "Traceback" not in res.output and snapshot_home() == before
 
 
-# -- bigWig values that crashed the C library ------------------------------------------------------------------
+# -- bigWig values that can crash the C library ----------------------------------------------------------------
 
 @pytest.mark.parametrize("value,words", [(float("nan"), "NaN or infinite"), (float("inf"), "NaN or infinite"),
                                          (3e38, "3e+38 per base"), (5e9, "5e+09 per base"), (-1.0, "negative")])
 def test_a_bigwig_holding_nan_inf_or_huge_values_is_refused_without_crashing(inputs, tmp_path, value, words, home):
-    """Run as a process of its own: pyBigWig's header() used to end it with a segmentation fault."""
+    """Run as a process of its own: on such values pyBigWig's header() can end its process with a
+    segmentation fault, which in-process would take pytest down with it."""
     entries = {"chr1": [(1500, 1550, 2.0), (1600, 1610, value)], "chr2": [(100, 200, 0.5)], **filler_entries()}
     bad = write_bw(tmp_path / "bad.bw", entries)
     code = ("import sys; from chrombench.cli import main; sys.argv = ['chrombench'] + sys.argv[1:]; main()")
@@ -282,7 +283,7 @@ def test_a_bigwig_holding_nan_inf_or_huge_values_is_refused_without_crashing(inp
             "--annotation", str(inputs["gtf"]), "--expression", f"{inputs['expr']}:CELL", "--mark", f"H3K27ac={bad}"]
     res = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "CHROMBENCH_HOME": str(home)})
-    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])  # -11 was the segmentation fault
+    assert res.returncode == 2, (res.returncode, res.stderr[-2000:])  # -11: pyBigWig's segmentation fault
     assert str(bad) in res.stderr and words in res.stderr and "Traceback" not in res.stderr
     assert "hostile" not in catalog.read_registry()["datasets"]
 

@@ -93,7 +93,7 @@ def test_the_protocol_is_declared_not_probed():
     from chrombench.models.contract import ChromModel
     from chrombench.models.contract import DEFAULT_TUNING
 
-    class Legacy(ChromModel):  # written before the protocol: found by keyword name
+    class Legacy(ChromModel):  # declares nothing: its seed and device are found by keyword name
         def __init__(self, random_state: int = 0, device: str = "cpu"):
             self.random_state, self.device = random_state, device
 
