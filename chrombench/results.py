@@ -247,8 +247,8 @@ def summarize(seed_records: list[dict], tuning: dict | None = None) -> dict:
     first = seed_records[0]
     recs = sorted(seed_records, key=lambda r: r["seed"])
     metrics = {}
-    for split in recs[0]["metrics"]:
-        for metric in recs[0]["metrics"][split]:
+    for split in sorted(recs[0]["metrics"]):  # sorted: the same summary from records in memory or read back
+        for metric in sorted(recs[0]["metrics"][split]):
             vals = [float(r["metrics"][split][metric]) for r in recs]
             metrics[f"{split}_{metric}"] = {"mean": float(np.mean(vals)),
                                             "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
