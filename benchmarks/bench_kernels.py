@@ -122,7 +122,7 @@ def speed(args, old_lib) -> int:
     from chrombench.baselines import native_lstm
     from chrombench.baselines.attentivechrome import AttentiveChrome
     from chrombench.baselines.torch_trainer import _validate, transform_counts
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
 
     data = load_task("E003")
     variants = _variants(args.variants)
@@ -153,7 +153,7 @@ def speed(args, old_lib) -> int:
 
 
 def auroc(args, old_lib) -> int:
-    from chrombench.data.store import load_task
+    from chrombench.data.load import load_task
     from chrombench.evaluate import auroc as score
     from chrombench.models.registry import get_model_class
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chrombench.leaderboard.collect import read_predictions
+from chrombench.results import read_predictions
 
 SPEEDUP_TARGET = 1.25
 

@@ -9,14 +9,22 @@ record edited by hand after the run is detected.
 Layout under an output directory::
 
     results/<dataset>/<model>/<task>/seed-<k>.json
+    results/<dataset>/<model>/<task>/seed-<k>.predictions.csv   (bundles: .csv.gz)
     results/<dataset>/<model>/<task>/summary.json
+
+The predictions file of a seed (its test genes' ``gene_id,probability,label``) is written and read
+only here (``predictions_text``, ``write_predictions``, ``read_predictions``), so its name, columns
+and number format have one definition.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import functools
+import gzip
 import hashlib
+import io
 import json
 import os
 import platform
@@ -110,6 +118,112 @@ def summary_path(root: Path, dataset: str, model: str, task: str) -> Path:
     return record_dir(root, dataset, model, task) / "summary.json"
 
 
+# -- predictions ----------------------------------------------------------------------------------------
+# Bundles keep them gzipped (a full-size task's CSV is ~190 KB, ~80 KB gzipped; roadmap56 has 62 per model).
+PREDICTION_COLUMNS = ("gene_id", "probability", "label")
+PREDICTION_SUFFIXES = (".predictions.csv", ".predictions.csv.gz")
+
+
+def predictions_name(seed: int | str, gz: bool = False) -> str:
+    """``seed-<k>.predictions.csv`` (``.gz`` in bundles); ``seed="*"`` gives the glob of them."""
+    return f"seed-{seed}{PREDICTION_SUFFIXES[1] if gz else PREDICTION_SUFFIXES[0]}"
+
+
+def predictions_path(root: Path, dataset: str, model: str, task: str, seed: int) -> Path:
+    return record_dir(root, dataset, model, task) / predictions_name(seed)
+
+
+def find_predictions(record_path: str | Path | None, seed: int) -> Path | None:
+    """The predictions file beside the seed record at ``record_path`` (a bundle's gzipped one first)."""
+    if not record_path:
+        return None
+    for gz in (True, False):
+        candidate = Path(record_path).with_name(predictions_name(seed, gz))
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def predictions_text(gene_ids, probability, label=None) -> str:
+    """The file's text: a header, then one line per gene; no ``label`` column when ``label`` is None.
+
+    A real CSV (gene IDs with commas or quotes are quoted). Probabilities as ``repr``: the shortest text
+    that reads back as the same float, so a metric recomputed from the file (``leaderboard validate``)
+    is exactly the record's; 8 digits made ties that moved an AUROC by 1e-5."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if label is None:
+        writer.writerow(PREDICTION_COLUMNS[:2])
+        writer.writerows([str(g), repr(float(p))] for g, p in zip(gene_ids, probability))
+    else:
+        writer.writerow(PREDICTION_COLUMNS)
+        writer.writerows([str(g), repr(float(p)), int(y)] for g, p, y in zip(gene_ids, probability, label))
+    return buf.getvalue()
+
+
+def write_predictions(path: Path, gene_ids, probability, label=None) -> None:
+    atomic_write_text(path, predictions_text(gene_ids, probability, label))
+
+
+def predictions_table(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """The header (names stripped) and the rows of a predictions file, gzipped when its name ends in
+    ``.gz``. ``FileNotFoundError`` when there is none; ``ValueError`` naming the file when it is not
+    UTF-8 text (a BOM is allowed) or gzip."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if path.name.endswith(".gz") else raw).decode("utf-8-sig")
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # a damaged gzip stream is an OSError or EOFError
+        raise ValueError(f"{path}: not a UTF-8 text (or gzip) file ({exc})") from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    return ([h.strip() for h in rows[0]] if rows else []), rows[1:]
+
+
+def read_predictions(path: str | Path, by_gene: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gene_ids, probability, label) of a predictions file, sorted by gene id (so seeds line up gene by
+    gene) or, with ``by_gene=False``, in file order (row ``i`` is line ``i + 2``). ``ValueError`` names
+    the file and the line that does not parse.
+
+    Column indices and one pass over the rows: a render reads the roadmap56 bundles' ~11 million rows,
+    and a DictReader per row took ~1.4x as long (benchmarks/bench_read_predictions.py). float() is
+    kept: numpy's string casts are slower and are not the parser the records were checked with.
+    """
+    header, rows = predictions_table(path)
+    if not header:
+        raise ValueError(f"{path}: empty, expected a header {','.join(PREDICTION_COLUMNS)}")
+    missing = [c for c in PREDICTION_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}: no column {', '.join(missing)} in the header {','.join(header)}")
+    cols = [header.index(c) for c in PREDICTION_COLUMNS]
+    gi, pi, li = cols
+    try:
+        ids = np.array([r[gi] for r in rows], dtype=str)
+        prob = np.array([float(r[pi]) for r in rows], dtype=float)
+        label = np.array([int(float(r[li])) for r in rows], dtype=int)
+    except (IndexError, ValueError, OverflowError):  # find the line only now, so a good file is read in one pass
+        raise ValueError(f"{path}: {_first_bad_row(rows, len(header), cols)}") from None
+    from .data import seal  # an earlier seed's predictions hold the test labels of the task now fitted
+
+    seal.check_gene_ids(ids, f"reading {path}")
+    if not by_gene:
+        return ids, prob, label
+    order = np.argsort(ids, kind="stable")
+    return ids[order], prob[order], label[order]
+
+
+def _first_bad_row(rows: list[list[str]], width: int, cols: list[int]) -> str:
+    for i, r in enumerate(rows):
+        if len(r) <= max(cols):
+            return f"line {i + 2} has {len(r)} fields, the header {width}"
+        try:
+            float(r[cols[1]]), int(float(r[cols[2]]))
+        except (ValueError, OverflowError) as exc:
+            return f"line {i + 2}: {exc}"
+    return "a row does not parse"  # not reached: the caller's parse failed on one of these rows
+
+
 def read_records(*roots: Path, kind: str | None = None) -> list[dict]:
     """All records under ``roots`` (recursively), each with ``_path`` set to its file."""
     out = []
@@ -133,8 +247,8 @@ def summarize(seed_records: list[dict], tuning: dict | None = None) -> dict:
     first = seed_records[0]
     recs = sorted(seed_records, key=lambda r: r["seed"])
     metrics = {}
-    for split in recs[0]["metrics"]:
-        for metric in recs[0]["metrics"][split]:
+    for split in sorted(recs[0]["metrics"]):  # sorted: the same summary from records in memory or read back
+        for metric in sorted(recs[0]["metrics"][split]):
             vals = [float(r["metrics"][split][metric]) for r in recs]
             metrics[f"{split}_{metric}"] = {"mean": float(np.mean(vals)),
                                             "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,

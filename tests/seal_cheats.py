@@ -46,7 +46,7 @@ def steal(how: str) -> np.ndarray | None:
 
         return read_split(path).y
     if how == "predictions":  # an earlier seed's predictions file in the run's output folder
-        from chrombench.leaderboard.collect import read_predictions
+        from chrombench.results import read_predictions
 
         files = sorted(path.rglob("seed-*.predictions.csv"))
         return read_predictions(files[0])[2] if files else None

@@ -19,10 +19,7 @@ written; a refusal writes nothing.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import math
 import os
 from dataclasses import dataclass
@@ -38,7 +35,8 @@ from .task import Arrays, Task, count_test_reads, load_task
 
 OUTSIDE_NOTE = ("predictions from outside the engine: no code travels with them, so they cannot be rebuilt; "
                 "the test split was held out by convention")
-OPTIONAL_COLUMNS = ("label", "task", "dataset")
+REQUIRED_COLUMNS = results.PREDICTION_COLUMNS[:2]  # gene_id, probability
+OPTIONAL_COLUMNS = ("label", "task", "dataset")  # checked against the split and the task when present
 
 
 @dataclass(frozen=True)
@@ -56,22 +54,18 @@ def read_predictions_file(path: str | os.PathLike, split: Arrays, *, split_name:
     path = Path(path)
     where = f"{dataset}/{task}'s {split_name} split"
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
-        text = raw.decode("utf-8-sig")
+        header, rows = results.predictions_table(path)
     except FileNotFoundError:
         raise PredictionsError(f"{path}: no such file") from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise PredictionsError(f"{path}: not a UTF-8 text (or gzip) file ({exc})") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
-    header = next(rows, None)
+    except ValueError as exc:
+        raise PredictionsError(str(exc)) from None
     if not header:
         raise PredictionsError(f"{path}: empty; expected a header gene_id,probability[,label] and one line per gene")
-    header = [h.strip() for h in header]
-    missing = [c for c in ("gene_id", "probability") if c not in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise PredictionsError(f"{path}: line 1: no column {', '.join(missing)} in the header {','.join(header)} "
                                "(expected gene_id,probability[,label], as the engine writes)")
-    col = {c: header.index(c) for c in ("gene_id", "probability", *OPTIONAL_COLUMNS) if c in header}
+    col = {c: header.index(c) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in header}
     index = {g: i for i, g in enumerate(split.gene_ids.tolist())}
     prob = np.full(len(split), np.nan)
     seen: dict[str, int] = {}
@@ -128,26 +122,12 @@ def read_predictions_file(path: str | os.PathLike, split: Arrays, *, split_name:
     return Predictions(path=path, probability=prob)
 
 
-def predictions_csv(gene_ids, probability, label) -> str:
-    """The engine's predictions format: ``gene_id,probability,label``, probabilities as ``repr`` (the
-    shortest text that reads back as the same float, so the validator recomputes the same metrics)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["gene_id", "probability", "label"])
-    writer.writerows([str(g), repr(float(p)), int(y)] for g, p, y in zip(gene_ids, probability, label))
-    return buf.getvalue()
-
-
 def write_predictions(path: str | os.PathLike, gene_ids, probability) -> Path:
     """Write your loop's test predictions as ``gene_id,probability`` (the input of ``chrombench record``)."""
     ids, p = np.asarray(gene_ids).astype(str), np.asarray(probability, dtype=np.float64).reshape(-1)
     if len(ids) != len(p):
         raise PredictionsError(f"{len(ids)} gene IDs but {len(p)} probabilities")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["gene_id", "probability"])
-    writer.writerows([g, repr(float(x))] for g, x in zip(ids, p))
-    results.atomic_write_text(Path(path), buf.getvalue())
+    results.write_predictions(Path(path), ids, p)
     return Path(path)
 
 
@@ -188,14 +168,14 @@ def record_predictions(predictions: str | os.PathLike, task: str | Task, *, seed
         v = read_predictions_file(valid_predictions, task.valid, split_name="valid", task=task.name, dataset=ds.name)
         metrics["valid"] = evaluator.eval({"y_true": task.valid.y, "y_pred": v.probability})
     folder = results.record_dir(Path(out_dir), ds.name, model_name, task.name)
-    seed_file = folder / f"seed-{seed}.json"
+    seed_file = results.seed_path(Path(out_dir), ds.name, model_name, task.name, seed)
     engine = [p for p in folder.glob("seed-*.json") if not results.is_outside(_read(p))]
     if engine:
         raise ChrombenchError(f"{folder} holds results of the engine for a model named {model_name!r}; choose "
                               "another --model-name or --out")
     if seed_file.exists() and not overwrite:
         raise ChrombenchError(f"{seed_file} exists; pass --overwrite to replace seed {seed}")
-    csv_text = predictions_csv(test.gene_ids, checked.probability, test.y)
+    csv_text = results.predictions_text(test.gene_ids, checked.probability, test.y)
     record = results.seal({
         "kind": "seed",
         "model": {"name": model_name, "family": family, "params": results._plain(dict(params or {})),
@@ -223,7 +203,7 @@ def record_predictions(predictions: str | os.PathLike, task: str | Task, *, seed
                               f"{'without' if 'valid' in metrics else 'with'} valid predictions; record every seed "
                               "of a task the same way (with or without --valid)")
     summary = _summary([record, *others])
-    results.atomic_write_text(folder / f"seed-{seed}.predictions.csv", csv_text)
+    results.atomic_write_text(folder / results.predictions_name(seed), csv_text)
     results.atomic_write_json(seed_file, record)
     results.atomic_write_json(folder / "summary.json", summary)
     return seed_file

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -238,6 +236,7 @@ def predict(model_dir, input_csv, out, device, trust_code):
       chrombench import-weights E003_attchrome_avgAUC_model.pt -o models/ref-E003
       chrombench predict models/ref-E003 genes.csv -o preds.csv
     """
+    from .. import results
     from ..data.csvformat import UNLABELLED, read_unlabelled
     from ..evaluate import auroc
     from ..models.io import load_model
@@ -252,23 +251,11 @@ def predict(model_dir, input_csv, out, device, trust_code):
                               f"layout ({', '.join(split.marks)})")
     proba = model.predict_proba(split.X)[:, 1]
     labelled = not (split.y == UNLABELLED).any()
-    _write_predictions(Path(out), split.gene_ids, proba, split.y if labelled else None)
+    results.write_predictions(Path(out), split.gene_ids, proba, split.y if labelled else None)
     msg = f"wrote {len(proba)} predictions to {out}"
     if labelled and 0 < int(split.y.sum()) < len(split.y):
         msg += f"; AUROC against the input's labels {auroc(split.y, proba):.4f}"
     click.echo(msg)
-
-
-def _write_predictions(path: Path, gene_ids, proba, labels=None) -> None:
-    """gene_id, probability (and label, when the input had one), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["gene_id", "probability"] + (["label"] if labels is not None else []))
-        for k, (gene, p) in enumerate(zip(gene_ids, proba)):
-            writer.writerow([str(gene), f"{float(p):.9g}"] + ([int(labels[k])] if labels is not None else []))
-    os.replace(tmp, path)
 
 
 # -- import-weights ------------------------------------------------------------------------------

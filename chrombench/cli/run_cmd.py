@@ -79,7 +79,7 @@ def budget_options(fn):
 
 def make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
                 overwrite_strategy, device):
-    from ..engine.run import RunConfig
+    from ..engine.plan import RunConfig
 
     return RunConfig(models=list(models) or None, tasks=list(tasks) or None, suite=suite, dataset=dataset,
                      trials=trials, timeout=timeout, seeds=parse_seeds(seeds) if seeds is not None else None, storage=storage,

@@ -146,9 +146,13 @@ def schema_lock(url: str):
 
 
 class Coordinator:
-    def __init__(self, url: str, heartbeat_interval: float = 10.0, grace_period: float = 60.0):
+    """The claims table and the study locks. ``engine``: the Optuna storage's own (``RDBStorage.engine``),
+    so that a run holds one connection pool to its database, not two."""
+
+    def __init__(self, url: str, heartbeat_interval: float = 10.0, grace_period: float = 60.0,
+                 engine: sa.Engine | None = None):
         self.url = url
-        self.engine = sa.create_engine(url, **engine_kwargs(url))
+        self.engine = engine if engine is not None else sa.create_engine(url, **engine_kwargs(url))
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.worker = CURRENT_WORKER

@@ -10,8 +10,11 @@
 - ``create_local_storage``: a default SQLite store is made under a temporary name and renamed into
   place (``tracking.create_sqlite_atomically``), so a kill while its tables are made leaves nothing a
   rerun trips over.
+- ``pair_lock``: workers on one output folder split whole (model, task) pairs; an exclusive ``flock``
+  per pair says who holds one.
 - ``clean_leftovers``: staging folders and temporary files of a killed save, removed by the run that
   holds the (model, task) pair.
+- ``models_dir`` / ``model_dir``: where each seed's fitted model is saved.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -87,14 +91,40 @@ def create_local_storage(url: str, make_tables) -> None:
         create_sqlite_atomically(db, make_tables)
 
 
+@contextlib.contextmanager
+def pair_lock(out: Path, dataset: str, task: str, model: str, wait: bool):
+    """An exclusive ``flock`` on this (model, task) in the output folder; yields whether we hold it.
+
+    The kernel drops it when its holder dies, so a killed worker never blocks the others."""
+    path = Path(out) / "locks" / dataset / f"{re.sub(r'[^A-Za-z0-9_.@+-]', '_', model)}__{task}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def models_dir(out: Path, dataset: str, model: str, task: str) -> Path:
+    safe = model.replace("/", "_").replace(":", "_")
+    return Path(out) / "models" / dataset / safe / task
+
+
+def model_dir(out: Path, dataset: str, model: str, task: str, seed: int) -> Path:
+    return models_dir(out, dataset, model, task) / f"seed-{seed}"
+
 
 def clean_leftovers(out: Path, dataset: str, model: str, task: str) -> None:
     """Remove what a killed save left for this pair: staging folders (``.seed-0.xxxx``) beside saved
     models, temporary files (``.seed-0.json.xxxx``) beside records. Only hidden names, only here."""
     from .. import results
 
-    safe = model.replace("/", "_").replace(":", "_")
-    folders = [Path(out) / "models" / dataset / safe / task, results.record_dir(out, dataset, model, task)]
+    folders = [models_dir(out, dataset, model, task), results.record_dir(out, dataset, model, task)]
     for folder in folders:
         if not folder.is_dir() or folder.is_symlink():
             continue

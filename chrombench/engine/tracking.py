@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -262,35 +263,46 @@ class Tracker:
                 f"\"{json.dumps(t['params'], sort_keys=True).replace(chr(34), chr(39))}\"\n" for t in trials))
             self.log_dir(run_id, Path(tmp), "tuning")
 
-    def log_attention(self, run_id: str, model, X: np.ndarray, y: np.ndarray) -> bool:
-        """Mean alpha (mark x bin) and beta (mark) over ON and OFF test genes, as CSV and PNG."""
-        from ..explain.methods import available_methods
-
-        if "attention" not in available_methods(model):
-            return False
-        alpha, beta = model.attention(X)
-        alpha, beta = np.asarray(alpha, np.float64), np.asarray(beta, np.float64)
-        from .. import MARKS
-
-        marks = model.input_marks() if hasattr(model, "input_marks") else MARKS  # the task's mark names
-
+    def log_attention(self, run_id: str, maps: "AttentionMaps") -> None:
+        """``attention_by_class``'s means as CSV and PNG under ``attention/``."""
         with tempfile.TemporaryDirectory() as tmp:
             rows = ["class,mark,bin,mean_alpha"]
             brow = ["class,mark,mean_beta"]
-            means = {}
-            for label, cls in ((1, "ON"), (0, "OFF")):
-                sel = np.asarray(y) == label
-                if not sel.any():
-                    continue
-                a, b = alpha[sel].mean(axis=0), beta[sel].mean(axis=0)
-                means[cls] = (a, b)
-                rows += [f"{cls},{marks[j]},{t + 1},{a[j, t]:.6g}" for j in range(a.shape[0]) for t in range(a.shape[1])]
-                brow += [f"{cls},{marks[j]},{b[j]:.6g}" for j in range(b.shape[0])]
+            for cls, (a, b) in maps.means.items():
+                rows += [f"{cls},{maps.marks[j]},{t + 1},{a[j, t]:.6g}" for j in range(a.shape[0])
+                         for t in range(a.shape[1])]
+                brow += [f"{cls},{maps.marks[j]},{b[j]:.6g}" for j in range(b.shape[0])]
             (Path(tmp) / "alpha_by_class.csv").write_text("\n".join(rows) + "\n")
             (Path(tmp) / "beta_by_class.csv").write_text("\n".join(brow) + "\n")
-            plot_attention(means, Path(tmp) / "attention.png", marks)
+            plot_attention(maps.means, Path(tmp) / "attention.png", maps.marks)
             self.log_dir(run_id, Path(tmp), "attention")
-        return True
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Mean alpha (mark x bin) and beta (mark) of a model over its ON and OFF test genes."""
+
+    means: dict  # "ON"/"OFF" -> (alpha [marks, bins], beta [marks])
+    marks: tuple
+
+
+def attention_by_class(model, X: np.ndarray, y: np.ndarray) -> AttentionMaps | None:
+    """The model's attention averaged over the ON and over the OFF genes of ``X`` (None for a model
+    without ``attention``)."""
+    from .. import MARKS
+    from ..explain.methods import available_methods
+
+    if "attention" not in available_methods(model):
+        return None
+    alpha, beta = model.attention(X)
+    alpha, beta = np.asarray(alpha, np.float64), np.asarray(beta, np.float64)
+    means = {}
+    for label, cls in ((1, "ON"), (0, "OFF")):
+        sel = np.asarray(y) == label
+        if sel.any():
+            means[cls] = (alpha[sel].mean(axis=0), beta[sel].mean(axis=0))
+    marks = model.input_marks() if hasattr(model, "input_marks") else MARKS  # the task's mark names
+    return AttentionMaps(means=means, marks=tuple(marks))
 
 
 def _param_str(v) -> str:

@@ -234,9 +234,8 @@ def _tell(study, trial, state: TrialState, value: float | None = None) -> None:
         log.warning("could not record trial %d of %s: %s", trial.number, study.study_name, exc)
 
 
-def tuning_report(study: optuna.Study, budget: Budget) -> dict:
-    """The record's ``tuning`` block: budget, what was spent, and the winner."""
-    trials = study.get_trials(deepcopy=False)
+def tuning_report(trials: list, budget: Budget) -> dict:
+    """The record's ``tuning`` block from a finished study's ``trials``: budget, what was spent, and the winner."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
     return {
@@ -253,20 +252,20 @@ def tuning_report(study: optuna.Study, budget: Budget) -> dict:
     }
 
 
-def best_params(study: optuna.Study, model_cls: type, budget: Budget) -> dict:
+def best_params(trials: list, model_cls: type, budget: Budget, study_name: str) -> dict:
     """The winning trial's ``__init__`` kwargs, rebuilt exactly through the model's own search space.
 
     With a budget of zero trials nothing is tuned: the model's defaults, with the budget's held and
     fixed values, are what every task refits (a suite that holds hyperparameters fixed)."""
     if budget.trials == 0:
         return {**budget.held, **budget.overrides}
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
-        raise ChrombenchError(f"no trial of {study.study_name} completed; nothing to refit")
+        raise ChrombenchError(f"no trial of {study_name} completed; nothing to refit")
     best = max(complete, key=lambda t: t.value)
     return {**model_cls.search_space(optuna.trial.FixedTrial(best.params, number=best.number)), **budget.overrides}
 
 
-def trial_table(study: optuna.Study, finished_only: bool = True) -> list[dict]:
+def trial_table(trials: list, finished_only: bool = True) -> list[dict]:
     return [{"number": t.number, "state": t.state.name, "value": t.value, "duration_s": _duration(t),
-             "params": t.params} for t in study.get_trials(deepcopy=False) if t.state in FINISHED or not finished_only]
+             "params": t.params} for t in trials if t.state in FINISHED or not finished_only]

@@ -10,7 +10,6 @@ hash); a record measured on other data is left out and listed.
 
 from __future__ import annotations
 
-import csv
 import math
 import shlex
 from collections import defaultdict
@@ -23,10 +22,6 @@ from .. import results
 from . import stats
 
 REFERENCE_MODEL = "deepchrome"  # "wins" are counted against it, as in the AttentiveChrome paper
-# Where a per-gene predictions CSV (gene_id, probability, label) may sit beside seed-<k>.json.
-# Bundles keep them gzipped (a full-size task's CSV is ~190 KB, ~80 KB gzipped; roadmap56 has 62 per model).
-PREDICTION_NAMES = ("seed-{k}.predictions.csv", "seed-{k}.predictions.csv.gz", "seed-{k}-predictions.csv",
-                    "predictions-seed-{k}.csv")
 CI_BOOTSTRAP = "bootstrap over test genes"
 CI_SEEDS = "t-interval over seeds"
 OUTSIDE_ENGINE = "predictions from outside the engine: no code travels with them, so they cannot be rebuilt"
@@ -369,9 +364,9 @@ def _or_inf(x: float) -> float:
 
 def _confidence_interval(values: list[float], seed_recs: list[dict], n_boot: int):
     """Bootstrap over genes when every seed left a predictions CSV, else a t-interval over seeds."""
-    preds = [find_predictions(r) for r in seed_recs] if n_boot > 0 else []
+    preds = [results.find_predictions(r.get("_path"), r["seed"]) for r in seed_recs] if n_boot > 0 else []
     if preds and all(p is not None for p in preds):
-        loaded = [read_predictions(p) for p in preds]
+        loaded = [results.read_predictions(p) for p in preds]
         ids0, y0 = loaded[0][0], loaded[0][2]
         if all(np.array_equal(ids, ids0) and np.array_equal(y, y0) for ids, _, y in loaded):
             lo, hi = stats.bootstrap_auroc_ci(y0, np.stack([p for _, p, _ in loaded]), n_boot=n_boot)
@@ -379,51 +374,3 @@ def _confidence_interval(values: list[float], seed_recs: list[dict], n_boot: int
                 return (lo, hi), CI_BOOTSTRAP
     lo, hi = stats.seed_ci(values)
     return ((lo, hi), CI_SEEDS) if np.isfinite(lo) else ((math.nan, math.nan), None)
-
-
-def find_predictions(seed_record: dict) -> Path | None:
-    path = seed_record.get("_path")
-    if not path:
-        return None
-    for pattern in PREDICTION_NAMES:
-        candidate = Path(path).with_name(pattern.format(k=seed_record["seed"]))
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-PREDICTION_COLUMNS = ("gene_id", "probability", "label")
-
-
-def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(gene_ids, probability, label) sorted by gene id, so seeds line up gene by gene.
-
-    csv.reader with column indices, read in one pass: a render reads the roadmap56 bundles' ~11 million
-    rows, and a DictReader per row took ~1.4x as long (benchmarks/bench_read_predictions.py). float() is
-    kept: numpy's string casts are slower and are not the parser the records were checked with.
-    """
-    import gzip
-
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{path}: empty, expected a header {','.join(PREDICTION_COLUMNS)}")
-        missing = [c for c in PREDICTION_COLUMNS if c not in header]
-        if missing:
-            raise KeyError(f"{path}: no column {', '.join(missing)} in the header {','.join(header)}")
-        gi, pi, li = (header.index(c) for c in PREDICTION_COLUMNS)
-        rows = list(reader)
-    try:
-        ids = np.array([r[gi] for r in rows], dtype=str)
-        prob = np.array([float(r[pi]) for r in rows], dtype=float)
-        label = np.array([int(float(r[li])) for r in rows], dtype=int)
-    except IndexError:  # a short row: find it only now, so a good file is read in one pass
-        i, r = next((i, r) for i, r in enumerate(rows) if len(r) <= max(gi, pi, li))
-        raise ValueError(f"{path}: line {i + 2} has {len(r)} fields, the header {len(header)}") from None
-    from ..data import seal  # an earlier seed's predictions hold the test labels of the task now fitted
-
-    seal.check_gene_ids(ids, f"reading {path}")
-    order = np.argsort(ids, kind="stable")
-    return ids[order], prob[order], label[order]

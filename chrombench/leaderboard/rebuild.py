@@ -74,7 +74,7 @@ class Rebuilt(NamedTuple):
 def rebuild_one(rec: dict, manifest: dict, device: str | None = "cpu") -> Rebuilt:
     """Refit ``rec``'s model, parameters and seed on its task: its test AUROC and compute path."""
     from ..engine import evaluation as protocol
-    from ..engine.run import _task_handle
+    from ..engine.run import task_handle
     from ..models.registry import get_model_class
 
     from .validate import suite_of
@@ -82,7 +82,7 @@ def rebuild_one(rec: dict, manifest: dict, device: str | None = "cpu") -> Rebuil
     model = rec["model"]
     cls = get_model_class(model.get("target") or model["name"])
     genes = rec["task"].get("genes") or suite_of(manifest).genes
-    handle = _task_handle(rec["dataset"]["name"], rec["task"]["name"], genes)
+    handle = task_handle(rec["dataset"]["name"], rec["task"]["name"], genes)
     if handle.dataset.content_hash != rec["dataset"]["content_hash"]:
         raise ChrombenchError(f"the registry's {rec['dataset']['name']}/{rec['task']['name']} is not the data of the record")
     out = protocol.evaluate_seed(cls, dict(model.get("params") or {}), handle, int(rec["seed"]), device)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import __version__, results
 from ..errors import ChrombenchError
-from .collect import OUTSIDE_ENGINE, find_predictions
+from .collect import OUTSIDE_ENGINE
 from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, _sha256, records_digest
 
 SUBMISSIONS = Path("leaderboards/submissions")
@@ -188,9 +188,9 @@ def write_bundle(bundle_dir: Path, name: str, target: str, suite: str, records: 
             rel = f"{RECORDS_DIR}/{task}/{fname}"
             results.atomic_write_json(stage / rel, sealed)
             listed[rel] = sealed["digest"]
-            preds = find_predictions(rec) if rec["kind"] == "seed" else None
+            preds = results.find_predictions(rec.get("_path"), rec["seed"]) if rec["kind"] == "seed" else None
             if preds is not None:
-                prel = f"{RECORDS_DIR}/{task}/seed-{sealed['seed']}.predictions.csv.gz"
+                prel = f"{RECORDS_DIR}/{task}/{results.predictions_name(sealed['seed'], gz=True)}"
                 _gzip_copy(preds, stage / prel)
                 predictions[prel] = _sha256(stage / prel)
         first = records[0]

@@ -15,9 +15,7 @@ record's dataset hash names (its gene IDs and labels) and, on simulated data, th
 
 from __future__ import annotations
 
-import csv
 import functools
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -93,34 +91,6 @@ def check_names(path: Path, manifest: dict, records: dict[str, dict], reject) ->
 
 # -- predictions against the trusted split -------------------------------------------------------------------
 
-def _predictions_file(path: Path, rel: str, seed: int) -> Path | None:
-    folder = (path / rel).parent
-    for name in (f"seed-{seed}.predictions.csv.gz", f"seed-{seed}.predictions.csv"):
-        f = folder / name
-        if f.is_file() and not f.is_symlink():
-            return f
-    return None  # reported by validate's predictions check
-
-
-def _rows(f: Path) -> list[tuple[int, str, float, int]]:
-    """(line, gene_id, probability, label) in file order; ValueError names a line that does not parse."""
-    opener = gzip.open if f.name.endswith(".gz") else open
-    with opener(f, "rt", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None) or []
-        try:
-            gi, pi, li = (header.index(c) for c in ("gene_id", "probability", "label"))
-        except ValueError:
-            raise ValueError(f"header {','.join(header)!r} lacks gene_id, probability or label") from None
-        out = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                out.append((line, row[gi], float(row[pi]), int(row[li])))
-            except (IndexError, ValueError):
-                raise ValueError(f"line {line} does not parse as gene_id,probability,label") from None
-    return out
-
-
 def _trusted(rec: dict, manifest: dict, splits: SplitLookup) -> TrustedSplit | None:
     """The registry's split for this record, when the record claims that very data (else the hash check
     of ``validate`` already says it was measured on other data)."""
@@ -145,24 +115,28 @@ def _seed_records(records: dict[str, dict]):
 def check_prediction_rows(path: Path, manifest: dict, records: dict[str, dict], reject,
                           splits: SplitLookup = registry_split) -> None:
     """Each test gene once, no other gene, the split's own label: compared with the registry's split."""
+    from .. import results
+
     for rel, rec in _seed_records(records):
-        f = _predictions_file(path, rel, rec["seed"])
+        f = results.find_predictions(path / rel, rec["seed"])
+        f = None if f is None or f.is_symlink() else f  # reported by validate's predictions check
         trusted = _trusted(rec, manifest, splits) if f else None
         if trusted is None:
             continue
         try:
-            rows = _rows(f)
-        except (ValueError, OSError, EOFError) as exc:
+            ids, _, labels = results.read_predictions(f, by_gene=False)
+        except (ValueError, OSError) as exc:
             reject(f, f"cannot be checked against the test split: {exc}")
             continue
-        problem = _first_row_problem(rows, trusted, f"{rec['dataset']['name']}/{rec['task']['name']}")
+        problem = _first_row_problem(ids.tolist(), labels.tolist(), trusted,
+                                     f"{rec['dataset']['name']}/{rec['task']['name']}")
         if problem:
             reject(f, problem)
 
 
-def _first_row_problem(rows, trusted: TrustedSplit, where: str) -> str | None:
+def _first_row_problem(genes: list[str], labels: list[int], trusted: TrustedSplit, where: str) -> str | None:
     seen: dict[str, int] = {}
-    for line, gene, _, label in rows:
+    for line, (gene, label) in enumerate(zip(genes, labels), start=2):
         if gene in seen:
             return f"line {line}: gene {gene!r} appears again (first on line {seen[gene]}); each test gene once"
         seen[gene] = line

@@ -362,11 +362,10 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
     """Predictions CSVs: exactly the manifest's list with the same sha256, and each seed's test AUROC
     recomputed from its CSV must equal the record's."""
     from ..evaluate import Evaluator
-    from .collect import read_predictions
 
     listed = manifest["predictions"] if isinstance(manifest["predictions"], dict) else {}
-    on_disk = {f.relative_to(path).as_posix(): f for pattern in ("*.predictions.csv", "*.predictions.csv.gz")
-               for f in (path / RECORDS_DIR).rglob(pattern)}
+    on_disk = {f.relative_to(path).as_posix(): f for suffix in results.PREDICTION_SUFFIXES
+               for f in (path / RECORDS_DIR).rglob(f"*{suffix}")}
     for rel in sorted(set(on_disk) - set(listed)):
         reject(path / rel, "not listed in bundle.json: a predictions file was added after the bundle was made")
     for rel in sorted(set(listed) - set(on_disk)):
@@ -382,16 +381,16 @@ def _check_predictions(path: Path, manifest: dict, records: dict[str, dict], rej
     for rel, rec in sorted(records.items()):
         if rec.get("kind") != "seed" or results.problems(rec):
             continue
-        csv_rel = rel.rsplit("/", 1)[0] + f"/seed-{rec['seed']}.predictions.csv"
-        csv_rel = csv_rel + ".gz" if csv_rel + ".gz" in on_disk else csv_rel
+        names = [f"{rel.rsplit('/', 1)[0]}/{results.predictions_name(rec['seed'], gz)}" for gz in (True, False)]
+        csv_rel = next((n for n in names if n in on_disk), names[1])
         if csv_rel not in on_disk:
             reject(path / rel, f"no {csv_rel.rsplit('/', 1)[1]} beside it: a seed's test predictions are part of "
                                "the bundle")
             continue
         try:
-            _, prob, label = read_predictions(on_disk[csv_rel])
+            _, prob, label = results.read_predictions(on_disk[csv_rel])
             recomputed = Evaluator().eval(label, prob)
-        except (ValueError, KeyError, OSError, EOFError) as exc:  # OSError: a damaged gzip stream
+        except (ValueError, OSError) as exc:
             reject(path / csv_rel, f"cannot be read as gene_id,probability,label: {exc}")
             continue
         # every reported test metric, not only AUROC: a resealed record can change any of them
