@@ -65,6 +65,7 @@ def two_tasks(home):
         load_task(t, "simremc", genes={"train": 150, "valid": 80, "test": 80})
 
 
+@pytest.mark.slow
 def test_ablate_command_runs_every_variant_under_the_same_protocol(tmp_path, monkeypatch, two_tasks):
     # the zoo's AttentiveChrome variants are slow to train; toy stand-ins exercise the same path
     monkeypatch.setattr(ablate, "ABLATIONS", (f"full={TOY}:TinyLogistic", f"frozen={TOY}:Constant"))

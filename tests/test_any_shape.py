@@ -31,6 +31,7 @@ def split(n: int, seed: int) -> Split:
 QUICK = {"epochs": 2, "patience": 1, "batch_size": 32}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", zoo_names())
 def test_every_zoo_model_takes_the_tasks_shape(name, tmp_path, single_thread_torch):
     cls = type(make_model(name))

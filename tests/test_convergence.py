@@ -83,6 +83,7 @@ def test_classical_models_report_their_own_notion_of_convergence():
     assert report["stopped_by"] == "patience" and report["epochs_run"] == report["best_epoch"] + 1 + 5
 
 
+@pytest.mark.slow
 def test_the_engine_records_how_every_fit_ended(tmp_path, monkeypatch):
     from chrombench.engine.run import RunConfig, run_evaluations
 

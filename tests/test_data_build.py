@@ -183,6 +183,7 @@ def run_build(inputs, *extra):
     return CliRunner().invoke(main, args, catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_cli_builds_and_the_task_runs_under_its_name(inputs, tmp_path):
     res = run_build(inputs)
     assert res.exit_code == 0, res.output

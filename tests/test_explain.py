@@ -101,6 +101,7 @@ def test_imported_reference_attention_is_written_exactly(tmp_path):
     assert marks.gene_id.iloc[0] == "000000"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["attention", "saliency", "integrated-gradients"])
 def test_neural_methods_find_the_planted_promoter(method, single_thread_torch):
     """A small AttentiveChrome trained on a planted task points every method at H3K4me3 near the TSS."""

@@ -4,6 +4,7 @@ its latent space and position attention; focal loss."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from chrombench.baselines.hmcrnn import HMCRNN, HMCRNNNet, focal_loss, positions_to_bins
@@ -87,6 +88,7 @@ def test_explain_exports_the_latent_space_and_scores_position_attention(tmp_path
     assert "cell_auroc" in summary["methods"]["attention"]["scores"]
 
 
+@pytest.mark.slow
 def test_explain_draws_the_latent_space_over_several_cell_types(tmp_path):
     """`chrombench explain MODEL -t E003 --latent-task E112`: one PCA, coloured by cell type and label."""
     from click.testing import CliRunner

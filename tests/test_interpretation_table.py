@@ -39,6 +39,7 @@ def seed_record(out, seed: int) -> dict:
     return json.loads(results.seed_path(out, "simremc", "windowed-logistic", "E003", seed).read_text())
 
 
+@pytest.mark.slow
 def test_seed0_record_scores_importance_above_random(run_out):
     rec = seed_record(run_out, 0)
     assert not results.problems(rec)  # schema and digest hold with the new fields

@@ -5,6 +5,7 @@ listed by `chrombench models list`."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -88,6 +89,7 @@ def test_models_list_shows_the_later_models_with_citations():
     assert "Nat. Commun. 13:6678" in model.citation and "Front. Genet. 13:1081842" in make_model("transferchrome").citation
 
 
+@pytest.mark.slow
 def test_each_later_model_learns_a_planted_promoter_signal(single_thread_torch):
     """Well above chance on an easy task within a few epochs: the models train, not just run."""
     from chrombench.data.arrays import Split

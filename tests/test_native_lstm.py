@@ -234,7 +234,8 @@ def test_the_fallback_is_nn_lstm_itself_chosen_in_one_place_and_said_once(caplog
     assert not bl.use_native(x, block.weight, 8)
 
 
-@pytest.mark.parametrize("mode", ["attention", "uniform", "last"])
+@pytest.mark.parametrize("mode", ["attention", pytest.param("uniform", marks=pytest.mark.slow),
+                                  pytest.param("last", marks=pytest.mark.slow)])
 def test_the_specification_passes_a_float64_gradcheck(mode):
     """The path the native operator is held to (nn.LSTM and the torch summaries) has the gradients
     finite differences give, in float64, for every summary."""

@@ -42,6 +42,7 @@ def write_dataset(folder, rng, n=40):
     return ids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("draw", [0, 1])
 def test_odd_gene_ids_survive_import_run_bundle_validate_render(tmp_path, monkeypatch, draw):
     monkeypatch.setenv("CHROMBENCH_HOME", str(tmp_path / "home"))
@@ -80,6 +81,7 @@ def test_an_empty_bundle_selection_is_an_error(tmp_path):
     assert res.exit_code == 1 and "nothing to bundle" in res.output and not (tmp_path / "lb").exists()
 
 
+@pytest.mark.slow
 def test_a_corrupt_summary_is_rebuilt_on_resume(tmp_path, monkeypatch):
     from chrombench import results
     from chrombench.engine.run import RunConfig, run_evaluations
