@@ -311,7 +311,9 @@ def test_local_workers_split_whole_pairs_and_change_no_number(tmp_path, home):
 def test_workers_with_another_budget_are_refused(tmp_path, home):
     """Two workers (two output folders, one storage) tuning the same study must share its budget."""
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "0.3", "CHROMBENCH_HOME": str(home), "CHROMBENCH_POLL_S": "0.2"}
+    # the second worker must start (a new interpreter importing chrombench: seconds on a loaded machine) while
+    # the first still tunes, else there is nothing to refuse: 8 trials of 1.5 s leave it about 12 s
+    env = {**os.environ, "CHROMBENCH_TOY_SLEEP": "1.5", "CHROMBENCH_HOME": str(home), "CHROMBENCH_POLL_S": "0.2"}
 
     def cmd(trials: int, out: str) -> list[str]:
         return [sys.executable, "-m", "chrombench", "run", "-m", f"{TOY}:TinyLogistic", "-t", "E003", "--genes",
@@ -328,7 +330,7 @@ def test_workers_with_another_budget_are_refused(tmp_path, home):
     finally:
         first.wait(timeout=300)
     assert first.returncode == 0
-    assert other.returncode != 0 and "start every worker with the same budget" in other.stdout + other.stderr
+    assert other.returncode != 0 and "start every worker with the same budget" in other.stdout + other.stderr, other.stdout[-3000:]
 
 
 def _trials_or_none(storage: str) -> list:
