@@ -171,10 +171,8 @@ class PairRun:
         return payload["record"]
 
     def _save_model(self, seed: int, model) -> None:
-        try:
-            model.save(self.model_dir(seed))
-        except NotImplementedError:
-            pass  # a third-party model without persistence still gets evaluated
+        # persistence is part of the protocol (checked when the model is resolved), so a failure here is a bug to show
+        model.save(self.model_dir(seed))
 
     def model_dir(self, seed: int):
         return outdir.model_dir(self.p.output_dir, self.ds, self.spec.name, self.task, seed)
