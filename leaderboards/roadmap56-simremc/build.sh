@@ -7,10 +7,17 @@
 #   leaderboards/roadmap56-simremc/build.sh bundle                       # bundle + render what is complete
 #
 # MODELS overrides the order/set; WORKERS the local worker count (default 1: the kernels use the cores).
+# DATA=simremc@1.2 builds the table on simremc 1.2 instead: its own page (leaderboards/roadmap56-simremc-1.2)
+# and its own default OUT, so the two versions' records never meet in one bundle.
 set -euo pipefail
 cd "$(dirname "$0")/../.."  # the repository root: the page's commands then name relative paths
-here="leaderboards/roadmap56-simremc"
-OUT="${OUT:-chrombench-out/roadmap56}"
+DATA="${DATA:-simremc}"
+case "$DATA" in
+  simremc)     here="leaderboards/roadmap56-simremc";     out_default="chrombench-out/roadmap56" ;;
+  simremc@1.2) here="leaderboards/roadmap56-simremc-1.2"; out_default="chrombench-out/roadmap56-1.2" ;;
+  *) echo "DATA=$DATA: this script builds simremc (1.1) or simremc@1.2" >&2; exit 2 ;;
+esac
+OUT="${OUT:-$out_default}"
 WORKERS="${WORKERS:-1}"
 MODELS="${MODELS:-logistic-regression xgboost random-forest deepchrome shallowchrome svm lstm attentivechrome-unidirectional attentivechrome hm-crnn attentivechrome-no-beta attentivechrome-no-alpha transferchrome chromoformer deepchrome2 patternchrome}"
 CB="${CHROMBENCH:-chrombench}"
@@ -29,8 +36,10 @@ if [ "${1:-}" = "bundle" ]; then
   done
   # 200 bootstrap resamples: at 6,600 test genes a task's interval is narrow, and the page stays quick to
   # re-render as columns land (tests/test_shipped_leaderboard.py renders it again with the same count)
-  exec "$CB" leaderboard render --results "$here/zoo" --out "$here" --title "chrombench roadmap56 (simremc)" --bootstrap 200 \
-    --reproduce "OUT=chrombench-out/roadmap56 $here/build.sh && $here/build.sh bundle"
+  prefix=""; title="chrombench roadmap56 (simremc)"
+  if [ "$DATA" != simremc ]; then prefix="DATA=$DATA "; title="chrombench roadmap56 ($DATA)"; fi
+  exec "$CB" leaderboard render --results "$here/zoo" --out "$here" --title "$title" --bootstrap 200 \
+    --reproduce "${prefix}OUT=$out_default leaderboards/roadmap56-simremc/build.sh && ${prefix}leaderboards/roadmap56-simremc/build.sh bundle"
 fi
 
 mkdir -p "$OUT"
@@ -42,6 +51,6 @@ for m in $MODELS; do
     echo "seeded $m from $here/pending/$m.tar.gz ($(tar -tzf "$here/pending/$m.tar.gz" | grep -c 'seed-[0-9]*\.json$') finished fits)"
   fi
   start=$(date +%s)
-  "$CB" run -m "$m" --suite roadmap56 --output-dir "$OUT" --workers "$WORKERS" --no-progress
+  "$CB" run -m "$m" --suite roadmap56 --data "$DATA" --output-dir "$OUT" --workers "$WORKERS" --no-progress
   printf '%s\t%s\t%s\n' "$m" "$(( $(date +%s) - start ))" "$(date -u +%FT%TZ)" >> "$OUT/wall-seconds.tsv"
 done
