@@ -48,7 +48,7 @@ SUITE_NOTES = {
     "quick": ("The quick suite is a first look in minutes under roadmap56's protocol (3 tasks, 2000/1000/2000 "
               "genes, converged fits); it is not the benchmark's verdict: differences under ~0.01 are noise at "
               "this size, and the verdict is roadmap56 (56 tasks, full size). Its order agrees with the full "
-              "table only roughly: Kendall tau 0.733 over 15 models (benchmarks/quick_vs_full.py)."),
+              "table only roughly: Kendall tau 0.700 over 16 models (benchmarks/quick_vs_full.py)."),
     "roadmap56": ("roadmap56 is the benchmark's verdict: 56 tasks at full size, each model's defaults held fixed "
                   "across them, converged fits; seed 0 everywhere and seeds 0-2 on the development tasks E003, "
                   "E112 and E123."),
