@@ -98,7 +98,7 @@ def calibrated_relations(version: str) -> tuple[str, ...]:
     """Relation ids a version's generator was calibrated on (none before 1.2's calibration)."""
     if version == "1.2":
         from chrombench.data import simulate12
-        return tuple(getattr(simulate12, "CALIBRATED_RELATIONS", ()))
+        return simulate12.CALIBRATED_RELATIONS
     return ()
 
 
