@@ -161,3 +161,38 @@ def test_tasks_show_lists_each_mechanisms_share_of_the_ceiling():
     assert sum(r["share"] for r in shown) == pytest.approx(1.0)
     res = CliRunner().invoke(main, ["tasks", "show", "E003", "--data", "simremc@9"])
     assert res.exit_code == 2 and "1.1 (default), 1.2" in res.output
+
+
+def test_a_cache_from_another_generator_revision_is_generated_again(home):
+    """1.2 is not frozen: a task cached by an earlier revision of its generator must not be served."""
+    from chrombench.data.simcache import ensure_simulated
+
+    folder = ensure_simulated("E112", version="1.2")
+    meta = json.loads((folder / "task.json").read_text())
+    assert meta["generator_revision"] == simulate12.GENERATOR_REVISION
+    fresh = np.load(folder / "test_X.npy")
+    meta["generator_revision"] = simulate12.GENERATOR_REVISION - 1  # as an older checkout wrote it
+    (folder / "task.json").write_text(json.dumps(meta))
+    np.save(folder / "test_X.npy", fresh + 1)  # and its arrays differ
+    again = ensure_simulated("E112", version="1.2")
+    assert json.loads((again / "task.json").read_text())["generator_revision"] == simulate12.GENERATOR_REVISION
+    assert np.array_equal(np.load(again / "test_X.npy"), fresh)
+
+
+def test_each_marks_class_means_stay_as_close_to_the_real_sample_as_1_1s(e003):
+    """The mechanisms add counts; they must not pull a mark's ON/OFF means away from the real 30-gene
+    sample much further than 1.1 sits (at their first sizes H3K27me3's ON mean was 2.9x the real one)."""
+    from toydata import read_toy
+
+    real = [read_toy(s) for s in ("train", "valid", "test")]
+    Xr = np.concatenate([np.asarray(s.X, float) for s in real])
+    yr = np.concatenate([np.asarray(s.y) for s in real])
+    old = load_task("E003")
+
+    def log_ratios(X, y):
+        X = np.asarray(X, float)
+        return np.array([np.log(X[y == c].mean(axis=(0, 1)) / Xr[yr == c].mean(axis=(0, 1))) for c in (1, 0)])
+
+    r12 = np.abs(log_ratios(e003.test.X, np.asarray(e003.test.y)))
+    r11 = np.abs(log_ratios(old.test.X, np.asarray(old.test.y)))
+    assert np.all(r12 <= np.maximum(r11, np.log(1.25)) + np.log(1.3)), (np.exp(r12), np.exp(r11))

@@ -4,6 +4,7 @@ and the first rename wins."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,11 @@ def ensure_simulated(eid: str, seed: int = 0, version: str = SIMREMC_DEFAULT, sp
     spec = get_spec(eid)
     parse_simremc(f"{SIMREMC}@{version}:{split}")  # raises, listing what exists
     final = simremc_dir(eid, seed, version, split)
-    if (final / "task.json").exists():
+    revision = None
+    if version != "1.1":
+        from .simulate12 import GENERATOR_REVISION as revision
+    stale = (final / "task.json").exists()
+    if stale and _revision_of(final) == revision:
         return final
     args = (eid, spec.group, spec.esc_like, spec.reported_deepchrome_auroc)
     positions = None
@@ -37,7 +42,7 @@ def ensure_simulated(eid: str, seed: int = 0, version: str = SIMREMC_DEFAULT, sp
     try:
         extra = {"simulated": True, "seed": seed}
         if version != "1.1":  # 1.1's task.json stays byte for byte as shipped
-            extra.update(simremc_version=version, split=split)
+            extra.update(simremc_version=version, split=split, generator_revision=revision)
         write_task_dir(stage, splits, truth, extra=extra)
         if positions is not None:
             np.savez(stage / "positions.npz", **{f"{s}_{k}": v for s, p in positions.items() for k, v in p.items()})
@@ -47,5 +52,13 @@ def ensure_simulated(eid: str, seed: int = 0, version: str = SIMREMC_DEFAULT, sp
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    commit_dir(stage, final)
+    commit_dir(stage, final, replace=stale)  # only a cache of another generator revision is replaced
     return final
+
+
+def _revision_of(task_dir: Path):
+    """The generator revision a cached task records (None: 1.1, or a 1.2 cache from before revisions)."""
+    try:
+        return json.loads((task_dir / "task.json").read_text()).get("generator_revision")
+    except (OSError, ValueError):
+        return -1  # unreadable: generate it again
