@@ -363,6 +363,7 @@ INLINE void dw_tile(float *acc, int K, const float *const *dgs, const float *con
             for (int v = 0; v < nk; v++) x[v] = ld(o + (size_t)v * B + b, p, m);
             for (int r = 0; r < ROWS; r++) {
                 V gr = ld(g + (size_t)r * B + b, p, m);
+                KEEP_IN_REGISTER(gr);
                 for (int v = 0; v < nk; v++) s[r][v] = vfmadd(gr, x[v], s[r][v]);
             }
         }

@@ -72,6 +72,11 @@ INLINE M tail_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm2
 #error "define CB_VEC_BITS as 256 or 512"
 #endif
 
+/* A loaded vector stays in a register for all its uses: left alone, gcc folds the load into each
+ * multiply-add that reads it (a memory operand costs no extra instruction), which loads it once per
+ * use, and a tile whose operands are each used several times becomes bound by the load ports. */
+#define KEEP_IN_REGISTER(v) __asm__("" : "+v"(v))
+
 /* Loads and stores of one vector of genes; the last vector of a row may be partial (masked). */
 INLINE V ld(const float *p, int partial, M m) { return partial ? vldm(p, m) : vld(p); }
 INLINE void st(float *p, V v, int partial, M m) {
