@@ -29,6 +29,7 @@
  * on the thread count.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -589,14 +590,21 @@ static int attend_job(const attend_args *a, int j) {
 
 /* -- the entry points' work, spread over threads ------------------------------------------------- */
 
+/* Threads take blocks one at a time from a shared counter, not a fixed share each: the machine is
+ * shared (two fits side by side, or other work), and a thread that lost its CPU for a while held a
+ * fixed share's last blocks back while the others waited at the end of the call. Each block is
+ * computed the same way whichever thread takes it, so results do not depend on the schedule. */
 typedef struct {
     const bwd_args *args;
-    int d0, d1, status;
-} job; /* backward: whole blocks per thread */
+    atomic_int *next; /* the next block to take */
+    int status;
+} job; /* backward: blocks */
 
 static void *run_job(void *p) {
     job *jb = p;
-    for (int d = jb->d0; d < jb->d1 && !jb->status; d++) jb->status = backward_block(jb->args, d);
+    const int D = jb->args->D;
+    for (int d; !jb->status && (d = atomic_fetch_add_explicit(jb->next, 1, memory_order_relaxed)) < D;)
+        jb->status = backward_block(jb->args, d);
     return NULL;
 }
 
@@ -606,35 +614,36 @@ static int backward(int T, int n, int D, int K, int H, int B, const float *buf, 
     bwd_args a = {T, D, K, H, B, n, buf, acts, vs, W, dW, dx, fixed, weights, g, S, gw, ctx, dctx};
     threads = pool_thread_count(threads, 2.0 * T * D * (K + H) * 4 * H * B);
     if (threads > D && D > 0) threads = D;
+    atomic_int next = 0;
     job jobs[POOL_MAX_THREADS];
-    for (int k = 0; k < threads; k++) jobs[k] = (job){&a, D * k / threads, D * (k + 1) / threads, 0};
+    for (int k = 0; k < threads; k++) jobs[k] = (job){&a, &next, 0};
     pool_run(run_job, jobs, sizeof(job), threads);
     int status = 0;
     for (int k = 0; k < threads; k++) status |= jobs[k].status;
     return status;
 }
 
-/* A sequence's blocks, softmax and summary run in turn on one thread, so that the summary reads
- * states still in cache (the saved activations written meanwhile had pushed them out to memory).
- * Threads take whole sequences as far as that keeps them even; the blocks of the n % threads
- * sequences left over are spread over the threads as well, and those sequences are summarised
- * afterwards. Each block and each summary is computed the same way whatever the schedule, so
- * results do not depend on it. */
+/* The recurrence's blocks are taken in sequence order (block e: direction e % dirs of sequence
+ * e / dirs), and the thread that finishes a sequence's last block computes its softmax and summary,
+ * which need both directions' states. */
 typedef struct {
     const attend_args *a;
-    int s0, s1; /* whole sequences [s0, s1) */
-    int lead;   /* the first leftover sequence */
-    int e0, e1; /* leftover blocks [e0, e1): block e is direction e % dirs of sequence lead + e / dirs */
+    atomic_int *next;     /* the next block to take */
+    atomic_int *finished; /* [n]: blocks of each sequence done */
     int status;
 } attend_share;
 
 static void *run_attend_share(void *p) {
     attend_share *sh = p;
     const attend_args *a = sh->a;
-    const int dirs = a->f.D / a->n;
-    for (int j = sh->s0; j < sh->s1 && !sh->status; j++) sh->status = attend_job(a, j);
-    for (int e = sh->e0; e < sh->e1 && !sh->status; e++)
-        sh->status = forward_block(&a->f, sh->lead + e / dirs + (e % dirs) * a->n);
+    const int D = a->f.D, n = a->n, dirs = D / n;
+    for (int e; !sh->status && (e = atomic_fetch_add_explicit(sh->next, 1, memory_order_relaxed)) < D;) {
+        const int j = e / dirs;
+        sh->status = forward_block(&a->f, j + (e % dirs) * n);
+        /* acq_rel: the last block's thread sees the other direction's states */
+        if (!sh->status && atomic_fetch_add_explicit(&sh->finished[j], 1, memory_order_acq_rel) == dirs - 1)
+            attend_sequence(a, j);
+    }
     return NULL;
 }
 
@@ -642,14 +651,15 @@ static int attend(int T, int n, int D, int K, int H, int B, float *buf, const fl
                   const float *ctx, const float *fixed, float *scores, float *weights, float *rep, int threads) {
     attend_args a = {{T, D, K, H, B, buf, Wk, acts, vs, ctx, scores}, n, weights, fixed, rep};
     threads = pool_thread_count(threads, (double)T * D * K * 4 * H * B);
-    const int per = n / threads, lead = per * threads, left = (n - lead) * (D / n);
+    if (threads > D && D > 0) threads = D;
+    atomic_int next = 0, *finished = calloc(n > 0 ? (size_t)n : 1, sizeof(atomic_int));
+    if (!finished) return 1;
     attend_share shares[POOL_MAX_THREADS];
-    for (int k = 0; k < threads; k++)
-        shares[k] = (attend_share){&a, k * per, (k + 1) * per, lead, left * k / threads, left * (k + 1) / threads, 0};
+    for (int k = 0; k < threads; k++) shares[k] = (attend_share){&a, &next, finished, 0};
     pool_run(run_attend_share, shares, sizeof(attend_share), threads);
     int status = 0;
     for (int k = 0; k < threads; k++) status |= shares[k].status;
-    for (int j = lead; j < n && !status; j++) attend_sequence(&a, j);
+    free(finished);
     return status;
 }
 
