@@ -30,6 +30,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,9 +156,10 @@ INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, 
 /* The new state of hidden unit j for genes b0..: squash the four gates, then
  * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q.
  * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it.
- * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go. */
+ * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go, by
+ * streaming stores where stream is set (whole vectors on vector boundaries). */
 INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *h, int b0,
-                       int nv, int partial, M m) {
+                       int nv, int partial, M m, int stream) {
     V g[4][3], vv[3];
     for (int v = 0; v < nv; v++) { /* one vector's four gates at a time: 4 independent chains */
         int p = partial && v == nv - 1;
@@ -179,7 +181,9 @@ INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *
         size_t at = b0 + VL * v;
         st(vnext + at, vv[v], p, m);
         st(h + at, vfmadd(vmul(g[0][v], qq[v]), vset1(-2.0f), g[0][v]), p, m);
-        if (keep)
+        if (keep && stream && !p)
+            for (int k = 0; k < 4; k++) vstream(keep + k * ga + at, g[k][v]);
+        else if (keep)
             for (int k = 0; k < 4; k++) st(keep + k * ga + at, g[k][v], p, m);
     }
 }
@@ -231,6 +235,11 @@ static int forward_block(const fwd_args *a, int d) {
     if ((!keep && !vscratch) || !gscratch) { free(vscratch); free(gscratch); return 1; }
     const float *w = a->Wk + (size_t)d * G * K;
     const size_t ga = (size_t)H * B;
+    /* The saved gates (64 KB a step at batch 128) are read again only by the backward pass, after every
+     * other block and the rest of the network: stored through the caches they evicted the states and
+     * operands this block still reads, and cost a read of each line before its write. Streaming
+     * stores need whole vectors on vector boundaries, so every row must start on one. */
+    const int stream = keep && B % VL == 0 && (uintptr_t)a->acts % (VL * sizeof(float)) == 0;
     for (int t = 0; t < T; t++) {
         const float *op = a->buf + ((size_t)(t * D + d) * K) * B;
         /* genes outer: a tile's operand columns stay in L1 while all 4H weight rows pass over them;
@@ -245,11 +254,12 @@ static int forward_block(const fwd_args *a, int d) {
         float *h = a->buf + ((size_t)((t + 1) * D + d) * K) * B;
         for (int j = 0; j < H; j++) {
             size_t u = (size_t)j * B;
-            if (keep) GENE_TILES(B, state_tile(gscratch + u, acts + u, ga, vprev + u, vnext + u, h + u, b0, nv, partial, m));
+            if (keep) GENE_TILES(B, state_tile(gscratch + u, acts + u, ga, vprev + u, vnext + u, h + u, b0, nv, partial, m, stream));
             else GENE_TILES(B, state_tile_infer(gscratch + u, ga, vscratch + u, h + u, b0, nv, partial, m));
         }
         if (a->ctx) step_scores(h, H, B, a->ctx + (size_t)d * H, a->scores + ((size_t)t * D + d) * B);
     }
+    if (stream) _mm_sfence(); /* streaming stores are weakly ordered: done before whoever reads them next */
     free(vscratch);
     free(gscratch);
     return 0;
@@ -579,13 +589,6 @@ static void attend_sequence(const attend_args *a, int j) {
             }
         }
     }
-}
-
-static int attend_job(const attend_args *a, int j) {
-    for (int d = j; d < a->f.D; d += a->n)
-        if (forward_block(&a->f, d)) return 1;
-    attend_sequence(a, j);
-    return 0;
 }
 
 /* -- the entry points' work, spread over threads ------------------------------------------------- */
