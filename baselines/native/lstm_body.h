@@ -227,9 +227,8 @@ static int forward_block(const fwd_args *a, int d) {
     const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H;
     const int keep = a->acts != NULL;
     /* Pre-activations go to a scratch buffer that stays in cache, and only the squashed gates reach
-     * the saved arrays (writing the pre-activations there first cost a third of the training pass;
-     * streaming stores for the saved values, tried too, were slower still). Inference keeps only the
-     * current cell state (updated in place). */
+     * the saved arrays (writing the pre-activations there first cost a third of the training pass).
+     * Inference keeps only the current cell state (updated in place). */
     float *vscratch = keep ? NULL : scratch((size_t)H * B, 1);
     float *gscratch = scratch((size_t)G * B, 0);
     if ((!keep && !vscratch) || !gscratch) { free(vscratch); free(gscratch); return 1; }
