@@ -29,6 +29,8 @@
  * on the thread count.
  */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,9 +156,10 @@ INLINE void rows_tile(float *out, const float *init, const float *w, size_t ws, 
 /* The new state of hidden unit j for genes b0..: squash the four gates, then
  * v' = f v - 4 i sg + 2 i;  q = sigmoid(v');  h = o - 2 o q.
  * Kept apart from the gate products: fused, each tile's two dependent sigmoid chains stalled it.
- * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go. */
+ * gates: this step's pre-activations (scratch); keep (or NULL): where the four sigmoids go, by
+ * streaming stores where stream is set (whole vectors on vector boundaries). */
 INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *vprev, float *vnext, float *h, int b0,
-                       int nv, int partial, M m) {
+                       int nv, int partial, M m, int stream) {
     V g[4][3], vv[3];
     for (int v = 0; v < nv; v++) { /* one vector's four gates at a time: 4 independent chains */
         int p = partial && v == nv - 1;
@@ -178,7 +181,9 @@ INLINE void state_tile(const float *gates, float *keep, size_t ga, const float *
         size_t at = b0 + VL * v;
         st(vnext + at, vv[v], p, m);
         st(h + at, vfmadd(vmul(g[0][v], qq[v]), vset1(-2.0f), g[0][v]), p, m);
-        if (keep)
+        if (keep && stream && !p)
+            for (int k = 0; k < 4; k++) vstream(keep + k * ga + at, g[k][v]);
+        else if (keep)
             for (int k = 0; k < 4; k++) st(keep + k * ga + at, g[k][v], p, m);
     }
 }
@@ -222,14 +227,18 @@ static int forward_block(const fwd_args *a, int d) {
     const int T = a->T, D = a->D, K = a->K, H = a->H, B = a->B, G = 4 * H;
     const int keep = a->acts != NULL;
     /* Pre-activations go to a scratch buffer that stays in cache, and only the squashed gates reach
-     * the saved arrays (writing the pre-activations there first cost a third of the training pass;
-     * streaming stores for the saved values, tried too, were slower still). Inference keeps only the
-     * current cell state (updated in place). */
+     * the saved arrays (writing the pre-activations there first cost a third of the training pass).
+     * Inference keeps only the current cell state (updated in place). */
     float *vscratch = keep ? NULL : scratch((size_t)H * B, 1);
     float *gscratch = scratch((size_t)G * B, 0);
     if ((!keep && !vscratch) || !gscratch) { free(vscratch); free(gscratch); return 1; }
     const float *w = a->Wk + (size_t)d * G * K;
     const size_t ga = (size_t)H * B;
+    /* The saved gates (64 KB a step at batch 128) are read again only by the backward pass, after every
+     * other block and the rest of the network: stored through the caches they evicted the states and
+     * operands this block still reads, and cost a read of each line before its write. Streaming
+     * stores need whole vectors on vector boundaries, so every row must start on one. */
+    const int stream = keep && B % VL == 0 && (uintptr_t)a->acts % (VL * sizeof(float)) == 0;
     for (int t = 0; t < T; t++) {
         const float *op = a->buf + ((size_t)(t * D + d) * K) * B;
         /* genes outer: a tile's operand columns stay in L1 while all 4H weight rows pass over them;
@@ -244,11 +253,12 @@ static int forward_block(const fwd_args *a, int d) {
         float *h = a->buf + ((size_t)((t + 1) * D + d) * K) * B;
         for (int j = 0; j < H; j++) {
             size_t u = (size_t)j * B;
-            if (keep) GENE_TILES(B, state_tile(gscratch + u, acts + u, ga, vprev + u, vnext + u, h + u, b0, nv, partial, m));
+            if (keep) GENE_TILES(B, state_tile(gscratch + u, acts + u, ga, vprev + u, vnext + u, h + u, b0, nv, partial, m, stream));
             else GENE_TILES(B, state_tile_infer(gscratch + u, ga, vscratch + u, h + u, b0, nv, partial, m));
         }
         if (a->ctx) step_scores(h, H, B, a->ctx + (size_t)d * H, a->scores + ((size_t)t * D + d) * B);
     }
+    if (stream) _mm_sfence(); /* streaming stores are weakly ordered: done before whoever reads them next */
     free(vscratch);
     free(gscratch);
     return 0;
@@ -363,6 +373,7 @@ INLINE void dw_tile(float *acc, int K, const float *const *dgs, const float *con
             for (int v = 0; v < nk; v++) x[v] = ld(o + (size_t)v * B + b, p, m);
             for (int r = 0; r < ROWS; r++) {
                 V gr = ld(g + (size_t)r * B + b, p, m);
+                KEEP_IN_REGISTER(gr);
                 for (int v = 0; v < nk; v++) s[r][v] = vfmadd(gr, x[v], s[r][v]);
             }
         }
@@ -579,23 +590,23 @@ static void attend_sequence(const attend_args *a, int j) {
     }
 }
 
-static int attend_job(const attend_args *a, int j) {
-    for (int d = j; d < a->f.D; d += a->n)
-        if (forward_block(&a->f, d)) return 1;
-    attend_sequence(a, j);
-    return 0;
-}
-
 /* -- the entry points' work, spread over threads ------------------------------------------------- */
 
+/* Threads take blocks one at a time from a shared counter, not a fixed share each: the machine is
+ * shared (two fits side by side, or other work), and a thread that lost its CPU for a while held a
+ * fixed share's last blocks back while the others waited at the end of the call. Each block is
+ * computed the same way whichever thread takes it, so results do not depend on the schedule. */
 typedef struct {
     const bwd_args *args;
-    int d0, d1, status;
-} job; /* backward: whole blocks per thread */
+    atomic_int *next; /* the next block to take */
+    int status;
+} job; /* backward: blocks */
 
 static void *run_job(void *p) {
     job *jb = p;
-    for (int d = jb->d0; d < jb->d1 && !jb->status; d++) jb->status = backward_block(jb->args, d);
+    const int D = jb->args->D;
+    for (int d; !jb->status && (d = atomic_fetch_add_explicit(jb->next, 1, memory_order_relaxed)) < D;)
+        jb->status = backward_block(jb->args, d);
     return NULL;
 }
 
@@ -605,35 +616,36 @@ static int backward(int T, int n, int D, int K, int H, int B, const float *buf, 
     bwd_args a = {T, D, K, H, B, n, buf, acts, vs, W, dW, dx, fixed, weights, g, S, gw, ctx, dctx};
     threads = pool_thread_count(threads, 2.0 * T * D * (K + H) * 4 * H * B);
     if (threads > D && D > 0) threads = D;
+    atomic_int next = 0;
     job jobs[POOL_MAX_THREADS];
-    for (int k = 0; k < threads; k++) jobs[k] = (job){&a, D * k / threads, D * (k + 1) / threads, 0};
+    for (int k = 0; k < threads; k++) jobs[k] = (job){&a, &next, 0};
     pool_run(run_job, jobs, sizeof(job), threads);
     int status = 0;
     for (int k = 0; k < threads; k++) status |= jobs[k].status;
     return status;
 }
 
-/* A sequence's blocks, softmax and summary run in turn on one thread, so that the summary reads
- * states still in cache (the saved activations written meanwhile had pushed them out to memory).
- * Threads take whole sequences as far as that keeps them even; the blocks of the n % threads
- * sequences left over are spread over the threads as well, and those sequences are summarised
- * afterwards. Each block and each summary is computed the same way whatever the schedule, so
- * results do not depend on it. */
+/* The recurrence's blocks are taken in sequence order (block e: direction e % dirs of sequence
+ * e / dirs), and the thread that finishes a sequence's last block computes its softmax and summary,
+ * which need both directions' states. */
 typedef struct {
     const attend_args *a;
-    int s0, s1; /* whole sequences [s0, s1) */
-    int lead;   /* the first leftover sequence */
-    int e0, e1; /* leftover blocks [e0, e1): block e is direction e % dirs of sequence lead + e / dirs */
+    atomic_int *next;     /* the next block to take */
+    atomic_int *finished; /* [n]: blocks of each sequence done */
     int status;
 } attend_share;
 
 static void *run_attend_share(void *p) {
     attend_share *sh = p;
     const attend_args *a = sh->a;
-    const int dirs = a->f.D / a->n;
-    for (int j = sh->s0; j < sh->s1 && !sh->status; j++) sh->status = attend_job(a, j);
-    for (int e = sh->e0; e < sh->e1 && !sh->status; e++)
-        sh->status = forward_block(&a->f, sh->lead + e / dirs + (e % dirs) * a->n);
+    const int D = a->f.D, n = a->n, dirs = D / n;
+    for (int e; !sh->status && (e = atomic_fetch_add_explicit(sh->next, 1, memory_order_relaxed)) < D;) {
+        const int j = e / dirs;
+        sh->status = forward_block(&a->f, j + (e % dirs) * n);
+        /* acq_rel: the last block's thread sees the other direction's states */
+        if (!sh->status && atomic_fetch_add_explicit(&sh->finished[j], 1, memory_order_acq_rel) == dirs - 1)
+            attend_sequence(a, j);
+    }
     return NULL;
 }
 
@@ -641,14 +653,15 @@ static int attend(int T, int n, int D, int K, int H, int B, float *buf, const fl
                   const float *ctx, const float *fixed, float *scores, float *weights, float *rep, int threads) {
     attend_args a = {{T, D, K, H, B, buf, Wk, acts, vs, ctx, scores}, n, weights, fixed, rep};
     threads = pool_thread_count(threads, (double)T * D * K * 4 * H * B);
-    const int per = n / threads, lead = per * threads, left = (n - lead) * (D / n);
+    if (threads > D && D > 0) threads = D;
+    atomic_int next = 0, *finished = calloc(n > 0 ? (size_t)n : 1, sizeof(atomic_int));
+    if (!finished) return 1;
     attend_share shares[POOL_MAX_THREADS];
-    for (int k = 0; k < threads; k++)
-        shares[k] = (attend_share){&a, k * per, (k + 1) * per, lead, left * k / threads, left * (k + 1) / threads, 0};
+    for (int k = 0; k < threads; k++) shares[k] = (attend_share){&a, &next, finished, 0};
     pool_run(run_attend_share, shares, sizeof(attend_share), threads);
     int status = 0;
     for (int k = 0; k < threads; k++) status |= shares[k].status;
-    for (int j = lead; j < n && !status; j++) attend_sequence(&a, j);
+    free(finished);
     return status;
 }
 

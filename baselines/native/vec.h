@@ -23,6 +23,7 @@ INLINE V vld(const float *p) { return _mm512_loadu_ps(p); }
 INLINE V vldm(const float *p, M m) { return _mm512_maskz_loadu_ps(m, p); }
 INLINE void vst(float *p, V v) { _mm512_storeu_ps(p, v); }
 INLINE void vstm(float *p, V v, M m) { _mm512_mask_storeu_ps(p, m, v); }
+INLINE void vstream(float *p, V v) { _mm512_stream_ps(p, v); } /* p on a 64-byte boundary */
 INLINE V vadd(V a, V b) { return _mm512_add_ps(a, b); }
 INLINE V vsub(V a, V b) { return _mm512_sub_ps(a, b); }
 INLINE V vmul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -52,6 +53,7 @@ INLINE V vld(const float *p) { return _mm256_loadu_ps(p); }
 INLINE V vldm(const float *p, M m) { return _mm256_maskload_ps(p, m); }
 INLINE void vst(float *p, V v) { _mm256_storeu_ps(p, v); }
 INLINE void vstm(float *p, V v, M m) { _mm256_maskstore_ps(p, m, v); }
+INLINE void vstream(float *p, V v) { _mm256_stream_ps(p, v); } /* p on a 32-byte boundary */
 INLINE V vadd(V a, V b) { return _mm256_add_ps(a, b); }
 INLINE V vsub(V a, V b) { return _mm256_sub_ps(a, b); }
 INLINE V vmul(V a, V b) { return _mm256_mul_ps(a, b); }
@@ -71,6 +73,11 @@ INLINE M tail_mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm2
 #else
 #error "define CB_VEC_BITS as 256 or 512"
 #endif
+
+/* A loaded vector stays in a register for all its uses: left alone, gcc folds the load into each
+ * multiply-add that reads it (a memory operand costs no extra instruction), which loads it once per
+ * use, and a tile whose operands are each used several times becomes bound by the load ports. */
+#define KEEP_IN_REGISTER(v) __asm__("" : "+v"(v))
 
 /* Loads and stores of one vector of genes; the last vector of a row may be partial (masked). */
 INLINE V ld(const float *p, int partial, M m) { return partial ? vldm(p, m) : vld(p); }
