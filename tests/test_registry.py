@@ -180,7 +180,7 @@ def test_a_class_that_is_no_chrommodel_is_refused_when_resolved_naming_it_and_wh
             get_model_class("plain-toy")
     finally:
         del MODELS._entries["plain-toy"], MODELS._meta["plain-toy"]
-    with pytest.raises(ModelDeclarationError, match=r":make is function .*not a model class"):
+    with pytest.raises(ModelDeclarationError, match=r":make is function .*not a chrombench model class"):
         get_model_class(f"{f}:make")
 
 

@@ -90,7 +90,8 @@ WORKER_KEY = "chrombench_touched_modules"
 
 def _is_xdist_controller(config) -> bool:
     """This process hands the tests to xdist workers and runs none itself."""
-    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+    return (getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None))
+            and not hasattr(config, "workerinput"))
 
 
 @pytest.hookimpl(tryfirst=True)
