@@ -125,7 +125,8 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter else print
     n = len(tracker.modules)
-    write(f"--touched-modules: {n - len(never) - len(idle)} of {n} package modules ran code in this process")
+    where = "the xdist workers" if _is_xdist_controller(session.config) else "this process"
+    write(f"--touched-modules: {n - len(never) - len(idle)} of {n} package modules ran code in {where}")
     for path in never:
         write(f"  never imported: {path}")
     for path in idle:
