@@ -7,6 +7,7 @@ cache or sees another test's datasets.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,18 @@ import pytest
 from chrombench import N_BINS, N_MARKS
 from chrombench.data.arrays import SPLITS, Split
 from chrombench.data.csvformat import write_split
-from touched_modules import pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: F401 (--touched-modules)
+from touched_modules import (pytest_addoption, pytest_configure, pytest_sessionfinish,  # noqa: F401 (--touched-modules)
+                             pytest_testnodedown)
 
 
 # One worker unless a test asks for more (--workers N): an extra worker is a fresh process, which
 # re-runs the command without a test's in-process monkeypatches, and costs a start-up per command.
 os.environ.setdefault("CHROMBENCH_WORKERS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # under `pytest -n 2` each worker already has a core: torch's and the native kernels' threads would
+    # only wait on each other (set before torch is imported, which reads it once)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("CHROMBENCH_NATIVE_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +58,40 @@ def module_home(tmp_path_factory):
     mp.setenv("CHROMBENCH_HOME", str(path))
     yield path
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def shared_home_dir(tmp_path_factory):
+    """The session's shared ``$CHROMBENCH_HOME`` folder (see ``shared_home``), removed at the end: a
+    module that validates the shipped roadmap56 bundles fills it with 2.5 GB of simulated tasks."""
+    path = tmp_path_factory.mktemp("shared-home")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def shared_home(shared_home_dir):
+    """One ``$CHROMBENCH_HOME`` for every module that asks for it, for modules that only *read* simulated
+    tasks (and write their outputs elsewhere): the simulator generates a task once per test session
+    instead of once per module, which is most of what validating a quick-suite bundle against the
+    registry costs (its three quick tasks, ~6 s of CPU). Use it by overriding ``home``::
+
+        @pytest.fixture(scope="module")
+        def home(shared_home):
+            return shared_home
+
+    A single test gets it from ``simulated_home``."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHROMBENCH_HOME", str(shared_home_dir))
+    yield shared_home_dir
+    mp.undo()
+
+
+@pytest.fixture
+def simulated_home(home, shared_home_dir, monkeypatch):
+    """``shared_home`` for one test in a module whose other tests keep their own empty home."""
+    monkeypatch.setenv("CHROMBENCH_HOME", str(shared_home_dir))
+    return shared_home_dir
 
 
 def random_split(n_genes: int, seed: int, gene_ids=None) -> Split:

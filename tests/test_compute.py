@@ -22,9 +22,9 @@ GENES = {"train": 200, "valid": 100, "test": 100}
 
 
 @pytest.fixture(scope="module")
-def home(module_home):
-    load_task("E003", "simremc", genes=GENES)  # simulate once for the module
-    return module_home
+def home(shared_home):
+    load_task("E003", "simremc", genes=GENES)  # simulated once for the session (shared_home)
+    return shared_home
 
 
 @pytest.mark.parametrize("clip, weight_decay", [(1.0, 0.0), (0.05, 1e-3), (0.0, 0.0)], ids=["clip", "clip-decay", "none"])
@@ -72,18 +72,33 @@ print(json.dumps({"p": model.predict_proba(test.X)[:, 1].tolist(), "compute": mo
 """
 
 
-def _fit_in_process(env: dict) -> dict:
+def _fit_in_a_new_process(env: dict) -> dict:
     done = subprocess.run([sys.executable, "-c", FIT_DEEPCHROME], env={**os.environ, **env}, capture_output=True,
                           text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def test_a_model_without_native_layers_computes_the_same_without_a_compiler(tmp_path):
+def _fit_here() -> dict:
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(FIT_DEEPCHROME, {"__name__": "fit_deepchrome"})
+    return json.loads(printed.getvalue().splitlines()[-1])
+
+
+def test_a_model_without_native_layers_computes_the_same_without_a_compiler(tmp_path, single_thread_torch):
     """DeepChrome has no layer the native kernels run, and its optimizer step is torch's: with the
-    native library turned off (as without a C compiler) its predictions are the same, bit for bit."""
-    with_native = _fit_in_process({})
-    without = _fit_in_process({"CHROMBENCH_NATIVE": "0"})
+    native library turned off (as without a C compiler) its predictions are the same, bit for bit. The
+    fit without it runs in a process that never loaded the library; the one with it, here."""
+    from chrombench.baselines import native_library
+
+    with_native = _fit_here()
+    if native_library.available():
+        assert native_library.isa() is not None  # the library is loaded in this process, next to the fit
+    without = _fit_in_a_new_process({"CHROMBENCH_NATIVE": "0"})
     assert with_native["p"] == without["p"]
     for got in (with_native, without):
         assert got["compute"]["path"] == "torch" and got["compute"]["isa"] is None

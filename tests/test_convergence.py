@@ -101,7 +101,8 @@ def test_the_engine_records_how_every_fit_ended(tmp_path, monkeypatch):
 
 # -- validation ----------------------------------------------------------------------------------------------
 
-def test_validate_refuses_unconverged_fits_naming_file_and_row(tmp_path, records_factory, synthetic_data_only):
+def test_validate_refuses_unconverged_fits_naming_file_and_row(tmp_path, records_factory, synthetic_data_only,
+                                                                simulated_home):
     bundle = make_bundle(tmp_path, records_factory, training={"my-model": UNCONVERGED_FIT})
     report = v.validate_bundle(bundle, fake_registry())
     assert not report.ok

@@ -22,9 +22,9 @@ MODEL = f"windowed-logistic={Path(__file__).with_name('engine_toy_models.py')}:W
 
 
 @pytest.fixture(scope="module")
-def home(module_home):
-    load_task("E003", "simremc", genes=GENES)  # simulate once for the module
-    return module_home
+def home(shared_home):
+    load_task("E003", "simremc", genes=GENES)  # simulated once for the session (shared_home)
+    return shared_home
 
 
 @pytest.fixture(scope="module")

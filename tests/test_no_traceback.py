@@ -85,7 +85,7 @@ def test_non_finite_metrics_are_left_out_of_the_page_naming_the_file(tmp_path, r
 
 
 @pytest.mark.parametrize("content", ["[" * 100_000, "{\"a\":" * 50_000 + "1" + "}" * 50_000, "\x00\x01binary"])
-def test_deep_or_binary_json_in_a_bundle_is_named_not_a_crash(tmp_path, records_factory, content):
+def test_deep_or_binary_json_in_a_bundle_is_named_not_a_crash(tmp_path, records_factory, simulated_home, content):
     from test_validate import make_bundle
 
     bundle = make_bundle(tmp_path / "lb", records_factory)

@@ -19,9 +19,9 @@ GENES = {"train": 200, "valid": 100, "test": 100}
 
 
 @pytest.fixture(scope="module")
-def home(module_home):
-    """One data cache for the module: E003 is simulated once."""
-    return module_home
+def home(shared_home):
+    """The session's shared data cache: E003 is simulated once."""
+    return shared_home
 
 
 @pytest.fixture(scope="module")

@@ -148,10 +148,9 @@ def test_a_wrong_declaration_is_an_error_naming_the_model_and_the_field(tmp_path
 def test_declarations_that_fit_pass_and_undeclared_ones_are_free(tmp_path):
     f = tmp_path / "declared.py"
     f.write_text(GOOD_MODEL.replace("{line}", "tuning = {'quick': TuningBudget(2)}; seed_param = 'seed'") +
-                 "\n\nclass Plain:\n    def fit(self, train, valid=None, on_epoch=None):\n        return self\n\n"
-                 "    def predict_proba(self, X):\n        return X\n")
+                 "\n\nclass Bare(Declared):\n    pass\n")
     assert get_model_class(f"{f}:Declared").name == "declared-toy"
-    assert get_model_class(f"{f}:Plain").__name__ == "Plain"  # a plain class declares nothing and passes
+    assert get_model_class(f"{f}:Bare").__name__ == "Bare"  # a subclass that declares nothing of its own passes
     nofit = tmp_path / "nofit.py"  # another file: a file target is imported once per process
     nofit.write_text(GOOD_MODEL.replace("{line}", "").replace("    def fit(self, train, valid=None, on_epoch=None):\n"
                                                                "        return self\n", ""))
@@ -159,6 +158,30 @@ def test_declarations_that_fit_pass_and_undeclared_ones_are_free(tmp_path):
 
     with pytest.raises(ModelDeclarationError, match=r"defines no fit\(\)"):
         get_model_class(f"{nofit}:Declared")
+
+
+def test_a_class_that_is_no_chrommodel_is_refused_when_resolved_naming_it_and_what_it_lacks(tmp_path):
+    """A plain class with fit and predict_proba would pass tuning and fail only when the engine saves
+    its first fit; resolving it (a file target, a plugin, a registered name) refuses it at once."""
+    from chrombench.errors import ModelDeclarationError
+
+    f = tmp_path / "plain.py"
+    f.write_text("class Plain:\n    def fit(self, train, valid=None, on_epoch=None):\n        return self\n\n"
+                 "    def predict_proba(self, X):\n        return X\n\n\ndef make():\n    return Plain()\n")
+    with pytest.raises(ModelDeclarationError) as caught:
+        get_model_class(f"{f}:Plain")
+    message = str(caught.value)
+    assert f"model {f}:Plain (" in message and "does not subclass chrombench.models.contract.ChromModel" in message
+    assert "it lacks save(), n_parameters(), training_report(), get_params()" in message
+    assert "class Plain(ChromModel)" in message and "_save_state()" in message and "_load_state()" in message
+    MODELS.register("plain-toy", f"{f}:Plain", origin="plugin:toy")
+    try:
+        with pytest.raises(ModelDeclarationError, match=r"model plain-toy \(.*:Plain\) does not subclass"):
+            get_model_class("plain-toy")
+    finally:
+        del MODELS._entries["plain-toy"], MODELS._meta["plain-toy"]
+    with pytest.raises(ModelDeclarationError, match=r":make is function .*not a chrombench model class"):
+        get_model_class(f"{f}:make")
 
 
 def test_a_model_without_its_persistence_is_refused_naming_the_class_and_the_methods(tmp_path):

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from chrombench.cli import main
 from chrombench.data.layout import simremc_version
 from chrombench.leaderboard import render as lb
+from chrombench.leaderboard.collect import collect_dirs
 from chrombench.leaderboard.reported import SECTION_TITLE
 
 TASKS = ["E003", "E112", "E123", "E116"]
@@ -193,7 +194,7 @@ def test_a_subsample_and_the_full_task_are_never_ranked_together(tmp_path, recor
     records_writer(tmp_path / "a", records_factory(aurocs({"lstm": 0.8, "xgboost": 0.75}), genes=quick,
                                                    content_hashes={t: f"{k:064x}" for k, t in enumerate(TASKS)}))
     records_writer(tmp_path / "b", records_factory(aurocs({"deepchrome": 0.9}), suite="roadmap56"))
-    board = lb.collect_dirs(tmp_path / "a", tmp_path / "b")
+    board = collect_dirs(tmp_path / "a", tmp_path / "b")
     assert sorted((s.genes is None, s.models[0]) for s in board.sections) == [(False, "lstm"), (True, "deepchrome")]
     md = lb.markdown(board, [])
     assert f"simremc {SIM}, genes 800/400/400 (simulated data)" in md and f"simremc {SIM}, full size" in md
@@ -204,7 +205,7 @@ def test_a_record_on_other_data_for_the_same_task_is_left_out(tmp_path, records_
     records_writer(tmp_path / "out", records_factory(aurocs({"lstm": 0.8, "xgboost": 0.75})))
     odd = records_factory(aurocs({"svm": 0.99}, tasks=["E003"]), content_hashes={"E003": "f" * 64})
     records_writer(tmp_path / "out", odd)
-    board = lb.collect_dirs(tmp_path / "out")
+    board = collect_dirs(tmp_path / "out")
     (section,) = board.sections
     assert "svm" not in section.models
     assert any("svm on E003 was measured on other data" in why for _, why in board.skipped)
@@ -216,8 +217,8 @@ def test_the_ranking_column_is_shown_when_models_cover_different_tasks(tmp_path,
     partial = aurocs({"svm": 0.84}, tasks=["E003"])
     full["xgboost"]["E003"] = [0.95] * 3  # xgboost beats lstm on the one common task ...
     records_writer(tmp_path / "out", records_factory({**full, **partial}))
-    (section,) = lb.collect_dirs(tmp_path / "out").sections
-    md = lb.markdown(lb.collect_dirs(tmp_path / "out"), [])
+    (section,) = collect_dirs(tmp_path / "out").sections
+    md = lb.markdown(collect_dirs(tmp_path / "out"), [])
     assert "mean AUROC, 1 common tasks" in md and "order of the table use the 1 of 4 tasks" in md
     rows = {r["model"]: r for r in lb._model_rows(section)}
     assert rows["xgboost"]["rank"] < rows["lstm"]["rank"] and rows["xgboost"]["common_mean"] > rows["lstm"]["common_mean"]
@@ -225,7 +226,7 @@ def test_the_ranking_column_is_shown_when_models_cover_different_tasks(tmp_path,
 
 def test_model_names_cannot_break_the_markdown_table(tmp_path, records_factory, records_writer):
     records_writer(tmp_path / "out", records_factory(aurocs({"a|b<i>x</i>": 0.8, "lstm": 0.7})))
-    md = lb.markdown(lb.collect_dirs(tmp_path / "out"), [])
+    md = lb.markdown(collect_dirs(tmp_path / "out"), [])
     rows = [line for line in md.splitlines() if line.startswith("| ")]
     assert any("| a\\|b&lt;i&gt;x&lt;/i&gt; |" in r for r in rows) and not any("<i>" in r for r in rows)
     assert "-m 'a|b<i>x</i>'" in md  # the reproduce command is quoted for the shell
@@ -233,7 +234,7 @@ def test_model_names_cannot_break_the_markdown_table(tmp_path, records_factory, 
 
 def test_few_tasks_say_that_no_difference_can_be_significant(tmp_path, records_factory, records_writer):
     records_writer(tmp_path / "out", records_factory(aurocs({"lstm": 0.8, "xgboost": 0.75}, tasks=TASKS[:3])))
-    md = lb.markdown(lb.collect_dirs(tmp_path / "out"), [])
+    md = lb.markdown(collect_dirs(tmp_path / "out"), [])
     assert "With 3 tasks the signed-rank test cannot give p below 0.25" in md
 
 

@@ -27,9 +27,9 @@ GENES_CLI = "200,100,100"
 
 
 @pytest.fixture(scope="module")
-def home(module_home):
-    load_task("E003", "simremc", genes=GENES)  # simulate once for the module
-    return module_home
+def home(shared_home):
+    load_task("E003", "simremc", genes=GENES)  # simulated once for the session (shared_home)
+    return shared_home
 
 
 def problems(rec: dict) -> list[str]:

@@ -1,6 +1,5 @@
 """What the repository ships under leaderboards/ must stay valid and complete."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,11 @@ ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def home(module_home):
-    """One fresh CHROMBENCH_HOME for the module: validating the roadmap56 bundles regenerates the 56
-    full-size simulated tasks to check their content hashes (~70 s and 2.5 GB), once here rather than
-    once per test. Removed afterwards, so pytest's kept temporary folders do not hold the 2.5 GB."""
-    yield module_home
-    shutil.rmtree(module_home, ignore_errors=True)
+def home(shared_home):
+    """The session's shared CHROMBENCH_HOME: validating the bundles regenerates their simulated tasks to
+    check their content hashes (the roadmap56 bundles' 56 full-size tasks: ~70 s and 2.5 GB), once here
+    rather than once per test; the quick tasks are often there already."""
+    return shared_home
 
 
 @pytest.mark.slow  # regenerates the 56 full-size simulated tasks to check their hashes (~70 s, 2.5 GB)

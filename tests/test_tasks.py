@@ -56,3 +56,17 @@ def test_cli_unknown_task_exits_2_with_suggestion():
     assert res.exit_code == 2 and "did you mean" in res.output
     res = CliRunner().invoke(main, ["taks"])
     assert res.exit_code == 2 and "did you mean 'tasks'" in res.output
+
+
+def test_python_dash_m_chrombench_is_the_command_line(monkeypatch, capsys):
+    """``python -m chrombench`` (what the cluster recipe's workers and the tests' subprocesses run) is the
+    same command line, run here in-process so that ``chrombench/__main__.py`` counts as reached."""
+    import runpy
+    import sys
+
+    from chrombench import __version__
+
+    monkeypatch.setattr(sys, "argv", ["chrombench", "--version"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("chrombench", run_name="__main__")
+    assert done.value.code == 0 and f"chrombench, version {__version__}" in capsys.readouterr().out

@@ -23,9 +23,9 @@ GENES = {"train": 200, "valid": 100, "test": 100}
 
 
 @pytest.fixture(scope="module")
-def home(module_home):
+def home(shared_home):
     load_task("E003", "simremc", genes=GENES)
-    return module_home
+    return shared_home
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ VERSION = simremc_version()  # the simulator's current one
 
 
 @pytest.fixture(scope="module")
-def home(module_home):
-    """One CHROMBENCH_HOME for the module, so the simulator generates the quick tasks once."""
-    return module_home
+def home(shared_home):
+    """The session's shared CHROMBENCH_HOME, so the simulator generates the quick tasks once."""
+    return shared_home
 
 
 def fake_registry(hashes: dict | None = None, version: str = VERSION):
@@ -331,6 +331,29 @@ def test_a_resealed_seed_record_must_match_its_predictions(tmp_path, records_fac
     report = v.validate_bundle(bundle, fake_registry())
     assert any("test AUROC 0.970000 does not follow from seed-2.predictions.csv.gz (0.820000)" in r
                for r in reasons(report, "E123/seed-2.json"))
+
+
+def test_validating_bundles_and_their_page_validates_each_bundle_once_with_the_given_lookup(
+        tmp_path, records_factory, synthetic_data_only, monkeypatch):
+    """A page is checked by rendering it again from its bundles: from the reports ``validate_paths``
+    already has, made with its lookup, not by validating every bundle a second time (with the registry's
+    own lookup, which would refuse these synthetic records and so call their page stale)."""
+    import functools
+
+    from chrombench.leaderboard.render import render
+
+    lb = tmp_path / "lb"
+    make_bundle(lb, records_factory, name="first")
+    make_bundle(lb, records_factory, name="second")
+    stand_in = fake_registry()
+    render([lb], lb / "page", n_boot=0, title="t",
+           validate=functools.partial(v.validate_bundle, lookup=stand_in))
+    calls = []
+    real = v.validate_bundle
+    monkeypatch.setattr(v, "validate_bundle", lambda b, lookup=v.registry_hash: calls.append(b) or real(b, lookup))
+    reports = v.validate_paths([lb], stand_in)
+    assert sorted((r.name, r.ok) for r in reports) == [("(rendered page)", True), ("first", True), ("second", True)]
+    assert sorted(b.name for b in calls) == ["first", "second"]  # once each, for the bundles and the page together
 
 
 def test_records_outside_any_bundle_are_rejected(tmp_path, records_factory, records_writer):

@@ -54,7 +54,8 @@ def test_records_written_before_stalled_existed_are_read_as_stalled():
     assert results.stalled_seeds(summary["training"]) == [1]
 
 
-def test_validate_refuses_a_stalled_fit_naming_file_best_epoch_and_rule(tmp_path, records_factory, synthetic_data_only):
+def test_validate_refuses_a_stalled_fit_naming_file_best_epoch_and_rule(tmp_path, records_factory, synthetic_data_only,
+                                                                       simulated_home):
     bundle = make_bundle(tmp_path, records_factory, training={"my-model": STALLED_LEGACY})
     report = v.validate_bundle(bundle, fake_registry())
     assert not report.ok

@@ -8,6 +8,10 @@ one. Only this process is watched: code a test reaches through a ``chrombench`` 
 so every module needs an in-process test. Function calls are traced, not lines (a trace function for
 each Python call, none for each line), which costs the run roughly a fifth more time; leave it off in the
 inner loop itself.
+
+Under pytest-xdist (``-n 2``) each worker traces its own tests and hands what it saw to the controller
+when it finishes (``workeroutput``); the controller reports on the union, so the check means the same
+with one process or several.
 """
 
 from __future__ import annotations
@@ -81,11 +85,31 @@ def pytest_addoption(parser):
                      help="fail unless every chrombench module ran code in this process (see tests/touched_modules.py)")
 
 
+WORKER_KEY = "chrombench_touched_modules"
+
+
+def _is_xdist_controller(config) -> bool:
+    """This process hands the tests to xdist workers and runs none itself."""
+    return (getattr(config.option, "dist", "no") != "no" and bool(getattr(config.option, "tx", None))
+            and not hasattr(config, "workerinput"))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     if config.getoption("--touched-modules"):
         config._chrombench_tracker = Tracker(package_modules())
-        config._chrombench_tracker.start()
+        if not _is_xdist_controller(config):  # the controller only adds up what its workers saw
+            config._chrombench_tracker.start()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """An xdist worker finished: add what it saw to the controller's tracker."""
+    tracker = getattr(node.config, "_chrombench_tracker", None)
+    seen = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if tracker is not None and seen is not None:
+        tracker.imported.update(seen["imported"])
+        tracker.called.update(seen["called"])
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -93,11 +117,16 @@ def pytest_sessionfinish(session, exitstatus):
     if tracker is None:
         return
     tracker.stop()
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller reports, on every worker's share
+        session.config.workeroutput[WORKER_KEY] = {"imported": sorted(tracker.imported),
+                                                   "called": sorted(tracker.called)}
+        return
     never, idle = tracker.untouched()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write = reporter.write_line if reporter else print
     n = len(tracker.modules)
-    write(f"--touched-modules: {n - len(never) - len(idle)} of {n} package modules ran code in this process")
+    where = "the xdist workers" if _is_xdist_controller(session.config) else "this process"
+    write(f"--touched-modules: {n - len(never) - len(idle)} of {n} package modules ran code in {where}")
     for path in never:
         write(f"  never imported: {path}")
     for path in idle:

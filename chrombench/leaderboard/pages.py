@@ -39,8 +39,9 @@ def find_pages(path: Path) -> list[Path]:
     return sorted(d for d in found if not any(part.startswith(".") for part in d.relative_to(path).parts))
 
 
-def check_page(folder: Path) -> list[tuple[str, str]]:
-    """(file, reason) for each page file that is not what its bundles render now; empty when it is."""
+def check_page(folder: Path, validate=None) -> list[tuple[str, str]]:
+    """(file, reason) for each page file that is not what its bundles render now; empty when it is.
+    ``validate(bundle) -> BundleReport`` decides which bundles are shown (``render.gather``'s)."""
     from .render import render
 
     folder = Path(folder)
@@ -58,7 +59,7 @@ def check_page(folder: Path) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix=".page-check.") as tmp:
         try:
             render(results, Path(tmp), reproduce=reproduce, render_command=render_command, n_boot=n_boot,
-                   title=title, write_manifest=False)
+                   title=title, write_manifest=False, validate=validate)
         except ChrombenchError as exc:
             return [(str(manifest_file), f"cannot re-render the page: {exc}")]
         for name in PAGE_FILES:

@@ -22,7 +22,7 @@ from string import Template
 import numpy as np
 
 from . import interpretation, plots, reported, verdict
-from .collect import OUTSIDE_ENGINE, REFERENCE_MODEL, Board, Section, collect, collect_dirs, genes_label  # noqa: F401 - collect_dirs: public here
+from .collect import OUTSIDE_ENGINE, REFERENCE_MODEL, Board, Section, collect, genes_label
 
 DEFAULT_RESULTS = (Path("chrombench-out/results"),)  # your own run; others' results only when asked (--results)
 DEFAULT_OUT = Path("leaderboard")
@@ -621,13 +621,13 @@ def render_board(board: Board, out_dir: Path, reproduce: list[str] | None = None
 
 def render(result_dirs=DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT, reproduce: str | None = None,
            render_command: str | None = None, n_boot: int = 1000, title: str = "chrombench leaderboard",
-           write_manifest: bool = True) -> Rendered:
+           write_manifest: bool = True, validate=None) -> Rendered:
     """Read every record under ``result_dirs`` and write the three files into ``out_dir``.
 
     ``reproduce`` is the command printed at the top; by default it is inferred from the records
-    (one `chrombench run` per section) followed by ``render_command``.
+    (one `chrombench run` per section) followed by ``render_command``. ``validate``: see ``gather``.
     """
-    records, left_out = gather(result_dirs)
+    records, left_out = gather(result_dirs, validate)
     board = collect(records, n_boot=n_boot)
     board.skipped[:0] = left_out
     cmds = [reproduce] if reproduce else reproduce_commands(board, render_command)
@@ -640,13 +640,18 @@ def render(result_dirs=DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT, reproduce: 
     return rendered
 
 
-def gather(result_dirs) -> tuple[list[dict], list[tuple[str, str]]]:
+def gather(result_dirs, validate=None) -> tuple[list[dict], list[tuple[str, str]]]:
     """The records to show, and what was left out. A folder holding bundles gives only the records of
     bundles that pass ``validate`` (a rejected bundle, or a record beside the bundles, is listed as
     left out): a submission is shown only as checked. Any other folder (your own run's output) is
-    read as it is; its records still pass the schema and digest checks in ``collect``."""
+    read as it is; its records still pass the schema and digest checks in ``collect``.
+
+    ``validate(bundle) -> BundleReport`` is ``validate.validate_bundle`` unless given (``leaderboard
+    validate`` passes the reports it already has)."""
     from .. import results
     from .validate import RECORDS_DIR, find_bundles, loose_records, validate_bundle
+
+    validate = validate or validate_bundle
 
     records, left_out = [], []
     for root in map(Path, result_dirs):
@@ -657,7 +662,7 @@ def gather(result_dirs) -> tuple[list[dict], list[tuple[str, str]]]:
             records += results.read_records(root)
             continue
         for bundle in bundles:
-            report = validate_bundle(bundle)
+            report = validate(bundle)
             if report.ok:
                 records += results.read_records(bundle / RECORDS_DIR)
             else:

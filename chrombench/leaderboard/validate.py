@@ -110,18 +110,29 @@ def find_bundles(path: Path) -> list[Path]:
 
 
 def validate_paths(paths, lookup: HashLookup = registry_hash, pages: bool = True) -> list[BundleReport]:
-    """Every bundle under ``paths``, and (``pages``) every rendered page there, re-rendered and compared."""
-    reports = []
+    """Every bundle under ``paths``, and (``pages``) every rendered page there, re-rendered and compared.
+
+    Each bundle is validated once, with ``lookup``: re-rendering a page reuses the reports of the bundles
+    it is made from instead of validating them again (with the registry's own lookup)."""
+    reports, validated = [], {}
+
+    def validate(bundle: Path) -> BundleReport:
+        key = Path(bundle).resolve()
+        if key not in validated:
+            validated[key] = validate_bundle(bundle, lookup)
+        return validated[key]
+
     for p in paths:
         bundles = find_bundles(Path(p))
         page_dirs = find_pages(Path(p)) if pages else []
         if not bundles and not page_dirs:
             raise ChrombenchError(f"{p}: no bundle found (a folder with {MANIFEST}, written by `chrombench submit`)")
+        bundle_reports = [validate(b) for b in bundles]
         for d in page_dirs:
             report = BundleReport(path=d, name="(rendered page)")
-            report.rejections += [Rejection(f, why) for f, why in check_page(d)]
+            report.rejections += [Rejection(f, why) for f, why in check_page(d, validate=validate)]
             reports.append(report)
-        reports += [validate_bundle(b, lookup) for b in bundles]
+        reports += bundle_reports
         loose = loose_records(Path(p), bundles)
         if loose:
             report = BundleReport(path=Path(p), name="(records outside any bundle)")

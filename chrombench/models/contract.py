@@ -52,8 +52,9 @@ What the engine passes: the seed and device through the declared keywords; ``on_
 metrics)`` after each epoch (it may raise ``optuna.TrialPruned`` to prune a trial, or
 ``contract.StopTraining`` to end a fit, the best epoch kept); train and valid splits only, never
 test. What it reads back: ``predict_proba``, ``n_parameters()``, ``training_report()``, ``save``.
-A class that declares nothing is still accepted: its seed and device keywords are then found by
-name (``seed``/``random_state``, ``device``), so a plain scikit-learn-style class runs unchanged.
+Every model subclasses ``ChromModel`` (a class that does not is refused by name when it is resolved,
+not after its first fit). One that declares nothing is still accepted: its seed and device keywords
+are then found by name (``seed``/``random_state``, ``device``).
 """
 
 from __future__ import annotations
@@ -180,11 +181,24 @@ REQUIRED = {"fit": "train on (train, valid), calling on_epoch after each epoch",
 
 
 def missing_methods(cls: type) -> list[str]:
-    """The required methods ``cls`` leaves undefined: a ``ChromModel``'s abstract ones; for a plain
-    class (no ``save()`` to serve), ``fit`` and ``predict_proba`` alone."""
-    if isinstance(cls, type) and issubclass(cls, ChromModel):
-        return [m for m in REQUIRED if m in getattr(cls, "__abstractmethods__", ())]
-    return [m for m in ("fit", "predict_proba") if not callable(getattr(cls, m, None))]
+    """The required methods a ``ChromModel`` subclass leaves abstract (``REQUIRED`` says what each does)."""
+    return [m for m in REQUIRED if m in getattr(cls, "__abstractmethods__", ())]
+
+
+# what the engine calls on a model (ChromModel defines all but fit and predict_proba)
+_ENGINE_CALLS = ("fit", "predict_proba", "save", "n_parameters", "training_report", "get_params")
+
+
+def _not_a_model(who: str, found: Any) -> str:
+    """Why ``found`` (what a model name or target resolved to) is refused: it is no ``ChromModel`` subclass,
+    so the engine would fail on it only after a fit, at the first method that class never got."""
+    if not isinstance(found, type):
+        return f"{who} is {type(found).__name__} {found!r}, not a chrombench model class: name a subclass of ChromModel"
+    lacks = [f"{m}()" for m in _ENGINE_CALLS if not callable(getattr(found, m, None))]
+    return (f"{who} does not subclass chrombench.models.contract.ChromModel, which every model must"
+            + (f" (it lacks {', '.join(lacks)}, which the engine calls)" if lacks else "")
+            + f": write `class {found.__name__}(ChromModel)` and define "
+            + ", ".join(f"{m}() ({why})" for m, why in REQUIRED.items()))
 
 
 def explains_of(cls: type) -> tuple[str, ...]:
@@ -200,11 +214,15 @@ def explains_of(cls: type) -> tuple[str, ...]:
 
 
 def check_declarations(cls: type, label: str | None = None) -> None:
-    """Raise ``ModelDeclarationError`` naming the model (``label``, else the class) and the attribute
-    when a declaration is of the wrong kind or promises what the class cannot do. Undeclared
-    attributes pass: a plain class keeps working."""
+    """Raise ``ModelDeclarationError`` naming the model (``label``, else the class) and what is wrong: it
+    is no ``ChromModel`` subclass, leaves a required method abstract, or declares an attribute of the
+    wrong kind or one that promises what the class cannot do. Undeclared attributes pass."""
     from ..errors import ModelDeclarationError
 
+    if not (isinstance(cls, type) and issubclass(cls, ChromModel)):
+        where = f"{cls.__module__}:{cls.__qualname__}" if isinstance(cls, type) else None
+        raise ModelDeclarationError(_not_a_model(f"model {label or where}" + (f" ({where})" if label and where else ""),
+                                                 cls))
     who = f"model {label or cls.__qualname__} ({cls.__module__}:{cls.__qualname__})"
 
     def bad(attr: str, why: str) -> ModelDeclarationError:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import MARKS, N_BINS, __version__
 from ..safepath import quote
-from ..errors import ModelFormatError
+from ..errors import ModelDeclarationError, ModelFormatError
 from .contract import MODEL_FORMAT
 from .registry import get_model_class
 
@@ -57,10 +57,7 @@ def load_model(path: str | Path, *, trust_code: bool = False, device: str | None
     third-party code (a ``module:Class`` or ``file.py:Class`` target, e.g. a submission) imports and
     runs that code, so it loads only with ``trust_code=True``. ``device`` overrides where a neural
     model computes (``None``: where it was saved from)."""
-    from .contract import ChromModel
-    from .registry import MODELS
-
-    from .registry import load_plugins
+    from .registry import MODELS, load_plugins
 
     load_plugins()
     path = Path(path)
@@ -77,9 +74,10 @@ def load_model(path: str | Path, *, trust_code: bool = False, device: str | None
             raise ModelFormatError(
                 f"{path} is a model of third-party code ({target}); loading it imports and runs that code. "
                 f"If you trust it, pass --trust-code (load_model(..., trust_code=True))")
-    cls = get_model_class(target)
-    if not (isinstance(cls, type) and issubclass(cls, ChromModel)):
-        raise ModelFormatError(f"{path}/config.json names {target!r}, which is not a chrombench model class")
+    try:
+        cls = get_model_class(target)  # refuses anything but a ChromModel subclass
+    except ModelDeclarationError as exc:
+        raise ModelFormatError(f"{path}/config.json names {target!r}: {exc}") from None
     params = config.get("params", {})
     if not isinstance(params, dict):
         raise ModelFormatError(f"{path}/config.json: 'params' must be an object of hyperparameters, not "

@@ -77,8 +77,9 @@ ABLATIONS = ("attentivechrome", "attentivechrome-no-alpha", "attentivechrome-no-
 
 
 def get_model_class(name_or_target: str) -> type:
-    """A zoo name (``attentivechrome``) or a lazy target (``my_pkg.mod:Cls``, ``path/m.py:Cls``), its
-    declarations checked (``contract.check_declarations``) the first time it is resolved."""
+    """A zoo name (``attentivechrome``) or a lazy target (``my_pkg.mod:Cls``, ``path/m.py:Cls``): a
+    ``ChromModel`` subclass, its declarations checked (``contract.check_declarations``) the first time
+    it is resolved; anything else is refused there, naming it and what it lacks."""
     name_or_target = canonical(name_or_target)
     if name_or_target not in MODELS and ":" not in name_or_target:
         load_plugins()
@@ -86,7 +87,7 @@ def get_model_class(name_or_target: str) -> type:
         cls = MODELS.get(name_or_target)
     else:
         cls = load_target(name_or_target)
-    if isinstance(cls, type) and cls not in _CHECKED:
+    if not (isinstance(cls, type) and cls in _CHECKED):
         from .contract import check_declarations
 
         check_declarations(cls, name_or_target)
