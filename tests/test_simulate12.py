@@ -163,18 +163,19 @@ def test_tasks_show_lists_each_mechanisms_share_of_the_ceiling():
     assert res.exit_code == 2 and "1.1 (default), 1.2" in res.output
 
 
-def test_a_cache_from_another_generator_revision_is_generated_again(home):
+def test_a_cache_from_another_generator_revision_is_generated_again(e003):
     """1.2 is not frozen: a task cached by an earlier revision of its generator must not be served."""
     from chrombench.data.simcache import ensure_simulated
 
-    folder = ensure_simulated("E112", version="1.2")
+    folder = ensure_simulated("E003", version="1.2")  # cached already by the module's fixture
     meta = json.loads((folder / "task.json").read_text())
     assert meta["generator_revision"] == simulate12.GENERATOR_REVISION
     fresh = np.load(folder / "test_X.npy")
     meta["generator_revision"] = simulate12.GENERATOR_REVISION - 1  # as an older checkout wrote it
     (folder / "task.json").write_text(json.dumps(meta))
-    np.save(folder / "test_X.npy", fresh + 1)  # and its arrays differ
-    again = ensure_simulated("E112", version="1.2")
+    np.save(folder / "older_X.npy", fresh + 1)  # and its arrays differ (a new file: the fixture maps the old one)
+    (folder / "older_X.npy").replace(folder / "test_X.npy")
+    again = ensure_simulated("E003", version="1.2")
     assert json.loads((again / "task.json").read_text())["generator_revision"] == simulate12.GENERATOR_REVISION
     assert np.array_equal(np.load(again / "test_X.npy"), fresh)
 
