@@ -197,3 +197,14 @@ def test_each_marks_class_means_stay_as_close_to_the_real_sample_as_1_1s(e003):
     r12 = np.abs(log_ratios(e003.test.X, np.asarray(e003.test.y)))
     r11 = np.abs(log_ratios(old.test.X, np.asarray(old.test.y)))
     assert np.all(r12 <= np.maximum(r11, np.log(1.25)) + np.log(1.3)), (np.exp(r12), np.exp(r11))
+
+
+def test_a_subsample_of_the_truth_keeps_every_mechanisms_map(e003):
+    """`explain --genes N` scores a subsample: it must still score each planted mechanism (it once
+    dropped them, and the summary silently lost scores_by_mechanism)."""
+    idx = np.array([5, 0, 17, 3000])
+    part = e003.truth.subset(idx)
+    assert list(part.mechanisms) == list(e003.truth.mechanisms)
+    for name in e003.truth.mechanisms:
+        assert np.array_equal(part.mechanisms[name], np.asarray(e003.truth.mechanisms[name])[idx])
+    assert np.array_equal(part.latent, e003.truth.latent[idx]) and part.oracle_auroc == e003.truth.oracle_auroc

@@ -74,9 +74,7 @@ def explain(model_dir, input_csv, task, dataset, quick, methods, hactive, genes,
         idx = stratified_subsample(np.zeros_like(labels) if (labels == UNLABELLED).any() else labels, genes)
         split = split.subset(idx)
         if truth is not None:
-            from ..data.arrays import GroundTruth
-
-            truth = GroundTruth(truth.oracle_auroc, np.asarray(truth.importance)[idx], truth.latent[idx])
+            truth = truth.subset(idx)
     activity = read_hactive(hactive, list(split.gene_ids), split.shape[0]) if hactive else None  # bad rows: file and line
     try:
         summary = explain_split(model, split, out_dir, list(methods) or None, truth=truth, hactive=activity,

@@ -81,6 +81,16 @@ class GroundTruth:
     # (a gene's map is all zero where the mechanism does not touch it); None for 1.1 and real data
     mechanisms: dict | None = field(default=None, compare=False)
 
+    def subset(self, idx) -> "GroundTruth":
+        """The truth of a subsample of the test genes (``idx`` into them): maps, latent and mechanism maps
+        alike, so that scoring a subsample still scores each mechanism. The ceiling is the whole split's."""
+        idx = np.asarray(idx)
+        mech = self.mechanisms
+        if mech:
+            # MechanismMaps (read lazily from the cache) subsets without reading every map now
+            mech = mech.subset(idx) if callable(getattr(mech, "subset", None)) else {k: v[idx] for k, v in mech.items()}
+        return GroundTruth(self.oracle_auroc, np.asarray(self.importance)[idx], self.latent[idx], mech)
+
 
 @dataclass(frozen=True)
 class TaskData:
