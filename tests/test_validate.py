@@ -403,3 +403,37 @@ def test_predictions_that_are_symlinks_are_refused(tmp_path, records_factory):
     target.symlink_to(outside)  # same bytes, so the sha256 would match: the link itself is refused
     why = reasons(v.validate_bundle(bundle, fake_registry()), "E112/seed-0.predictions.csv.gz")
     assert any("a symlink or a file outside the bundle" in r for r in why), why
+
+
+def test_a_simremc_1_2_bundle_is_checked_against_1_2s_data_not_1_1s(tmp_path, records_factory,
+                                                                    synthetic_data_only, monkeypatch):
+    """A record stores the simulator's version apart from the name ("simremc", "1.2+seed0"): the hash and
+    trusted-split checks must regenerate 1.2, or every 1.2 bundle is refused as 1.1's data."""
+    from chrombench.leaderboard import trust
+
+    def on_1_2(rec):
+        rec["dataset"]["version"] = "1.2+seed0"
+        rec["digest"] = results.compute_digest(rec)
+
+    asked, trusted = [], []
+    fake = fake_registry(version="1.2+seed0")
+
+    def lookup(task, dataset, genes):
+        asked.append(dataset)
+        return fake(task, "simremc", genes)  # the hash synthetic_records gave the record
+
+    real_split = trust._registry_split
+    monkeypatch.setattr(trust, "_registry_split", lambda task, dataset, *a: trusted.append(dataset) or real_split(
+        task, dataset, *a))
+    report = v.validate_bundle(make_bundle(tmp_path, records_factory, extra=on_1_2), lookup)
+    assert report.ok, report.rejections
+    assert set(asked) == {"simremc@1.2"} and set(trusted) == {"simremc@1.2"}
+
+
+def test_a_record_names_the_data_load_task_gives_back():
+    from chrombench.data.layout import dataset_spec
+
+    assert dataset_spec("simremc", "1.1+seed0") == "simremc"
+    assert dataset_spec("simremc", "1.2+seed0") == "simremc@1.2"
+    assert dataset_spec("simremc", "1.2+seed0", "chromosome") == "simremc@1.2:chromosome"
+    assert dataset_spec("my-lab-cells", "2026-01", "chromosome") == "my-lab-cells"  # its own registry entry

@@ -72,6 +72,17 @@ def parse_simremc(dataset: str | None) -> tuple[str, str] | None:
     return version, split
 
 
+def dataset_spec(name: str | None, version: str | None, split: str | None = None) -> str | None:
+    """The dataset argument of ``load_task`` that gives back a record's data: simremc names its version
+    and split where they are not the defaults (``simremc@1.2``, ``simremc@1.2:chromosome``), since a
+    record stores them apart from the name; any other dataset is its name."""
+    if name != SIMREMC or not version:
+        return name
+    base = str(version).split("+")[0]
+    spec = SIMREMC if base == SIMREMC_DEFAULT else f"{SIMREMC}@{base}"
+    return spec + (f":{split}" if split and split != "random" else "")
+
+
 def simremc_version(seed: int = 0, version: str = SIMREMC_DEFAULT) -> str:
     return f"{version}+seed{seed}"
 
