@@ -8,7 +8,7 @@ For each simulator version (default: 1.1 and 1.2, full size, all 56 tasks) it pr
   published DeepChrome AUROC on the real data: mean signed and absolute difference, Spearman rho (do
   the simple models keep the real tasks' order of difficulty?);
 - from a roadmap56 table on that version, where one exists (``--table VERSION=DIR``, default: the
-  shipped 1.1 bundles): DeepChrome vs published (the same three numbers), the zoo's spread (best -
+  shipped bundles of each version, 1.2's columns as they land): DeepChrome vs published (the same three numbers), the zoo's spread (best -
   worst model mean, spread of the top five), and the published same-data relations reproduced in
   direction (``chrombench/leaderboard/published_relations.tsv``), split into those a version was
   calibrated on (``CALIBRATED_RELATIONS`` of its generator) and those held out.
@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TABLES = {"1.1": ROOT / "leaderboards/roadmap56-simremc/zoo"}
+DEFAULT_TABLES = {"1.1": ROOT / "leaderboards/roadmap56-simremc/zoo",
+                  "1.2": ROOT / "leaderboards/roadmap56-simremc-1.2/zoo"}  # its columns as they land
 
 
 def versus_published(measured: dict[str, float], published: dict[str, float]) -> str:
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="simulator seed")
     parser.add_argument("--quick", action="store_true", help="the quick suite's gene subsample (2000 test genes)")
     parser.add_argument("--table", action="append", default=[], metavar="VERSION=DIR",
-                        help="a roadmap56 table's records for a version (default: 1.1=the shipped bundles)")
+                        help="a roadmap56 table's records for a version (default: the shipped bundles of 1.1 and 1.2)")
     parser.add_argument("--per-task", action="store_true", help="print each task's oracle and LR as they come")
     args = parser.parse_args(argv)
     datas = args.data or ["simremc", "simremc@1.2"]
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
     for data in datas:
         col = simulate_column(data, eids, args.seed, args.quick, args.per_task)
         base = col["version"].split("+")[0]  # "1.1+seed0" -> "1.1"
-        table = tables.get(base)
+        table = tables.get(base) if tables.get(base) and tables[base].exists() else None
         col["table"] = table_column(table, eids, calibrated_relations(base)) if table and not args.quick else {}
         col["table_dir"] = table
         columns.append(col)
