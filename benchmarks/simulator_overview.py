@@ -11,7 +11,8 @@ For each simulator version (default: 1.1 and 1.2, full size, all 56 tasks) it pr
   shipped bundles of each version, 1.2's columns as they land): DeepChrome vs published (the same
   three numbers), the zoo's spread (best - worst model mean, spread of the top five), and the
   published same-data relations reproduced in direction
-  (``chrombench/leaderboard/published_relations.tsv``), split into those a version was calibrated on (``CALIBRATED_RELATIONS`` of its generator) and those held out.
+  (``chrombench/leaderboard/published_relations.tsv``), split into those a version was calibrated on
+  (``CALIBRATED_RELATIONS`` of its generator) and those held out.
 
 Generating a version's 56 tasks takes a few minutes the first time (they are cached); the LR fits
 take about 20 s per version.
