@@ -4,6 +4,7 @@ quick suite's subsample."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -13,11 +14,11 @@ import numpy as np
 from ..errors import ChrombenchError, UnknownNameError
 from ..registry import suggest
 from . import seal
-from .arrays import SPLITS, DatasetRef, GroundTruth, TaskData
+from .arrays import SPLITS, DatasetRef, TaskData
 from .catalog import read_registry
 from .layout import BUILTIN_DATASETS, REMC, SIMREMC, parse_simremc, simremc_version
 from .simcache import ensure_simulated
-from .taskdir import MechanismMaps, read_task_dir, task_hash
+from .taskdir import read_task_dir, task_hash
 
 
 def normalise_eid(name: str) -> str | None:
@@ -88,12 +89,9 @@ def subsample(data: TaskData, genes: dict, seed: int = 0) -> TaskData:
     if data.truth is not None:
         from ..evaluate import auroc
 
-        t = picked["test"]
-        mech = data.truth.mechanisms
-        truth = GroundTruth(oracle_auroc=auroc(splits["test"].y, data.truth.latent[t]),
-                            importance=np.asarray(data.truth.importance[t]), latent=data.truth.latent[t],
-                            mechanisms=mech.subset(t) if isinstance(mech, MechanismMaps)
-                            else {k: v[t] for k, v in mech.items()} if mech else None)
+        part = data.truth.subset(picked["test"])
+        # the subsample's own ceiling: the latent's AUROC on the genes it keeps
+        truth = dataclasses.replace(part, oracle_auroc=auroc(splits["test"].y, part.latent))
     h = task_hash({s: splits[s].digest() for s in SPLITS})
     ref = DatasetRef(name=data.dataset.name, version=data.dataset.version, content_hash=h,
                      simulated=data.dataset.simulated, split=data.dataset.split)
