@@ -250,3 +250,16 @@ def test_a_record_with_numbers_that_are_not_aurocs_is_left_out_not_a_crash(tmp_p
     r = lb.render([tmp_path / "out"], tmp_path / "board")
     md = r.markdown.read_text()
     assert "metrics/test_auroc/mean: 'high' is not of type 'number'" in md
+
+
+def test_a_simremc_1_2_sections_commands_name_its_version(records_factory):
+    """A record keeps the simulator's version apart from its name: the page's commands must ask for 1.2
+    again (`--data simremc@1.2`), or they recompute the cells on 1.1."""
+    from chrombench.leaderboard.collect import collect
+
+    recs = records_factory({"m": {"E003": [0.8], "E112": [0.7]}}, version="1.2+seed0", suite=None)
+    (section,) = collect(recs, n_boot=0).sections
+    assert "--data simremc@1.2" in section.reproduce()
+    assert "--data simremc@1.2" in section.reproduce_cell("m", "E003")
+    (old,) = collect(records_factory({"m": {"E003": [0.8], "E112": [0.7]}}, suite=None), n_boot=0).sections
+    assert "--data" not in old.reproduce()  # 1.1, the default, is not named

@@ -142,6 +142,13 @@ class Section:
     def top(self) -> str | None:
         return self.models[0] if self.models else None
 
+    @property
+    def data_spec(self) -> str:
+        """What `chrombench run --data` takes for this section's data (``simremc@1.2`` for simulator 1.2)."""
+        from ..data.layout import dataset_spec
+
+        return dataset_spec(self.dataset, self.version)
+
     def reproduce(self) -> str:
         """The `chrombench run` command that produces this section's results (inferred)."""
         from ..models.registry import MODELS
@@ -156,8 +163,8 @@ class Section:
             parts += [f"-t {t}" for t in self.tasks]
             if self.genes:
                 parts.append("--genes " + ",".join(str(self.genes[s]) for s in ("train", "valid", "test")))
-        if self.dataset != "simremc":
-            parts.append(f"--data {self.dataset}")
+        if self.data_spec != "simremc":
+            parts.append(f"--data {self.data_spec}")
         if sorted(engine) != sorted(MODELS.names()) or len(self.suites) != 1:
             parts += [f"-m {shlex.quote(self._model_ref(m, MODELS))}" for m in engine]
         if self.seeds and not self._suite_seeds():
@@ -191,8 +198,8 @@ class Section:
         elif self.genes:
             parts.append("--genes " + ",".join(str(self.genes[s]) for s in ("train", "valid", "test")))
         parts.append(f"-t {task}")
-        if self.dataset != "simremc":
-            parts.append(f"--data {self.dataset}")
+        if self.data_spec != "simremc":
+            parts.append(f"--data {self.data_spec}")
         parts.append(f"--seeds {','.join(map(str, cell.seeds))}")
         return " ".join(parts)
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from .. import __version__, results
+from ..data.layout import dataset_spec
 from ..errors import ChrombenchError
 from .collect import OUTSIDE_ENGINE
 from .validate import BUNDLE_FORMAT, MANIFEST, RECORDS_DIR, _sha256, records_digest
@@ -343,6 +344,8 @@ def bundle_results(results_dir: Path, suite: str | None, out_root: Path, *, mode
         card = model_card(model_cls, target, name, records, suite, spent, None, None)
         card["wall_time_note"] = "compute seconds from the records (tuning plus seed fits), not a wall-clock time"
         how = f"--suite {suite}" if suite else " ".join(f"-t {t}" for t in sorted(tasks_of(mine)))
+        data = dataset_spec(*next(iter(datasets)))
+        how += f" --data {data}" if data != "simremc" else ""
         made = f"chrombench record ... --model-name {name} ({OUTSIDE_ENGINE})" if model_cls is None \
             else f"chrombench run -m {name} {how}"
         written.append(write_bundle(Path(out_root) / name, name, target, suite, records, card,
