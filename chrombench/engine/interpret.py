@@ -44,21 +44,29 @@ def _finite(scores: dict) -> dict:
 
 
 def interpretation_scores(model, test: Split, truth: GroundTruth, max_genes: int = MAX_GENES,
-                          steps: int = IG_STEPS) -> tuple[dict, int] | None:
-    """({method: {measure: value}, "random": {...}}, n_genes), or None when nothing could be scored."""
+                          steps: int = IG_STEPS) -> tuple[dict, int, dict] | None:
+    """({method: {measure: value}, "random": {...}}, n_genes, by_mechanism), or None when nothing could be
+    scored. ``by_mechanism`` is {method: {mechanism: {"cell_auroc", "genes"}}} where the truth plants
+    mechanisms with maps of their own (simremc 1.2 on), else empty: which planted mechanism each
+    method's map reads, the page's "which model learns which mechanism" table."""
     from ..explain.methods import available_methods, explain
-    from ..explain.scoring import random_baseline, score_interpretation
+    from ..explain.scoring import random_baseline, score_by_mechanism, score_interpretation
 
     t0 = time.perf_counter()
     try:
         idx = stratified_subsample(test.y, max_genes)
         X = np.asarray(test.X)[idx]
         true_map = np.asarray(truth.importance[idx], dtype=np.float64)
-        out = {}
+        # by name, not .items(): the maps are read from the cache on first use (``MechanismMaps``)
+        planted = truth.mechanisms if truth.mechanisms is not None else {}
+        mechanisms = {name: np.asarray(planted[name])[idx] for name in planted}
+        out, by_mechanism = {}, {}
         for method in available_methods(model):
             try:
                 cells, _ = explain(model, X, method, steps=steps)
                 out[method] = _finite(score_interpretation(cells, true_map))
+                if mechanisms:
+                    by_mechanism[method] = _mechanism_cells(score_by_mechanism(cells, mechanisms))
             except Exception as exc:
                 log.warning("interpretation %s of %s failed, left out: %s", method, type(model).__name__, exc)
         if not out:
@@ -69,4 +77,11 @@ def interpretation_scores(model, test: Split, truth: GroundTruth, max_genes: int
         return None
     log.info("interpretation scores for %s on %d genes in %.2f s", type(model).__name__, len(idx),
              time.perf_counter() - t0)
-    return out, int(len(idx))
+    return out, int(len(idx)), by_mechanism
+
+
+def _mechanism_cells(scored: dict) -> dict:
+    """Only the cell AUROC (and the genes it was measured on) per mechanism: the other measures rank a
+    gene's top cells, which a mechanism touching a few bins of one mark does not fill."""
+    return {name: {"cell_auroc": float(m["cell_auroc"]), "genes": int(m["genes"])}
+            for name, m in scored.items() if m.get("genes") and np.isfinite(m.get("cell_auroc", np.nan))}

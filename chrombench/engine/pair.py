@@ -146,7 +146,8 @@ class PairRun:
         scored = interpret.interpretation_scores(out.model, out.test, out.truth, max_genes=genes)
         if scored is None:
             return {}
-        return {"interpretation": scored[0], "interpretation_genes": scored[1]}
+        extra = {"interpretation_by_mechanism": scored[2]} if scored[2] else {}
+        return {"interpretation": scored[0], "interpretation_genes": scored[1], **extra}
 
     def _keep_attention(self, seed: int, out: evaluation.SeedOutcome) -> None:
         """The parent run shows the attention of the seed best on valid. A seed fitted here can be that

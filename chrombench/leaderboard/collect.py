@@ -111,6 +111,8 @@ class Section:
     ci_methods: list[str]
     # (model, task) -> {method: {measure: value}} from the seed record that carries it (seed 0, simulated)
     interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # (model, task) -> {method: {mechanism: {cell_auroc, genes}}} where the simulator plants mechanisms (1.2 on)
+    mechanisms: dict[tuple[str, str], dict] = field(default_factory=dict)
     content_hashes: dict[str, str] = field(default_factory=dict)  # task -> the dataset content hash
     split: str | None = None  # "random"/"chromosome" for a `data build` dataset; None: the archive's thirds
     outside: set[str] = field(default_factory=set)  # models whose records are predictions from outside the engine
@@ -302,6 +304,7 @@ def _dedupe_seeds(recs: list[dict]) -> list[dict]:
 def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boot: int) -> Section:
     cells: dict[tuple[str, str], Cell] = {}
     interpretation: dict[tuple[str, str], dict] = {}
+    mechanisms: dict[tuple[str, str], dict] = {}
     simulated = False
     splits: set = set()
     suites, seed_set, families, targets, n_params, outside = set(), set(), {}, {}, {}, set()
@@ -315,6 +318,10 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
         scored = next((r["interpretation"] for r in seed_recs if isinstance(r.get("interpretation"), dict)), None)
         if scored:
             interpretation[(model, task)] = scored
+        by_mechanism = next((r["interpretation_by_mechanism"] for r in seed_recs
+                             if isinstance(r.get("interpretation_by_mechanism"), dict)), None)
+        if by_mechanism:
+            mechanisms[(model, task)] = by_mechanism
         simulated = simulated or bool(summary["dataset"].get("simulated"))
         splits.add(summary["dataset"].get("split"))
         if summary["task"].get("suite"):
@@ -358,7 +365,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
                    for i, m in enumerate(models)},
         avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
         wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
-        n_parameters=n_params, interpretation=interpretation, outside=outside,
+        n_parameters=n_params, interpretation=interpretation, mechanisms=mechanisms, outside=outside,
         content_hashes={t: c.record["dataset"]["content_hash"] for (_, t), c in sorted(cells.items())},
         ci_methods=sorted({c.ci_method for c in cells.values() if c.ci_method}))
 

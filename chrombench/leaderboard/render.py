@@ -21,7 +21,7 @@ from string import Template
 
 import numpy as np
 
-from . import interpretation, plots, reported, verdict
+from . import interpretation, mechanisms, plots, reported, verdict
 from .collect import OUTSIDE_ENGINE, REFERENCE_MODEL, Board, Section, collect, genes_label
 
 DEFAULT_RESULTS = (Path("chrombench-out/results"),)  # your own run; others' results only when asked (--results)
@@ -291,6 +291,7 @@ def markdown(board: Board, reproduce: list[str], title: str = "chrombench leader
                            f"{len(tasks)} tasks.")
             out.append("")
         out += interpretation.markdown(s)
+        out += mechanisms.markdown(s)
     for s in board.sections:
         out += _md_relations(s) if s.dataset in REMC_DATASETS else []
     out += _md_reported() if _shows_reported(board) else []
@@ -458,6 +459,7 @@ def _html_section(s: Section, index: int) -> str:
         parts.append(_figure(scatter, CALIBRATION_CAPTION))
     parts.append(_per_task_table(s))
     parts += [b for b in [interpretation.html_block(s, _td, _table)] if b]  # simulated runs with scores only
+    parts += [b for b in [mechanisms.html_block(s, _td, _table)] if b]  # simremc 1.2 on: planted mechanisms
     parts.append("</section>")
     return "\n".join(parts)
 

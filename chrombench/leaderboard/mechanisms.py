@@ -1,0 +1,112 @@
+"""The "Which model learns which mechanism" table of a simulated section (simremc 1.2 on): one row per
+model, one column per planted mechanism, each cell the model's explain map scored against that
+mechanism's own map (cell AUROC on the test genes it touches, 0.5 = chance), averaged over tasks.
+
+This is the ablation no real-data benchmark can run: two models with the same AUROC may read different
+chromatin. The numbers come from the seed-0 records' ``interpretation_by_mechanism``, written by
+``chrombench run``; a model whose records predate it has no row.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+
+from .collect import Section
+
+TITLE = "Which model learns which mechanism (simulated data)"
+# one method per model, so that rows compare: integrated gradients where a model has it (every neural
+# model), else saliency, else the model's own importances (linear and tree models)
+METHOD_ORDER = ("integrated-gradients", "saliency", "importance")
+NOTE = ("Each model's seed-0 fit: its explain map (one method per model, integrated gradients where it has it) "
+        "scored against each mechanism the simulator planted, on the test genes that mechanism touches: cell "
+        "AUROC, 0.5 = chance, averaged over tasks (± the standard deviation over tasks). A model near 0.5 in a "
+        "column does not read that mechanism, whatever its AUROC. Each mechanism's share of a task's ceiling: "
+        "chrombench tasks show TASK --data simremc@1.2.")
+
+
+def _method(per_task: dict[str, dict]) -> str | None:
+    have = {m for scores in per_task.values() for m in scores}
+    return next((m for m in METHOD_ORDER if m in have), min(have) if have else None)
+
+
+def rows(section: Section) -> tuple[list[str], list[dict]]:
+    """(mechanisms, [{model, method, tasks, cells: {mechanism: (mean, sd, n)}}]), models in section order."""
+    names: list[str] = []
+    for scores in section.mechanisms.values():
+        for by_mech in scores.values():
+            names += [n for n in by_mech if n not in names]
+    out = []
+    for model in section.models:
+        per_task = {t: section.mechanisms[(model, t)] for t in section.tasks if (model, t) in section.mechanisms}
+        method = _method(per_task)
+        if method is None:
+            continue
+        cells = {}
+        for name in names:
+            vals = [per_task[t][method][name]["cell_auroc"] for t in per_task
+                    if name in per_task[t].get(method, {})]
+            vals = [float(v) for v in vals if np.isfinite(v)]
+            cells[name] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+        out.append({"model": model, "method": method,
+                    "tasks": sum(1 for t in per_task if method in per_task[t]), "cells": cells})
+    return names, out
+
+
+def best_readers(names: list[str], table: list[dict]) -> dict[str, tuple[str, float]]:
+    """mechanism -> (model, mean cell AUROC) of the model that reads it best."""
+    best = {}
+    for name in names:
+        scored = [(r["cells"][name][0], r["model"]) for r in table if np.isfinite(r["cells"][name][0])]
+        if scored:
+            value, model = max(scored)
+            best[name] = (model, value)
+    return best
+
+
+def _fmt(cell: tuple[float, float, int]) -> str:
+    mean, sd, n = cell
+    if not n:
+        return "—"
+    return f"{mean:.3f}" if n < 2 else f"{mean:.3f} ± {sd:.3f}"
+
+
+def _md(text) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def markdown(section: Section) -> list[str]:
+    names, table = rows(section)
+    if not table:
+        return []
+    header = ["model", "method"] + names + ["tasks"]
+    out = [f"### {TITLE}", "", f"> {NOTE}", "", "| " + " | ".join(header) + " |",
+           "|:---|:---|" + "---:|" * (len(names) + 1)]
+    for r in table:
+        out.append("| " + " | ".join([_md(r["model"]), _md(r["method"])] + [_fmt(r["cells"][n]) for n in names]
+                                     + [str(r["tasks"])]) + " |")
+    out.append("")
+    out += [f"- {_md(name)}: read best by {_md(model)} ({value:.3f})"
+            for name, (model, value) in best_readers(names, table).items()]
+    return out + [""]
+
+
+def html_block(section: Section, td, table) -> str:
+    """The same table for the page; ``td``/``table`` are render's cell and table builders."""
+    names, data = rows(section)
+    if not data:
+        return ""
+    best = best_readers(names, data)
+    header = ["model", "method"] + names + ["tasks"]
+    body = []
+    for r in data:
+        cells = [td(r["model"], cls="text model"), td(r["method"], cls="text")]
+        for n in names:
+            top = n in best and best[n][0] == r["model"]
+            cells.append(td(_fmt(r["cells"][n]), r["cells"][n][0], cls="best" if top else ""))
+        cells.append(td(str(r["tasks"]), r["tasks"]))
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (f'<h3>{html.escape(TITLE)}</h3><p class="note">{html.escape(NOTE)}</p>'
+            + table(header, body, text_cols=(0, 1)))
