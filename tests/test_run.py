@@ -341,3 +341,41 @@ def _trials_or_none(storage: str) -> list:
         return [t for n in names for t in optuna.load_study(study_name=n, storage=storage).get_trials()]
     except Exception:  # the schema is not there yet
         return []
+
+
+def test_model_order_completes_columns_one_by_one_longest_pairs_first():
+    """--order model (how the roadmap56 build fills a table): every pair of a model before the next
+    model's, and within a model the development tasks (3 seeds) first, so the last pairs, which one
+    worker may finish alone, are the short ones."""
+    from chrombench.engine.plan import ModelSpec, Plan
+    from chrombench.tasks import get_suite
+
+    suite = get_suite("roadmap56")
+    tasks = [("simremc", t) for t in suite.tasks]
+    models = [ModelSpec("a", None, object), ModelSpec("b", None, object)]
+    p = Plan(models=models, tasks=tasks, suite="roadmap56", genes=None, storage="", tracking_uri="",
+             output_dir=Path("."), suite_spec=suite)
+    by_model = [(task, spec.name) for _, task, spec in p.pair_order("model")]
+    assert [m for _, m in by_model] == ["a"] * len(tasks) + ["b"] * len(tasks)
+    first = [t for t, _ in by_model[:len(suite.dev_tasks)]]
+    assert sorted(first) == sorted(suite.dev_tasks) and len(suite.dev_tasks) == 3
+    assert sorted(by_model) == sorted((t, m.name) for _, t in tasks for m in models)  # each pair once
+    by_task = [(task, spec.name) for _, task, spec in p.pair_order("task")]
+    assert by_task[:2] == [(tasks[0][1], "a"), (tasks[0][1], "b")]  # the default is unchanged: row by row
+    with pytest.raises(ValueError, match="'diagonal'"):
+        p.pair_order("diagonal")
+
+
+def test_cli_order_model_fits_one_model_after_the_other(tmp_path, home):
+    load_task("E112", "simremc", genes=GENES)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["run", "-m", f"{TOY}:TinyLogistic", "-m", "logistic-regression", "-t", "E003",
+                                    "-t", "E112", "--genes", GENES_CLI, "--trials", "0", "--seeds", "0",
+                                    "--order", "model", "--workers", "1", "--output-dir", str(out),
+                                    "--no-progress"])
+    assert res.exit_code == 0, res.output
+    seeds = sorted((r for r in results.read_records(out / "results") if r["kind"] == "seed"),
+                   key=lambda r: r["created"])
+    assert [r["model"]["name"] for r in seeds] == ["tiny-logistic"] * 2 + ["logistic-regression"] * 2
+    bad = CliRunner().invoke(main, ["run", "--order", "diagonal"])
+    assert bad.exit_code == 2 and "'task', 'model'" in bad.output

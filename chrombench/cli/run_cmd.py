@@ -152,8 +152,12 @@ def _local_workers(n: int | None, overwrite_strategy: str, output_dir: Path, arg
                    "repeat for more. Default: the suite's models (`chrombench tasks suites` lists them; a suite "
                    "without a list runs the whole zoo, `chrombench models list`).")
 @budget_options
+@click.option("--order", type=click.Choice(["task", "model"]), default="task", show_default=True,
+              help="The order workers take (model, task) pairs in. task: every model on a task, then the next "
+                   "task. model: one model's tasks, then the next model's, so columns complete one by one and "
+                   "no worker waits between them (how leaderboards/roadmap56-simremc/build.sh fills a table).")
 def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri, output_dir,
-        overwrite_strategy, device, workers, no_progress):
+        overwrite_strategy, device, workers, no_progress, order):
     """Fit per seed to convergence, test once per seed, track (MLflow), write result records.
 
     The shipped suites hold each model's defaults fixed (their protocol); -t tasks and --trials N tune
@@ -176,9 +180,10 @@ def run(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, t
     cfg = make_config(models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
                       output_dir, overwrite_strategy, device)
     _apply_env(cfg)
+    cfg.order = order
     failures: dict = {}
     args = _worker_args("run", models, tasks, suite, dataset, trials, timeout, seeds, genes, storage, tracking_uri,
-                        output_dir, overwrite_strategy, device)
+                        output_dir, overwrite_strategy, device) + ["--order", order]
     with _terminate_like_ctrl_c(), _local_workers(workers, overwrite_strategy, output_dir, args) as failed:
         summaries = run_evaluations(cfg, progress=not no_progress, failures=failures)
     if summaries:

@@ -43,6 +43,7 @@ class RunConfig:
     heartbeat_interval: int = 10  # seconds between heartbeats of running trials/seeds
     grace_period: int = 60  # a worker silent for this long is presumed dead and its work is redone
     poll_interval: float = 2.0  # while waiting for work that another worker is doing
+    order: str = "task"  # "model": each model's pairs before the next model's (see ``pair_order``)
 
 
 @dataclass
@@ -72,6 +73,22 @@ class Plan:
         if self.suite_spec is not None:
             return self.suite_spec.seeds_for(task)
         return [0, 1, 2]
+
+    def pair_order(self, order: str = "task") -> list[tuple[str, str, ModelSpec]]:
+        """The (dataset, task, model) pairs in the order a worker takes them.
+
+        ``task``: every model on a task before the next task (a run's table fills row by row).
+        ``model``: one model's tasks before the next model's, so that columns complete one after the other
+        while the workers never wait between them: a worker with nothing left of one model starts the
+        next while the other finishes. Within a model, the pairs with the most seeds (the development
+        tasks) come first: the longest pairs last would leave one worker idle at the end for longest.
+        """
+        if order == "task":
+            return [(ds, task, spec) for ds, task in self.tasks for spec in self.models]
+        if order == "model":
+            by_cost = sorted(self.tasks, key=lambda dt: -len(self.seeds_for(dt[1])))  # stable: the suite's order
+            return [(ds, task, spec) for spec in self.models for ds, task in by_cost]
+        raise ValueError(f"pair order {order!r}: use 'task' or 'model'")
 
     @property
     def fixed_hyperparameters(self) -> bool:

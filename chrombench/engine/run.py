@@ -95,14 +95,13 @@ def _run_planned(cfg: RunConfig, p: Plan, progress: bool, failures: dict | None)
     # results do not depend on the number of local workers.
     deferred = []
     try:
-        for ds, task in p.tasks:
-            for spec in p.models:
-                with outdir.pair_lock(p.output_dir, ds, task, spec.name, wait=False) as mine:
-                    if mine:
-                        one_pair(ds, task, spec)
-                        bar.advance()
-                    else:
-                        deferred.append((ds, task, spec))
+        for ds, task, spec in p.pair_order(cfg.order):
+            with outdir.pair_lock(p.output_dir, ds, task, spec.name, wait=False) as mine:
+                if mine:
+                    one_pair(ds, task, spec)
+                    bar.advance()
+                else:
+                    deferred.append((ds, task, spec))
         for ds, task, spec in deferred:
             bar.describe(f"{spec.name} · {task}")
             bar.phase("waiting for another worker")
