@@ -65,7 +65,7 @@ def simulate_column(data: str, eids: list[str], seed: int, quick: bool, per_task
     return {"version": version, "oracle": oracle, "lr": lr}
 
 
-def table_column(table: Path, eids: list[str], calibrated: tuple[str, ...]) -> dict:
+def table_column(table: Path, eids: list[str]) -> dict:
     """DeepChrome per task, the zoo's spread and the relations, read from a table's records."""
     from chrombench import results
     from chrombench.leaderboard import verdict
@@ -83,6 +83,7 @@ def table_column(table: Path, eids: list[str], calibrated: tuple[str, ...]) -> d
     if verdict.REFERENCE_MODEL in s.models:
         row = s.matrix[s.models.index(verdict.REFERENCE_MODEL)]
         dc = {t: float(row[s.tasks.index(t)]) for t in tasks}
+    calibrated = verdict.calibrated_relations(s) or ()  # the page's own answer (1.2's CALIBRATED_RELATIONS)
     rel = {r.relation.id: r for r in verdict.measured_relations(s) if r.relation.counted}
     cal = [r for i, r in rel.items() if i in calibrated]
     held = [r for i, r in rel.items() if i not in calibrated]
@@ -94,14 +95,6 @@ def table_column(table: Path, eids: list[str], calibrated: tuple[str, ...]) -> d
                     + (f" (missing: {', '.join(sorted(set(calibrated) - set(rel)))})" if set(calibrated) - set(rel) else ""),
         "tasks": len(tasks),
     }
-
-
-def calibrated_relations(version: str) -> tuple[str, ...]:
-    """Relation ids a version's generator was calibrated on (none before 1.2's calibration)."""
-    if version == "1.2":
-        from chrombench.data import simulate12
-        return simulate12.CALIBRATED_RELATIONS
-    return ()
 
 
 def main(argv=None) -> int:
@@ -135,7 +128,7 @@ def main(argv=None) -> int:
         col = simulate_column(data, eids, args.seed, args.quick, args.per_task)
         base = col["version"].split("+")[0]  # "1.1+seed0" -> "1.1"
         table = tables.get(base) if tables.get(base) and tables[base].exists() else None
-        col["table"] = table_column(table, eids, calibrated_relations(base)) if table and not args.quick else {}
+        col["table"] = table_column(table, eids) if table and not args.quick else {}
         col["table_dir"] = table
         columns.append(col)
 

@@ -181,6 +181,24 @@ def test_published_relations_are_measured_and_disagreement_is_marked(records_fac
     assert "Singh et al., NeurIPS 2017" in md
 
 
+def test_a_1_2_panel_says_which_relations_are_held_out(records_factory, monkeypatch):
+    """simremc 1.2's generator names the relations its weights were tuned on; the panel says which rows
+    are therefore held-out evidence, and 1.1 (calibrated on ceilings only) says nothing of the kind."""
+    from chrombench.data import simulate12
+
+    means = {"attentivechrome": 0.82, "lstm": 0.80, "deepchrome": 0.78}
+    aurocs = {m: {f"E{n:03d}": [mu + 0.001 * n] for n in range(3, 9)} for m, mu in means.items()}
+    s12 = collect(records_factory(aurocs, suite=None, version="1.2+seed0"), n_boot=0).sections[0]
+    s11 = collect(records_factory(aurocs, suite=None, version="1.1+seed0"), n_boot=0).sections[0]
+    monkeypatch.setattr(simulate12, "CALIBRATED_RELATIONS", ())
+    assert verdict.calibration_sentence(s12).startswith("Held out:")
+    assert "Held out:" in "\n".join(lb._md_relations(s12)) and "Held out:" in lb._html_relations(s12, 0)
+    assert verdict.calibration_sentence(s11) is None and "Held out" not in "\n".join(lb._md_relations(s11))
+    monkeypatch.setattr(simulate12, "CALIBRATED_RELATIONS", ("lstm>deepchrome",))
+    said = verdict.calibration_sentence(s12)
+    assert said.startswith("Calibrated on: lstm>deepchrome") and "held out: attentivechrome>deepchrome" in said
+
+
 def test_relations_on_other_data_processing_are_shown_but_not_counted():
     rels = {r.id: r for r in verdict.published_relations()}
     assert not rels["patternchrome>deepchrome"].counted and not rels["shallowchrome>deepchrome"].counted

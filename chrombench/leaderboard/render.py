@@ -320,8 +320,9 @@ def _md_relations(s: Section) -> list[str]:
     out += _md_table(["relation", "published mean AUROC (real data)", "published wins", "measured mean AUROC",
                       "measured wins", "direction", "source"], body,
                      [":---", "---:", "---:", "---:", "---:", ":---", ":---"])
-    reason = verdict.why_not(s)
-    return out + ([""] + [f"Why a direction fails here: {reason}"] if reason else []) + [""]
+    reason, held = verdict.why_not(s), verdict.calibration_sentence(s)
+    return (out + ([""] + [held] if held else []) + ([""] + [f"Why a direction fails here: {reason}"] if reason else [])
+            + [""])
 
 
 def _md_tie_groups(s: Section) -> list[str]:
@@ -487,6 +488,7 @@ def _html_relations(s: Section, index: int) -> str:
                 f'{html.escape(_title(s))}</h2><p class="note">{html.escape(verdict.RELATIONS_NOTE)}</p>'
                 + _table(["relation", "published mean AUROC (real data)", "published wins", "measured mean AUROC",
                           "measured wins", "direction", "source"], body, cls="relations", text_cols=tuple(range(7)))
+                + (f"<p>{html.escape(verdict.calibration_sentence(s))}</p>" if verdict.calibration_sentence(s) else "")
                 + (f"<p>Why a direction fails here: {html.escape(verdict.why_not(s))}</p>" if verdict.why_not(s) else "")
                 + "</section>")
     return out

@@ -213,6 +213,32 @@ SIMULATOR_WHY_NOT = {
 }
 
 
+def calibrated_relations(section: Section) -> tuple[str, ...] | None:
+    """Relation ids the section's simulator was calibrated on; None where that question does not arise
+    (real data; simremc 1.1, whose only calibration is each ceiling, see ``SIMULATOR_WHY_NOT``)."""
+    if not section.simulated or section.version.split("+")[0] != "1.2":
+        return None
+    from ..data import simulate12
+
+    return tuple(simulate12.CALIBRATED_RELATIONS)
+
+
+def calibration_sentence(section: Section) -> str | None:
+    """Which rows of the panel the simulator was calibrated on, and so which are held-out evidence."""
+    calibrated = calibrated_relations(section)
+    if calibrated is None:
+        return None
+    shown = [m.relation.id for m in measured_relations(section) if m.relation.counted]
+    used = [i for i in shown if i in calibrated]
+    if not used:
+        return (f"Held out: simremc {section.version.split('+')[0]}'s mechanism weights were not calibrated on any "
+                "of these relations (simulate12.CALIBRATED_RELATIONS is empty), so each row tests the simulator "
+                "and the models rather than restating the calibration.")
+    held = [i for i in shown if i not in calibrated]
+    return (f"Calibrated on: {', '.join(used)} (its mechanism weights were tuned to reproduce them); held out: "
+            f"{', '.join(held) if held else 'none'}.")
+
+
 def why_not(section: Section) -> str | None:
     """One sentence on why a counted published direction fails here, or None when all hold."""
     if not any(m.relation.counted and not m.agrees for m in measured_relations(section)):
