@@ -374,8 +374,9 @@ def test_cli_order_model_fits_one_model_after_the_other(tmp_path, home):
                                     "--order", "model", "--workers", "1", "--output-dir", str(out),
                                     "--no-progress"])
     assert res.exit_code == 0, res.output
+    # in the order their files were written (``created`` has whole seconds: two toy fits share one)
     seeds = sorted((r for r in results.read_records(out / "results") if r["kind"] == "seed"),
-                   key=lambda r: r["created"])
+                   key=lambda r: Path(r["_path"]).stat().st_mtime_ns)
     assert [r["model"]["name"] for r in seeds] == ["tiny-logistic"] * 2 + ["logistic-regression"] * 2
     bad = CliRunner().invoke(main, ["run", "--order", "diagonal"])
     assert bad.exit_code == 2 and "'task', 'model'" in bad.output
