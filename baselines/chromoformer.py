@@ -76,20 +76,29 @@ class EmbeddingTransformer(nn.Module):
         # Only the TSS token leaves this layer, and everything after attention is per token, so only its
         # row is computed: its query, its attention over all keys, its norms and feed-forward. That is
         # the same function as running the layer over every token and reading one (exact up to float
-        # rounding; tests/test_later_models.py compares both in float64), at a fraction of the cost:
-        # keys and values come from W_kv (W_e x + pe) = (W_kv W_e) x + W_kv pe, so no [B, tokens, d]
-        # tensor is formed, and the gradients of W_kv and W_e reduce over the 5 marks, not 128 features.
+        # rounding; tests/test_later_models.py compares both in float64). Keys and values are never
+        # formed: a token's key is W_k (W_e x_j + pe_j) = A_k x_j + c_j with A_k = W_k W_e [d, marks],
+        # so the TSS query's score is (A_k^T q) . x_j + q . c_j, and its output is A_v (sum_j a_j x_j) +
+        # sum_j a_j c^v_j. Per gene that touches tokens x (marks + head width) numbers instead of a
+        # [tokens, 2d] key/value tensor, which on a CPU cost most of the training step in memory traffic
+        # (benchmarks/bench_precision.py measures both).
         d = self.out.in_features
-        b, n, _ = x.shape
-        hd = d // self.heads
-        w_q, w_kv = self.qkv.weight[:d], self.qkv.weight[d:]
+        b, n, m = x.shape
+        heads, hd = self.heads, d // self.heads
+        w_q, w_k, w_v = self.qkv.weight.view(3, d, d).unbind(0)
         t = F.linear(x[:, self.tss], self.embed.weight) + self.pe[self.tss]  # the TSS token's embedding
-        kv = F.linear(x, w_kv @ self.embed.weight) + F.linear(self.pe, w_kv)
-        k, v = kv.view(b, n, 2, self.heads, hd).permute(2, 0, 3, 1, 4)  # [B, heads, tokens, hd] each
-        q = F.linear(t, w_q).view(b, self.heads, 1, hd)
+        q = F.linear(t, w_q).view(b, heads, hd) / math.sqrt(hd)
+        a_k = (w_k @ self.embed.weight).view(heads, hd, m)  # keys' map from the marks, per head
+        c_k = F.linear(self.pe, w_k).view(n, heads, hd).transpose(0, 1)  # keys' position part [heads, n, hd]
+        u = torch.einsum("bhe,hem->bhm", q, a_k)
+        scores = torch.bmm(u, x.transpose(1, 2)) + torch.einsum("bhe,hne->bhn", q, c_k)  # [B, heads, n]
+        weights = torch.softmax(scores, dim=-1)
         if return_attention:  # the TSS token's attention over the bins, averaged over heads
-            return torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), -1).mean(dim=1)[:, 0]
-        t = self.norm1(t + self.out(F.scaled_dot_product_attention(q, k, v).reshape(b, d)))
+            return weights.mean(dim=1)
+        a_v = (w_v @ self.embed.weight).view(heads, hd, m)
+        c_v = F.linear(self.pe, w_v).view(n, heads, hd).transpose(0, 1)
+        o = torch.einsum("bhm,hem->bhe", torch.bmm(weights, x), a_v) + torch.einsum("bhn,hne->bhe", weights, c_v)
+        t = self.norm1(t + self.out(o.reshape(b, d)))
         return self.norm2(t + self.ff(t))
 
     def forward_all_tokens(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,10 @@
 """Chromoformer's training step: the published all-tokens embedding layer against chrombench's TSS-only one.
 
 The embedding transformers' output is read at one token (the TSS), so chrombench computes only that
-token's query, attention, norms and feed-forward, forms keys and values as (W_kv W_e) x + W_kv pe,
-and steps with fused AdamW (tests/test_later_models.py checks it is the same function). The baseline,
-measured in the same run and interleaved with it round by round, is the layer as published
+token's query, attention, norms and feed-forward, scores and averages the marks through (W_k W_e)
+and (W_v W_e) without forming keys or values, and steps with fused AdamW (tests/test_later_models.py
+checks it is the same function). The baseline, measured in the same run and interleaved with it
+round by round, is the layer as published
 (``EmbeddingTransformer.forward_all_tokens``: every token through the layer) with torch's default
 AdamW, as the model first shipped. One training step = forward, backward and optimizer step on a
 batch of 64 genes (the published batch size) of Poisson counts, one thread, best of ``--rounds``.
