@@ -19,9 +19,16 @@ def home(shared_home):
     return shared_home
 
 
+# simremc 1.2's table is validated by its own module (test_shipped_leaderboard_12.py): its 56 tasks are
+# other tasks to generate, and a module of its own lets a parallel test run (pytest -n 2) do both at once
+SIMREMC_12 = "roadmap56-simremc-1.2"
+
+
 @pytest.mark.slow  # regenerates the 56 full-size simulated tasks to check their hashes (~70 s, 2.5 GB)
 def test_committed_bundles_validate():
-    res = CliRunner().invoke(main, ["leaderboard", "validate", str(ROOT)])
+    shipped = sorted(str(p) for p in ROOT.iterdir() if p.is_dir() and p.name != SIMREMC_12)
+    assert len(shipped) >= 4  # the quick zoo and page, the roadmap56 table, the submissions
+    res = CliRunner().invoke(main, ["leaderboard", "validate", *shipped])
     assert res.exit_code == 0, res.output
     assert "bundles accepted" in res.output
 
