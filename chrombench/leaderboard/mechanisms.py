@@ -23,8 +23,10 @@ METHOD_ORDER = ("integrated-gradients", "saliency", "importance")
 NOTE = ("Each model's seed-0 fit: its explain map (one method per model, integrated gradients where it has it) "
         "scored against each mechanism the simulator planted, on the test genes that mechanism touches: cell "
         "AUROC, 0.5 = chance, averaged over tasks (± the standard deviation over tasks). A model near 0.5 in a "
-        "column does not read that mechanism, whatever its AUROC. Each mechanism's share of a task's ceiling: "
-        "chrombench tasks show TASK --data simremc@1.2.")
+        "column does not read that mechanism, whatever its AUROC; below 0.5 its attributions avoid the mechanism's "
+        "cells. This measures where attributions fall, not whether the model decodes the mechanism's own feature: "
+        "a map that overlaps a mark every model reads (H3K36me3 over the gene body) scores high for all of them. "
+        "Each mechanism's share of a task's ceiling: chrombench tasks show TASK --data simremc@1.2.")
 
 
 def _method(per_task: dict[str, dict]) -> str | None:
