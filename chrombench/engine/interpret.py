@@ -56,10 +56,9 @@ def interpretation_scores(model, test: Split, truth: GroundTruth, max_genes: int
     try:
         idx = stratified_subsample(test.y, max_genes)
         X = np.asarray(test.X)[idx]
-        true_map = np.asarray(truth.importance[idx], dtype=np.float64)
-        # by name, not .items(): the maps are read from the cache on first use (``MechanismMaps``)
-        planted = truth.mechanisms if truth.mechanisms is not None else {}
-        mechanisms = {name: np.asarray(planted[name])[idx] for name in planted}
+        scored_truth = truth.subset(idx)  # the importance map and each mechanism's, on these genes
+        true_map = np.asarray(scored_truth.importance, dtype=np.float64)
+        mechanisms = scored_truth.mechanisms
         out, by_mechanism = {}, {}
         for method in available_methods(model):
             try:

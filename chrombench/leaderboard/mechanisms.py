@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .collect import Section
+from .interpretation import _md  # user-supplied names in a Markdown cell
 
 TITLE = "Which model learns which mechanism (simulated data)"
 # one method per model, so that rows compare: integrated gradients where a model has it (every neural
@@ -73,10 +74,6 @@ def _fmt(cell: tuple[float, float, int]) -> str:
     if not n:
         return "—"
     return f"{mean:.3f}" if n < 2 else f"{mean:.3f} ± {sd:.3f}"
-
-
-def _md(text) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def markdown(section: Section) -> list[str]:
