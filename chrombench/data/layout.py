@@ -83,6 +83,11 @@ def dataset_spec(name: str | None, version: str | None, split: str | None = None
     return spec + (f":{split}" if split and split != "random" else "")
 
 
+def record_dataset_spec(dataset: dict) -> str | None:
+    """``dataset_spec`` of a result record's ``dataset`` block (its name, version and split)."""
+    return dataset_spec(dataset.get("name"), dataset.get("version"), dataset.get("split"))
+
+
 def simremc_version(seed: int = 0, version: str = SIMREMC_DEFAULT) -> str:
     return f"{version}+seed{seed}"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import results
-from ..data.layout import dataset_spec
+from ..data.layout import record_dataset_spec
 from ..errors import ChrombenchError
 from ..models.compute import describe
 
@@ -83,8 +83,7 @@ def rebuild_one(rec: dict, manifest: dict, device: str | None = "cpu") -> Rebuil
     model = rec["model"]
     cls = get_model_class(model.get("target") or model["name"])
     genes = rec["task"].get("genes") or suite_of(manifest).genes
-    ds = rec["dataset"]
-    handle = task_handle(dataset_spec(ds["name"], ds.get("version"), ds.get("split")), rec["task"]["name"], genes)
+    handle = task_handle(record_dataset_spec(rec["dataset"]), rec["task"]["name"], genes)
     if handle.dataset.content_hash != rec["dataset"]["content_hash"]:
         raise ChrombenchError(f"the registry's {rec['dataset']['name']}/{rec['task']['name']} is not the data of the record")
     out = protocol.evaluate_seed(cls, dict(model.get("params") or {}), handle, int(rec["seed"]), device)

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..data.layout import dataset_spec
+from ..data.layout import record_dataset_spec
 from ..errors import ChrombenchError
 
 # How far above the simulator's oracle AUROC a test AUROC may lie before it is refused. The oracle
@@ -99,8 +99,7 @@ def _trusted(rec: dict, manifest: dict, splits: SplitLookup) -> TrustedSplit | N
 
     try:
         genes = suite_of(manifest).genes
-        ds = rec["dataset"]
-        trusted = splits(rec["task"]["name"], dataset_spec(ds["name"], ds.get("version"), ds.get("split")), genes)
+        trusted = splits(rec["task"]["name"], record_dataset_spec(rec["dataset"]), genes)
     except (ChrombenchError, KeyError, TypeError):
         return None
     return trusted if trusted.content_hash == rec["dataset"].get("content_hash") else None

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import results
-from ..data.layout import dataset_spec
+from ..data.layout import record_dataset_spec
 from ..errors import ChrombenchError
 from . import trust
 from .pages import check_page, find_pages
@@ -330,8 +330,7 @@ def _check_dataset_hashes(path: Path, manifest: dict, records: dict[str, dict], 
         if not (isinstance(ds, dict) and isinstance(task, dict) and "content_hash" in ds and "name" in task):
             continue  # a schema violation, reported already
         try:
-            version, expected = lookup(task["name"], dataset_spec(ds.get("name"), ds.get("version"), ds.get("split")),
-                                       genes)
+            version, expected = lookup(task["name"], record_dataset_spec(ds), genes)
         except ChrombenchError as exc:
             reject(path / rel, f"cannot check the dataset hash of {ds.get('name')}/{task['name']}: {exc}")
             continue
