@@ -1,9 +1,11 @@
 """Which model learns which mechanism: on simremc 1.2 a run's seed-0 record scores each explain method
 against every planted mechanism's own map, the record stays valid, and the leaderboard shows a model x
-mechanism table; 1.1, which plants no such maps, gets neither."""
+mechanism table of those scores and one of what the predictions carry (uptake, measured from the
+bundle's predictions); 1.1, which plants no mechanisms, gets none of it."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from chrombench.data.load import load_task
 from chrombench.engine import interpret
 from chrombench.engine.run import RunConfig, run_evaluations
 from chrombench.leaderboard import render as lb
-from chrombench.leaderboard.mechanisms import TITLE
+from chrombench.leaderboard.mechanisms import TITLE, UPTAKE_TITLE
 
 GENES = {"train": 300, "valid": 150, "test": 150}
 MODEL = f"windowed-logistic={Path(__file__).with_name('engine_toy_models.py')}:WindowedLogistic"
@@ -83,6 +85,22 @@ def test_leaderboard_shows_which_model_reads_which_mechanism(run_out, tmp_path):
     assert f"- {best}: read best by windowed-logistic ({scored[best]['cell_auroc']:.3f})" in table
 
 
+def test_leaderboard_measures_each_mechanisms_uptake_from_the_predictions(run_out, tmp_path):
+    from chrombench.data.simulate12 import label_latents
+    from chrombench.explain.uptake import uptake_of_predictions
+
+    r = lb.render([run_out / "results"], tmp_path / "board", n_boot=0)
+    md, page = r.markdown.read_text(), r.html.read_text()
+    assert f"### {UPTAKE_TITLE}" in md and html.escape(UPTAKE_TITLE) in page
+    table = md.split(f"### {UPTAKE_TITLE}")[1].split("### ")[0]
+    row = next(line for line in table.splitlines() if line.startswith("| windowed-logistic"))
+    ids, prob, _ = results.read_predictions(results.predictions_path(run_out, "simremc", "windowed-logistic", "E003", 0))
+    expected = uptake_of_predictions(ids, prob, label_latents("E003"))
+    assert len(expected) == 6
+    for name, value in expected.items():
+        assert f"{value:+.2f}" in row.split("|")[3 + list(expected).index(name)], name  # one task, one seed
+
+
 def test_simremc_1_1_has_no_mechanism_table(home, tmp_path):
     out = tmp_path / "out"
     run_evaluations(RunConfig(models=[MODEL], tasks=["E003"], genes=GENES, seeds=[0], trials=1, output_dir=out),
@@ -90,4 +108,5 @@ def test_simremc_1_1_has_no_mechanism_table(home, tmp_path):
     rec = json.loads(results.seed_path(out, "simremc", "windowed-logistic", "E003", 0).read_text())
     assert "interpretation" in rec and "interpretation_by_mechanism" not in rec
     r = lb.render([out / "results"], tmp_path / "board", n_boot=0)
-    assert TITLE not in r.markdown.read_text() and TITLE not in r.html.read_text()
+    for title in (TITLE, UPTAKE_TITLE):
+        assert title not in r.markdown.read_text() and html.escape(title) not in r.html.read_text()

@@ -213,6 +213,30 @@ def latent(eid: str, group: str, esc_like: bool, published_auroc: float, seed: i
             "bivalent": bivalent, "a": a, "var": var, "rng": rng}
 
 
+def label_latents(eid: str, seed: int = 0, split: str = "random") -> dict:
+    """What each test gene's label was made of: ``gene_ids``, ``latents`` (term -> [n_test] values: ``v``,
+    the 1.1 activity, and each mechanism's latent) and ``coefficients`` (term -> its weight in ``s``, the
+    latent behind the labels, which is exactly ``sum(coefficients[k] * latents[k])``).
+
+    The terms are drawn independently of each other, so a model's score regressed on them says how much
+    of each term its predictions carry (``explain.uptake``). Cheap: no counts are drawn. It reveals the
+    test labels, so it refuses while the task is sealed, as the simulator does."""
+    from ..tasks import get_spec
+    from . import seal
+
+    seal.check("simremc", eid, f"label_latents({eid!r})")
+    spec = get_spec(eid)
+    lat = latent(eid, spec.group, spec.esc_like, spec.reported_deepchrome_auroc, seed)
+    gene_ids, split_idx, _, _ = gene_universe(seed, split)
+    t = split_idx["test"]
+    a, var = lat["a"], lat["var"]
+    norm = np.sqrt(sum(var.values()))
+    coefficients = {"v": float(np.sqrt(a)),
+                    **{k: float(np.sqrt(1 - a) * np.sqrt(MECHANISMS[k][0]) / norm) for k in MECHANISMS}}
+    latents = {"v": lat["v"][t], **{k: lat["m"][k][t] for k in MECHANISMS}}
+    return {"gene_ids": gene_ids[t], "latents": latents, "coefficients": coefficients, "s": lat["s"][t]}
+
+
 def oracle_auroc(eid: str, group: str, esc_like: bool, published_auroc: float, seed: int = 0,
                  split: str = "random") -> float:
     """The task's ceiling as generated: AUROC of the latent on the test split (no counts drawn)."""

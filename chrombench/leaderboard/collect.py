@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import results
 from . import stats
+from . import uptake as mechanism_uptake
 
 REFERENCE_MODEL = "deepchrome"  # "wins" are counted against it, as in the AttentiveChrome paper
 CI_BOOTSTRAP = "bootstrap over test genes"
@@ -113,6 +114,8 @@ class Section:
     interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
     # (model, task) -> {method: {mechanism: {cell_auroc, genes}}} where the simulator plants mechanisms (1.2 on)
     mechanisms: dict[tuple[str, str], dict] = field(default_factory=dict)
+    # (model, task) -> {mechanism: uptake of its predictions, mean over seeds} (1.2 on; mechanisms.uptake_of_cell)
+    uptake: dict[tuple[str, str], dict] = field(default_factory=dict)
     content_hashes: dict[str, str] = field(default_factory=dict)  # task -> the dataset content hash
     split: str | None = None  # "random"/"chromosome" for a `data build` dataset; None: the archive's thirds
     outside: set[str] = field(default_factory=set)  # models whose records are predictions from outside the engine
@@ -305,6 +308,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
     cells: dict[tuple[str, str], Cell] = {}
     interpretation: dict[tuple[str, str], dict] = {}
     mechanisms: dict[tuple[str, str], dict] = {}
+    uptake: dict[tuple[str, str], dict] = {}
     simulated = False
     splits: set = set()
     suites, seed_set, families, targets, n_params, outside = set(), set(), {}, {}, {}, set()
@@ -313,7 +317,9 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
         values = [float(v) for v in auroc.get("values", [auroc.get("mean", math.nan)])]
         cell = Cell(model=model, task=task, values=values, seeds=list(summary.get("seeds", [])),
                     oracle=summary.get("oracle_auroc"), record=summary)
-        cell.ci, cell.ci_method = _confidence_interval(values, seed_recs, n_boot)
+        planted = mechanism_uptake.plants_mechanisms(summary.get("dataset") or {})
+        preds = _predictions(seed_recs) if n_boot > 0 or planted else []  # read once, for both uses
+        cell.ci, cell.ci_method = _confidence_interval(values, preds, n_boot)
         cells[(model, task)] = cell
         scored = next((r["interpretation"] for r in seed_recs if isinstance(r.get("interpretation"), dict)), None)
         if scored:
@@ -322,6 +328,9 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
                              if isinstance(r.get("interpretation_by_mechanism"), dict)), None)
         if by_mechanism:
             mechanisms[(model, task)] = by_mechanism
+        carried = mechanism_uptake.uptake_of_cell(summary, preds) if planted else None
+        if carried:
+            uptake[(model, task)] = carried
         simulated = simulated or bool(summary["dataset"].get("simulated"))
         splits.add(summary["dataset"].get("split"))
         if summary["task"].get("suite"):
@@ -365,7 +374,7 @@ def _section(dataset: str, version: str, genes: dict | None, groups: dict, n_boo
                    for i, m in enumerate(models)},
         avg_ranks={m: float(avg[i]) for i, m in enumerate(models)}, friedman=fried, cd=cd, wilcoxon=wil,
         wins=wins, suites=sorted(suites), seeds=sorted(seed_set), families=families, targets=targets,
-        n_parameters=n_params, interpretation=interpretation, mechanisms=mechanisms, outside=outside,
+        n_parameters=n_params, interpretation=interpretation, mechanisms=mechanisms, uptake=uptake, outside=outside,
         content_hashes={t: c.record["dataset"]["content_hash"] for (_, t), c in sorted(cells.items())},
         ci_methods=sorted({c.ci_method for c in cells.values() if c.ci_method}))
 
@@ -376,11 +385,16 @@ def _or_inf(x: float) -> float:
 
 # -- confidence intervals ---------------------------------------------------------------------------------
 
-def _confidence_interval(values: list[float], seed_recs: list[dict], n_boot: int):
+def _predictions(seed_recs: list[dict]) -> list:
+    """Each seed's (gene_ids, probability, label), None where it left no predictions file."""
+    paths = [results.find_predictions(r.get("_path"), r["seed"]) for r in seed_recs]
+    return [results.read_predictions(p) if p is not None else None for p in paths]
+
+
+def _confidence_interval(values: list[float], preds: list, n_boot: int):
     """Bootstrap over genes when every seed left a predictions CSV, else a t-interval over seeds."""
-    preds = [results.find_predictions(r.get("_path"), r["seed"]) for r in seed_recs] if n_boot > 0 else []
-    if preds and all(p is not None for p in preds):
-        loaded = [results.read_predictions(p) for p in preds]
+    if n_boot > 0 and preds and all(p is not None for p in preds):
+        loaded = preds
         ids0, y0 = loaded[0][0], loaded[0][2]
         if all(np.array_equal(ids, ids0) and np.array_equal(y, y0) for ids, _, y in loaded):
             lo, hi = stats.bootstrap_auroc_ci(y0, np.stack([p for _, p, _ in loaded]), n_boot=n_boot)

@@ -1,10 +1,16 @@
-"""The "Which model learns which mechanism" table of a simulated section (simremc 1.2 on): one row per
-model, one column per planted mechanism, each cell the model's explain map scored against that
-mechanism's own map (cell AUROC on the test genes it touches, 0.5 = chance), averaged over tasks.
+"""The "Which model learns which mechanism" tables of a simulated section (simremc 1.2 on): one row per
+model, one column per planted mechanism, averaged over tasks. Two measures, each a table:
+
+- **what the predictions carry** (``Section.uptake``, ``explain.uptake``): how strongly the model's output
+  follows each mechanism's own latent, against the simple activity, as the labels do = 1.0. Measured
+  from every bundle's test predictions, so every model has a row;
+- **where the attributions fall** (``Section.mechanisms``): the model's explain map scored against each
+  mechanism's planted map (cell AUROC on the test genes it touches, 0.5 = chance), from the seed-0
+  records' ``interpretation_by_mechanism`` written by ``chrombench run``; a model whose records predate
+  it has no row.
 
 This is the ablation no real-data benchmark can run: two models with the same AUROC may read different
-chromatin. The numbers come from the seed-0 records' ``interpretation_by_mechanism``, written by
-``chrombench run``; a model whose records predate it has no row.
+chromatin.
 """
 
 from __future__ import annotations
@@ -28,6 +34,37 @@ NOTE = ("Each model's seed-0 fit: its explain map (one method per model, integra
         "cells. This measures where attributions fall, not whether the model decodes the mechanism's own feature: "
         "a map that overlaps a mark every model reads (H3K36me3 over the gene body) scores high for all of them. "
         "Each mechanism's share of a task's ceiling: chrombench tasks show TASK --data simremc@1.2.")
+
+
+UPTAKE_TITLE = "Which mechanisms a model's predictions carry (simulated data)"
+UPTAKE_NOTE = ("Each label was made from a latent that is a weighted sum of independent terms: the chromatin "
+               "activity a simple reading sees, and each planted mechanism. Regressing a model's test "
+               "predictions (their logit) on those terms gives how strongly its output moves with each one. A "
+               "cell is that weight for the mechanism relative to the activity's, over the same ratio in the "
+               "labels: 1.0 = the model weighs the mechanism as the labels do, 0 = its predictions ignore it, "
+               "below 0 = they read it backwards. Mean ± sd over tasks (each task: the mean over its seeds), leaving "
+               "out the tasks whose labels give the mechanisms no weight (the activity alone sets their ceiling). "
+               "Independent of the score's scale and of how well the model reads the counts overall, so models "
+               "of different AUROC compare on what they read. Measured by the leaderboard from each bundle's "
+               "predictions, not reported by the model.")
+
+
+def uptake_rows(section: Section) -> tuple[list[str], list[dict]]:
+    """(mechanisms, [{model, tasks, cells: {mechanism: (mean, sd, n)}}]), models in section order."""
+    names: list[str] = []
+    for by_mech in section.uptake.values():
+        names += [n for n in by_mech if n not in names]
+    out = []
+    for model in section.models:
+        per_task = [section.uptake[(model, t)] for t in section.tasks if (model, t) in section.uptake]
+        if not per_task:
+            continue
+        cells = {}
+        for name in names:
+            vals = [float(u[name]) for u in per_task if name in u and np.isfinite(u[name])]
+            cells[name] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+        out.append({"model": model, "method": "predictions", "tasks": max(c[2] for c in cells.values()), "cells": cells})
+    return names, out
 
 
 def _method(per_task: dict[str, dict]) -> str | None:
@@ -76,15 +113,13 @@ def _fmt(cell: tuple[float, float, int]) -> str:
     return f"{mean:.3f}" if n < 2 else f"{mean:.3f} ± {sd:.3f}"
 
 
-def markdown(section: Section) -> list[str]:
-    names, table = rows(section)
-    if not table:
-        return []
+def _markdown_table(title: str, note: str, names: list[str], table: list[dict], fmt=None) -> list[str]:
+    fmt = fmt or _fmt
     header = ["model", "method"] + names + ["tasks"]
-    out = [f"### {TITLE}", "", f"> {NOTE}", "", "| " + " | ".join(header) + " |",
+    out = [f"### {title}", "", f"> {note}", "", "| " + " | ".join(header) + " |",
            "|:---|:---|" + "---:|" * (len(names) + 1)]
     for r in table:
-        out.append("| " + " | ".join([_md(r["model"]), _md(r["method"])] + [_fmt(r["cells"][n]) for n in names]
+        out.append("| " + " | ".join([_md(r["model"]), _md(r["method"])] + [fmt(r["cells"][n]) for n in names]
                                      + [str(r["tasks"])]) + " |")
     out.append("")
     out += [f"- {_md(name)}: read best by {_md(model)} ({value:.3f})"
@@ -92,11 +127,25 @@ def markdown(section: Section) -> list[str]:
     return out + [""]
 
 
-def html_block(section: Section, td, table) -> str:
-    """The same table for the page; ``td``/``table`` are render's cell and table builders."""
-    names, data = rows(section)
-    if not data:
-        return ""
+def _fmt_uptake(cell: tuple[float, float, int]) -> str:
+    mean, sd, n = cell
+    if not n:
+        return "—"
+    return f"{mean:+.2f}" if n < 2 else f"{mean:+.2f} ± {sd:.2f}"
+
+
+def markdown(section: Section) -> list[str]:
+    out = []
+    names, table = uptake_rows(section)
+    if table:
+        out += _markdown_table(UPTAKE_TITLE, UPTAKE_NOTE, names, table, _fmt_uptake)
+    names, table = rows(section)
+    if table:
+        out += _markdown_table(TITLE, NOTE, names, table)
+    return out
+
+
+def _html_table(title, note, names, data, td, table, fmt) -> str:
     best = best_readers(names, data)
     header = ["model", "method"] + names + ["tasks"]
     body = []
@@ -104,8 +153,20 @@ def html_block(section: Section, td, table) -> str:
         cells = [td(r["model"], cls="text model"), td(r["method"], cls="text")]
         for n in names:
             top = n in best and best[n][0] == r["model"]
-            cells.append(td(_fmt(r["cells"][n]), r["cells"][n][0], cls="best" if top else ""))
+            cells.append(td(fmt(r["cells"][n]), r["cells"][n][0], cls="best" if top else ""))
         cells.append(td(str(r["tasks"]), r["tasks"]))
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return (f'<h3>{html.escape(TITLE)}</h3><p class="note">{html.escape(NOTE)}</p>'
+    return (f'<h3>{html.escape(title)}</h3><p class="note">{html.escape(note)}</p>'
             + table(header, body, text_cols=(0, 1)))
+
+
+def html_block(section: Section, td, table) -> str:
+    """Both tables for the page; ``td``/``table`` are render's cell and table builders."""
+    out = ""
+    names, data = uptake_rows(section)
+    if data:
+        out += _html_table(UPTAKE_TITLE, UPTAKE_NOTE, names, data, td, table, _fmt_uptake)
+    names, data = rows(section)
+    if data:
+        out += _html_table(TITLE, NOTE, names, data, td, table, _fmt)
+    return out
