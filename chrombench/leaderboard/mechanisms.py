@@ -113,7 +113,11 @@ def _fmt(cell: tuple[float, float, int]) -> str:
     return f"{mean:.3f}" if n < 2 else f"{mean:.3f} ± {sd:.3f}"
 
 
-def _markdown_table(title: str, note: str, names: list[str], table: list[dict], fmt=None) -> list[str]:
+UPTAKE_FLOOR = 0.1  # below this uptake no model "reads" a mechanism: the best of near-zeros is noise
+
+
+def _markdown_table(title: str, note: str, names: list[str], table: list[dict], fmt=None,
+                    floor: float | None = None) -> list[str]:
     fmt = fmt or _fmt
     header = ["model", "method"] + names + ["tasks"]
     out = [f"### {title}", "", f"> {note}", "", "| " + " | ".join(header) + " |",
@@ -122,8 +126,9 @@ def _markdown_table(title: str, note: str, names: list[str], table: list[dict], 
         out.append("| " + " | ".join([_md(r["model"]), _md(r["method"])] + [fmt(r["cells"][n]) for n in names]
                                      + [str(r["tasks"])]) + " |")
     out.append("")
-    out += [f"- {_md(name)}: read best by {_md(model)} ({value:.3f})"
-            for name, (model, value) in best_readers(names, table).items()]
+    for name, (model, value) in best_readers(names, table).items():
+        out.append(f"- {_md(name)}: no model's predictions carry it (best {value:.3f}, {_md(model)})"
+                   if floor is not None and value < floor else f"- {_md(name)}: read best by {_md(model)} ({value:.3f})")
     return out + [""]
 
 
@@ -138,22 +143,36 @@ def markdown(section: Section) -> list[str]:
     out = []
     names, table = uptake_rows(section)
     if table:
-        out += _markdown_table(UPTAKE_TITLE, UPTAKE_NOTE, names, table, _fmt_uptake)
+        out += _markdown_table(UPTAKE_TITLE, UPTAKE_NOTE, names, table, _fmt_uptake, floor=UPTAKE_FLOOR)
     names, table = rows(section)
     if table:
         out += _markdown_table(TITLE, NOTE, names, table)
     return out
 
 
-def _html_table(title, note, names, data, td, table, fmt) -> str:
-    best = best_readers(names, data)
+def _heat(td_html: str, value: float, low: float, high: float) -> str:
+    """A table cell tinted by its value (blue towards ``high``, red below 0), so that the model x
+    mechanism grid reads as a heat map at a glance; the number stays the cell's text."""
+    if not np.isfinite(value):
+        return td_html
+    if value >= 0:
+        alpha, rgb = min(value / high, 1.0) * 0.55, "37,99,235"
+    else:
+        alpha, rgb = min(value / low, 1.0) * 0.55, "220,38,38"
+    return td_html.replace("<td", f'<td style="background:rgba({rgb},{alpha:.2f})"', 1)
+
+
+def _html_table(title, note, names, data, td, table, fmt, heat: tuple[float, float] | None = None,
+                floor: float | None = None) -> str:
+    best = {n: b for n, b in best_readers(names, data).items() if floor is None or b[1] >= floor}
     header = ["model", "method"] + names + ["tasks"]
     body = []
     for r in data:
         cells = [td(r["model"], cls="text model"), td(r["method"], cls="text")]
         for n in names:
             top = n in best and best[n][0] == r["model"]
-            cells.append(td(fmt(r["cells"][n]), r["cells"][n][0], cls="best" if top else ""))
+            cell = td(fmt(r["cells"][n]), r["cells"][n][0], cls="best" if top else "")
+            cells.append(_heat(cell, r["cells"][n][0], *heat) if heat else cell)
         cells.append(td(str(r["tasks"]), r["tasks"]))
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (f'<h3>{html.escape(title)}</h3><p class="note">{html.escape(note)}</p>'
@@ -165,7 +184,8 @@ def html_block(section: Section, td, table) -> str:
     out = ""
     names, data = uptake_rows(section)
     if data:
-        out += _html_table(UPTAKE_TITLE, UPTAKE_NOTE, names, data, td, table, _fmt_uptake)
+        out += _html_table(UPTAKE_TITLE, UPTAKE_NOTE, names, data, td, table, _fmt_uptake, heat=(-0.3, 1.0),
+                           floor=UPTAKE_FLOOR)
     names, data = rows(section)
     if data:
         out += _html_table(TITLE, NOTE, names, data, td, table, _fmt)
