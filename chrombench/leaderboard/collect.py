@@ -114,7 +114,7 @@ class Section:
     interpretation: dict[tuple[str, str], dict] = field(default_factory=dict)
     # (model, task) -> {method: {mechanism: {cell_auroc, genes}}} where the simulator plants mechanisms (1.2 on)
     mechanisms: dict[tuple[str, str], dict] = field(default_factory=dict)
-    # (model, task) -> {mechanism: uptake of its predictions, mean over seeds} (1.2 on; mechanisms.uptake_of_cell)
+    # (model, task) -> {mechanism: uptake of its predictions, mean over seeds} (1.2 on; leaderboard.uptake)
     uptake: dict[tuple[str, str], dict] = field(default_factory=dict)
     content_hashes: dict[str, str] = field(default_factory=dict)  # task -> the dataset content hash
     split: str | None = None  # "random"/"chromosome" for a `data build` dataset; None: the archive's thirds
@@ -394,10 +394,9 @@ def _predictions(seed_recs: list[dict]) -> list:
 def _confidence_interval(values: list[float], preds: list, n_boot: int):
     """Bootstrap over genes when every seed left a predictions CSV, else a t-interval over seeds."""
     if n_boot > 0 and preds and all(p is not None for p in preds):
-        loaded = preds
-        ids0, y0 = loaded[0][0], loaded[0][2]
-        if all(np.array_equal(ids, ids0) and np.array_equal(y, y0) for ids, _, y in loaded):
-            lo, hi = stats.bootstrap_auroc_ci(y0, np.stack([p for _, p, _ in loaded]), n_boot=n_boot)
+        ids0, y0 = preds[0][0], preds[0][2]
+        if all(np.array_equal(ids, ids0) and np.array_equal(y, y0) for ids, _, y in preds):
+            lo, hi = stats.bootstrap_auroc_ci(y0, np.stack([p for _, p, _ in preds]), n_boot=n_boot)
             if np.isfinite(lo):
                 return (lo, hi), CI_BOOTSTRAP
     lo, hi = stats.seed_ci(values)
