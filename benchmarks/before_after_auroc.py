@@ -76,16 +76,31 @@ def refit(sample: list[dict], log: Path) -> None:
               file=sys.stderr, flush=True)
 
 
+def how_it_ended(record: str) -> str:
+    """The shipped fit's ending, flagged where its best valid AUROC stayed below the linear floor the
+    trainer measured (a fit that learned less than a logistic regression on mark totals; the stall rule
+    only judges fits whose best epoch is under 3, so such a fit still counts as converged)."""
+    from chrombench.results import FLOOR_MARGIN
+
+    t = json.loads(Path(record).read_text()).get("training") or {}
+    text = f"{t.get('stopped_by', '?')}, best epoch {t.get('best_epoch', '?')}"
+    floor, best = t.get("valid_floor"), t.get("best_valid_auroc")
+    if isinstance(floor, float) and isinstance(best, float) and best < floor - FLOOR_MARGIN:
+        text += f"; valid {best:.3f} below its linear floor {floor:.3f}"
+    return text
+
+
 def report(sample: list[dict], log: Path, models) -> None:
     from chrombench.leaderboard.rebuild import REBUILD_TOLERANCE
     from chrombench.models.compute import describe
 
     rows = {r["key"]: r for r in map(json.loads, filter(str.strip, log.read_text().splitlines()))} if log.exists() else {}
-    print("| model | cell | before | after | Δ |\n|---|---|---|---|---|")
+    print("| model | cell | before | after | Δ | before's fit |\n|---|---|---|---|---|---|")
     for m in models:
         for c in (c for c in sample if c["model"] == m and key(c) in rows):
             r = rows[key(c)]
-            print(f"| {m} | {c['task']} s{c['seed']} | {r['before']:.4f} | {r['after']:.4f} | {r['after'] - r['before']:+.4f} |")
+            print(f"| {m} | {c['task']} s{c['seed']} | {r['before']:.4f} | {r['after']:.4f} | "
+                  f"{r['after'] - r['before']:+.4f} | {how_it_ended(c['record'])} |")
     print(f"\n| model | cells | mean Δ (after - before) | mean abs Δ | max abs Δ | within {REBUILD_TOLERANCE} |"
           "\n|---|---|---|---|---|---|")
     everything = []
