@@ -14,6 +14,9 @@ every model. Each refit is appended to ``--log`` as it lands, and a rerun with t
 signed Δ, the largest |Δ| and how many cells lie within the reproducibility tolerance
 (``REBUILD_TOLERANCE``: the two runs' compute paths differ).
 
+``benchmarks/before_after_auroc.jsonl`` holds the 100 refits of 2026-12-07 (native AVX-512 or torch, one
+thread per fit): ``--report-only --log benchmarks/before_after_auroc.jsonl`` prints their table.
+
 Usage: python benchmarks/before_after_auroc.py [--per-model 10] [--seed 2812] [--threads 1]
            [--models attentivechrome,...] [--log before_after.jsonl] [--report-only]
 """
