@@ -13,8 +13,9 @@ A model's uptake of mechanism k compares that weight with the simulator's own, r
 
 1.0: the model weighs the mechanism as much, against the simple activity, as the labels do (the latent
 itself scores 1.0 on every term); 0: its predictions ignore it; below 0: they read it backwards.
-Dividing by the activity's ratio makes it free of the score's scale and of how noisily a model reads
-the counts overall, so two models of different AUROC compare on what they read, not on how well.
+Dividing by the activity's ratio makes it free of the score's scale and of noise that blurs every term
+alike, so two models of different AUROC compare on what they read, not on how well. The price: a model
+that reads the activity itself poorly (a small ``b_v``) shows every mechanism inflated.
 
 This complements ``scoring.score_by_mechanism`` (where a model's attributions fall). A map can overlap a
 mechanism's cells without the model decoding it (H3K36me3's gene-body cells, which every model reads for

@@ -44,9 +44,10 @@ UPTAKE_NOTE = ("Each label was made from a latent that is a weighted sum of inde
                "labels: 1.0 = the model weighs the mechanism as the labels do, 0 = its predictions ignore it, "
                "below 0 = they read it backwards. Mean ± sd over tasks (each task: the mean over its seeds), leaving "
                "out the tasks whose labels give the mechanisms no weight (the activity alone sets their ceiling). "
-               "Independent of the score's scale and of how well the model reads the counts overall, so models "
-               "of different AUROC compare on what they read. Measured by the leaderboard from each bundle's "
-               "predictions, not reported by the model.")
+               "Independent of the score's scale and of noise that blurs every term alike, so models of different "
+               "AUROC compare on what they read; a model that reads the activity itself poorly gets inflated "
+               "ratios (a large sd over tasks). Measured by the leaderboard from each bundle's predictions, not "
+               "reported by the model.")
 
 
 def uptake_rows(section: Section) -> tuple[list[str], list[dict]]:
