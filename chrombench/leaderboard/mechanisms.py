@@ -50,6 +50,11 @@ UPTAKE_NOTE = ("Each label was made from a latent that is a weighted sum of inde
                "reported by the model.")
 
 
+def _over_tasks(vals: list[float]) -> tuple[float, float, int]:
+    """A table cell: (mean, sd, tasks) of one mechanism's values over tasks; NaNs and 0 where none."""
+    return (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+
+
 def uptake_rows(section: Section) -> tuple[list[str], list[dict]]:
     """(mechanisms, [{model, tasks, cells: {mechanism: (mean, sd, n)}}]), models in section order."""
     names: list[str] = []
@@ -63,7 +68,7 @@ def uptake_rows(section: Section) -> tuple[list[str], list[dict]]:
         cells = {}
         for name in names:
             vals = [float(u[name]) for u in per_task if name in u and np.isfinite(u[name])]
-            cells[name] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+            cells[name] = _over_tasks(vals)
         out.append({"model": model, "method": "predictions", "tasks": max(c[2] for c in cells.values()), "cells": cells})
     return names, out
 
@@ -90,7 +95,7 @@ def rows(section: Section) -> tuple[list[str], list[dict]]:
             vals = [per_task[t][method][name]["cell_auroc"] for t in per_task
                     if name in per_task[t].get(method, {})]
             vals = [float(v) for v in vals if np.isfinite(v)]
-            cells[name] = (float(np.mean(vals)), float(np.std(vals)), len(vals)) if vals else (math.nan, math.nan, 0)
+            cells[name] = _over_tasks(vals)
         out.append({"model": model, "method": method,
                     "tasks": sum(1 for t in per_task if method in per_task[t]), "cells": cells})
     return names, out
